@@ -1,0 +1,1 @@
+"""The ``terranb`` command: a thin layer over the Python API."""

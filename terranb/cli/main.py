@@ -1,0 +1,63 @@
+"""Entry point of the ``terranb`` command (also ``python -m terranb``).
+
+Each sub-command lives in its own ``cmd_*`` module with a ``register(subparsers)``
+function, so the parts of terranb add their commands without touching each other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from terranb._version import __version__
+from terranb.cli._common import EXIT_USAGE, run_handler
+
+# Order is the order of `terranb --help`.
+COMMAND_MODULES = [
+    "terranb.cli.cmd_config",     # configure
+    "terranb.cli.cmd_api",        # resources, files, models, media
+    "terranb.cli.cmd_dataset",    # sample-data, preflight, mosaic
+    "terranb.cli.cmd_jobs",       # submit, jobs, download
+    "terranb.cli.cmd_results",    # info, stac
+    "terranb.cli.cmd_emulator",   # emulator
+    "terranb.cli.cmd_demo",       # demo, report
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser with every sub-command registered."""
+    parser = argparse.ArgumentParser(
+        prog="terranb",
+        description="Drive DJI cloud reconstruction (TerraAPI v2, FlightHub 2) and its results.",
+    )
+    parser.add_argument("--version", action="version", version=f"terranb {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="log more (-v info, -vv debug); secrets are never logged")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(name)
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code (0 ok, 1 error, 2 usage)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
+        return int(exc.code or 0)
+    if args.verbose:
+        logging.basicConfig(level=logging.DEBUG if args.verbose > 1 else logging.INFO,
+                            format="%(levelname)s %(name)s: %(message)s")
+    handler = getattr(args, "func", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    return run_handler(handler, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
