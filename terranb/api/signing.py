@@ -57,7 +57,7 @@ __all__ = [
 ]
 
 # hashlib constructors by the gateway's algorithm names.
-ALGORITHMS: dict[str, Callable[..., "hashlib._Hash"]] = {
+ALGORITHMS: dict[str, Callable[..., hashlib._Hash]] = {
     "hmac-sha1": hashlib.sha1,
     "hmac-sha256": hashlib.sha256,
     "hmac-sha384": hashlib.sha384,
@@ -193,7 +193,7 @@ def sign(
 
     Example:
         >>> sign("post", "/terra-rescon-be/v2/jobs", b'{"name": "test_name"}', "ak",
-        ...      "test-sk", date="Mon, 01 Jan 2024 00:00:00 GMT")["Authorization"][-46:]
+        ...      "test-sk", date="Mon, 01 Jan 2024 00:00:00 GMT")["Authorization"][-56:]
         'signature="lgBQfdRILXm4fXA11B8iUTCgXi+lzTHSPabtK9XUIpM="'
     """
     if algorithm not in ALGORITHMS:

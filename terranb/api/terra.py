@@ -1,0 +1,557 @@
+"""DJI TerraAPI v2 client (protocol.md §1): store, resources, files, jobs.
+
+Every request is signed with the gateway's HMAC scheme (:mod:`terranb.api.signing`)
+over the exact bytes sent, re-signed with a fresh ``Date`` on every retry. The
+``{"result": {"code", "msg", "desc"}, "data": ...}`` envelope is decoded and
+errors become typed exceptions from :mod:`terranb.errors` whose text names the
+likely cause and the fix.
+
+Example:
+    >>> client = TerraClient(app_key="ak", secret_key="sk", region="us")  # doctest: +SKIP
+    >>> creds = client.store.obtain_token()                             # doctest: +SKIP
+    >>> res = client.resources.create("my photos")                      # doctest: +SKIP
+    >>> for job in client.jobs.list(status=3): print(job)               # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from terranb.api import signing
+from terranb.api.models import File, Job, JobType, Page, Resource, ResourceDetail
+from terranb.api.session import ApiSession, RetryPolicy
+from terranb.config import TERRA_HOSTS, Settings
+from terranb.credentials import StorageCredentials
+from terranb.errors import (
+    ApiError,
+    AuthenticationError,
+    BillingError,
+    InvalidOperationError,
+    InvalidParameterError,
+    JobLimitError,
+    NotFoundError,
+    PermissionDeniedError,
+    ServerError,
+    ValidationError,
+)
+
+__all__ = [
+    "PATH_PREFIX",
+    "TERRA_HOSTS",
+    "FilesAPI",
+    "JobsAPI",
+    "ResourcesAPI",
+    "StoreAPI",
+    "TerraClient",
+    "decode_terra_response",
+    "encode_json",
+]
+
+log = logging.getLogger("terranb.api")
+
+PATH_PREFIX = "/terra-rescon-be"
+CONTENT_TYPE = "application/json;charset=UTF-8"
+UPLOAD_CALLBACK_BATCH = 50  # what every published example uses
+DEFAULT_PAGE_SIZE = 100
+
+_HINT_SK = ("check DJI_APP_KEY / DJI_SECRET_KEY: the secret key (SK) is probably wrong or "
+            "belongs to another app key")
+_HINT_CLOCK = ("the request Date is outside the gateway's clock-skew window: check the system "
+               "clock (it must be within a few minutes of UTC; compare `date -u` with a time "
+               "server and enable NTP)")
+_HINT_AK = "check DJI_APP_KEY: the gateway does not know this app key, or the header is malformed"
+
+# TerraAPI result.code -> (exception class, hint).
+_CODE_MAP: dict[int, tuple[type[ApiError], str]] = {
+    701: (AuthenticationError, "authentication failed: " + _HINT_SK),
+    801: (JobLimitError,
+          "too many unfinished jobs for this account (the beta allows 2): wait for a job to "
+          "finish, or stop one with `terranb jobs stop UUID`, then start again"),
+    102000: (ServerError, "the service failed internally; retry later"),
+    102001: (InvalidParameterError, "a request parameter was rejected: check the values sent"),
+    102002: (NotFoundError, "the resource or file does not exist (check the uuid)"),
+    102003: (InvalidOperationError,
+             "not allowed in the object's current state (e.g. starting a job twice, changing "
+             "a resource after its job started, stopping a job with status >= 4)"),
+    102114: (NotFoundError, "the job does not exist (check the uuid)"),
+    102116: (BillingError, "billing failed: check the account's quota and payment status"),
+}
+
+_STATUS_MAP: dict[int, type[ApiError]] = {
+    400: InvalidParameterError,
+    401: AuthenticationError,
+    402: BillingError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: InvalidOperationError,
+    429: JobLimitError,
+}
+
+
+def encode_json(obj: Any) -> bytes:
+    """The exact body bytes terranb sends and signs.
+
+    ``json.dumps`` with its default separators, as the quick start's Python code
+    does (``json.dumps(payload)``), so the body is ASCII (non-ASCII escaped).
+
+    Example:
+        >>> encode_json({"name": "test_name"})
+        b'{"name": "test_name"}'
+    """
+    return json.dumps(obj).encode("utf-8")
+
+
+def _gateway_error(status: int, message: str, body: Any) -> ApiError:
+    if message == signing.MSG_BAD_DATE or "date" in message.lower():
+        hint = _HINT_CLOCK
+    elif message == signing.MSG_MISMATCH or "does not match" in message.lower():
+        hint = _HINT_SK + "; also make sure the system clock is correct"
+    elif message == signing.MSG_CANNOT_VERIFY:
+        hint = _HINT_AK
+    elif message == signing.MSG_UNAUTHORIZED:
+        hint = "the request carried no valid Authorization header: " + _HINT_SK
+    else:
+        hint = _HINT_SK
+    cls = AuthenticationError if status in (401, 403) else _STATUS_MAP.get(status, ApiError)
+    return cls(f"gateway rejected the request: {message}", status_code=status, hint=hint,
+               body=body)
+
+
+def decode_terra_response(resp: requests.Response) -> Any:
+    """Return ``data`` of a successful TerraAPI answer, else raise a typed error.
+
+    Classification: ``result.code`` first, then the HTTP status; the gateway's
+    ``{"message": ...}`` bodies (HTTP 401) become :class:`AuthenticationError`.
+    """
+    status = resp.status_code
+    body: Any = None
+    if resp.content:
+        try:
+            body = resp.json()
+        except ValueError:
+            body = None
+    if isinstance(body, Mapping) and isinstance(body.get("result"), Mapping):
+        result = body["result"]
+        try:
+            code = int(result.get("code", 0) or 0)
+        except (TypeError, ValueError):
+            code = -1
+        if code == 0 and 200 <= status < 300:
+            return body.get("data")
+        msg = str(result.get("msg") or "")
+        desc = str(result.get("desc") or "")
+        text = msg if not desc or desc == msg else f"{msg}: {desc}" if msg else desc
+        if code in _CODE_MAP:
+            cls, hint = _CODE_MAP[code]
+        elif code == 0:
+            # An error status with a success code: classify by status.
+            cls, hint = _STATUS_MAP.get(status, ServerError if status >= 500 else ApiError), ""
+        elif 102000 <= code <= 102999:
+            cls = _STATUS_MAP.get(status, ServerError if status >= 500 else ApiError)
+            hint = "TerraAPI rejected the request; see the TerraAPI error-code reference"
+        else:
+            cls = _STATUS_MAP.get(status, ServerError if status >= 500 else ApiError)
+            hint = ""
+        raise cls(text or f"TerraAPI error {code}", status_code=status, code=code,
+                  hint=hint or None, body=body)
+    if isinstance(body, Mapping) and "message" in body and not (200 <= status < 300):
+        raise _gateway_error(status, str(body.get("message")), body)
+    if 200 <= status < 300:
+        if body is None and not resp.content:
+            return None
+        if body is None:
+            raise ServerError("TerraAPI answered with a body that is not JSON",
+                              status_code=status, hint="check the base URL points at TerraAPI",
+                              body=resp.text[:200])
+        # A 2xx JSON body without the envelope: pass it through.
+        return body
+    cls = _STATUS_MAP.get(status, ServerError if status >= 500 else ApiError)
+    snippet = resp.text[:200] if resp.content else ""
+    raise cls(f"TerraAPI answered HTTP {status}" + (f": {snippet}" if snippet else ""),
+              status_code=status, hint="check the base URL and try again later"
+              if status >= 500 else None, body=snippet or None)
+
+
+def _is_job_limit(resp: requests.Response) -> bool:
+    """801 comes with HTTP 429 but does not clear in seconds: do not retry it."""
+    try:
+        body = resp.json()
+    except ValueError:
+        return False
+    return (isinstance(body, Mapping) and isinstance(body.get("result"), Mapping)
+            and body["result"].get("code") == 801)
+
+
+def _normalise_parameters(parameters: Any) -> str:
+    if parameters is None:
+        return ""
+    if isinstance(parameters, str):
+        return parameters
+    to_json = getattr(parameters, "to_json", None)
+    if callable(to_json):
+        return str(to_json())
+    if isinstance(parameters, Mapping):
+        return json.dumps(parameters, separators=(",", ":"), ensure_ascii=False)
+    raise ValidationError(
+        f"parameters must be a params object (terranb.params), a dict or a JSON string, "
+        f"not {type(parameters).__name__}"
+    )
+
+
+def _job_type(value: Any) -> int:
+    from terranb.params import job_type_code
+
+    return job_type_code(value)
+
+
+class TerraClient:
+    """TerraAPI v2 client.
+
+    Args:
+        app_key, secret_key: AK/SK (else from :class:`~terranb.config.Settings`).
+        base_url: origin override, e.g. ``http://127.0.0.1:8000`` (a trailing
+            ``/terra-rescon-be`` is accepted and ignored).
+        region: ``"us"`` (openapi-us) or ``"cn"`` (openapi-cn).
+        s3_endpoint_url: object-store endpoint put into tokens (TerraAPI tokens carry none).
+        settings: resolved settings; kwargs given here win over it.
+        timeout, retry, http, sleep, clock, rand, use_x_date: transport knobs
+            (see :class:`~terranb.api.session.ApiSession`).
+
+    Attributes:
+        store, resources, files, jobs: endpoint groups.
+    """
+
+    def __init__(
+        self,
+        app_key: str | None = None,
+        secret_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        region: str | None = None,
+        s3_endpoint_url: str | None = None,
+        settings: Settings | None = None,
+        timeout: float | tuple[float, float] = (10.0, 60.0),
+        retry: RetryPolicy | None = None,
+        http: requests.Session | None = None,
+        sleep: Callable[[float], None] | None = None,
+        clock: Callable[[], float] | None = None,
+        rand: Callable[[], float] | None = None,
+        date: Callable[[], str] | None = None,
+        use_x_date: bool = False,
+    ) -> None:
+        if settings is None:
+            settings = Settings.load(app_key=app_key, secret_key=secret_key, base_url=base_url,
+                                     region=region, s3_endpoint_url=s3_endpoint_url)
+        else:
+            pairs = (("app_key", app_key), ("secret_key", secret_key), ("base_url", base_url),
+                     ("region", region), ("s3_endpoint_url", s3_endpoint_url))
+            overrides: dict[str, Any] = {k: v for k, v in pairs if v is not None}
+            if overrides:
+                import dataclasses
+
+                settings = dataclasses.replace(settings, **overrides)
+        self.settings = settings
+        self.app_key, self._secret_key = settings.require_terra()
+        origin = settings.terra_base_url
+        if origin.endswith(PATH_PREFIX):
+            origin = origin[: -len(PATH_PREFIX)]
+        self.base_url = origin
+        self.s3_endpoint_url = settings.s3_endpoint_url
+        self._use_x_date = use_x_date
+        self._date = date or signing.http_date
+        extra: dict[str, Any] = {}
+        if sleep is not None:
+            extra["sleep"] = sleep
+        if clock is not None:
+            extra["clock"] = clock
+        if rand is not None:
+            extra["rand"] = rand
+        self.session = ApiSession(origin, authorize=self._sign, timeout=timeout, retry=retry,
+                                  http=http, retry_veto=_is_job_limit, **extra)
+        self.store = StoreAPI(self)
+        self.resources = ResourcesAPI(self)
+        self.files = FilesAPI(self)
+        self.jobs = JobsAPI(self)
+
+    def __repr__(self) -> str:
+        return f"TerraClient(base_url={self.base_url!r}, app_key={self.app_key!r})"
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        self.session.close()
+
+    def __enter__(self) -> TerraClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _sign(self, prep: requests.PreparedRequest) -> None:
+        """Sign the prepared request as it will go on the wire (fresh Date each attempt)."""
+        parts = urlsplit(prep.url or "")
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        body = prep.body
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        headers = signing.sign(prep.method or "GET", target, body or b"", self.app_key,
+                               self._secret_key, date=self._date(), use_x_date=self._use_x_date)
+        prep.headers.update(headers)
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+    ) -> Any:
+        """Send a signed request to ``/terra-rescon-be{path}`` and return decoded ``data``.
+
+        This is the escape hatch for endpoints terranb does not wrap (their bodies
+        are unknown: ``PUT /v2/resources/{uuid}``, ``.../copy``, ``.../file_operation``).
+        """
+        body = None if json_body is None else encode_json(json_body)
+        hdrs = {"Content-Type": CONTENT_TYPE}
+        hdrs.update(headers or {})
+        resp = self.session.request(method, PATH_PREFIX + path, params=params, body=body,
+                                    headers=hdrs, idempotent=idempotent)
+        return decode_terra_response(resp)
+
+    def _pages(self, path: str, params: dict[str, Any], page_size: int, limit: int | None,
+               build: Callable[[Mapping[str, Any]], Any]) -> Iterator[Any]:
+        if page_size < 1:
+            raise ValidationError("page_size must be at least 1")
+        page, seen = 1, 0
+        while True:
+            result = self.list_page(path, params, page, page_size, build)
+            for item in result.items:
+                yield item
+                seen += 1
+                if limit is not None and seen >= limit:
+                    return
+            if (not result.items or len(result.items) < page_size
+                    or (result.total and page * page_size >= result.total)):
+                return
+            page += 1
+
+    def list_page(self, path: str, params: Mapping[str, Any], page: int, rows: int,
+                  build: Callable[[Mapping[str, Any]], Any]) -> Page:
+        """Fetch one page ``{list, page, rows, total}`` of a list endpoint."""
+        query: dict[str, Any] = {"page": page, "rows": rows}
+        query.update(params)
+        data = self.call("GET", path, params=query) or {}
+        items = (data.get("list") or []) if isinstance(data, Mapping) else []
+        total = int(data.get("total") or 0) if isinstance(data, Mapping) else 0
+        return Page(items=tuple(build(i) for i in items), page=page, rows=rows, total=total)
+
+
+class _Endpoint:
+    def __init__(self, client: TerraClient) -> None:
+        self._c = client
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._c.base_url!r})"
+
+
+def _file_entry(item: Any) -> dict[str, Any]:
+    """Normalise one uploaded-file record to ``{name, etag, checksum[, meta, position]}``."""
+    if isinstance(item, Mapping):
+        src = dict(item)
+    else:
+        src = {k: getattr(item, k) for k in ("name", "etag", "checksum", "meta", "position")
+               if getattr(item, k, None) is not None}
+    name = src.get("name")
+    etag = src.get("etag")
+    if not name or not etag:
+        raise ValidationError(
+            f"every uploaded file needs 'name' (its relative path) and 'etag'; got {src!r}")
+    etag = str(etag).strip('"')
+    entry: dict[str, Any] = {"name": str(name).replace("\\", "/"), "etag": etag,
+                             "checksum": str(src.get("checksum") or etag).strip('"')}
+    if src.get("meta") is not None:
+        entry["meta"] = src["meta"]
+    if src.get("position") is not None:
+        entry["position"] = src["position"]
+    return entry
+
+
+class StoreAPI(_Endpoint):
+    """``/v2/store``: upload credentials and binding uploaded files to a resource."""
+
+    def obtain_token(self) -> StorageCredentials:
+        """``POST /v2/store/obtain_token`` (empty body) -> STS credentials.
+
+        The endpoint is filled from ``s3_endpoint_url`` (TerraAPI tokens carry none).
+        """
+        data = self._c.call("POST", "/v2/store/obtain_token", idempotent=True)
+        if not isinstance(data, Mapping):
+            raise ServerError("obtain_token answered without credentials",
+                              hint="retry; if it persists the service is misbehaving")
+        return StorageCredentials.from_terra(dict(data)).with_endpoint(self._c.s3_endpoint_url)
+
+    def upload_callback(
+        self,
+        resource_uuid: str,
+        callback_param: str | StorageCredentials,
+        files: Iterable[Any],
+        *,
+        batch_size: int = UPLOAD_CALLBACK_BATCH,
+    ) -> list[File]:
+        """``POST /v2/store/upload_callback``: link uploaded objects to a resource.
+
+        Sent in batches of ``batch_size`` (50 as in DJI's examples). Quotes around
+        ETags are stripped; ``checksum`` defaults to the ETag (as the quick start).
+
+        Args:
+            resource_uuid: the resource to link to (sent as ``resourceUUID``).
+            callback_param: ``callbackParam`` from the token, or the token itself.
+            files: dicts or objects with ``name`` (relative path), ``etag`` and
+                optionally ``checksum``, ``meta``, ``position``.
+
+        Returns:
+            The linked File objects, in order.
+        """
+        if isinstance(callback_param, StorageCredentials):
+            callback_param = callback_param.callback_param
+        entries = [_file_entry(f) for f in files]
+        out: list[File] = []
+        for i in range(0, len(entries), max(1, batch_size)):
+            payload = {"resourceUUID": resource_uuid, "callbackParam": callback_param,
+                       "files": entries[i:i + batch_size]}
+            data = self._c.call("POST", "/v2/store/upload_callback", json_body=payload,
+                                idempotent=False)
+            if isinstance(data, list):
+                out.extend(File.from_api(d) for d in data if isinstance(d, Mapping))
+        return out
+
+
+class ResourcesAPI(_Endpoint):
+    """``/v2/resources``."""
+
+    def create(self, name: str, type: str = "map", meta: str | None = None,
+               files: Sequence[str] | None = None) -> Resource:
+        """``POST /v2/resources`` -> the new Resource (``Return-Detail: true``)."""
+        payload: dict[str, Any] = {"name": name, "type": type}
+        if meta is not None:
+            payload["meta"] = meta
+        if files:
+            payload["files"] = list(files)
+        data = self._c.call("POST", "/v2/resources", json_body=payload,
+                            headers={"Return-Detail": "true"}, idempotent=False)
+        return Resource.from_api(data if isinstance(data, Mapping) else {})
+
+    def list(self, *, search: str | None = None, uuids: Sequence[str] | None = None,
+             type: str | None = None, page_size: int = DEFAULT_PAGE_SIZE,
+             limit: int | None = None) -> Iterator[Resource]:
+        """``GET /v2/resources`` over all pages (``type``: ``map`` | ``job_output``)."""
+        params = {"search": search, "uuids": list(uuids) if uuids else None, "type": type}
+        return self._c._pages("/v2/resources", params, page_size, limit, Resource.from_api)
+
+    def get(self, uuid: str) -> ResourceDetail:
+        """``GET /v2/resources/{uuid}`` -> summary plus file and job uuids."""
+        data = self._c.call("GET", f"/v2/resources/{uuid}")
+        return ResourceDetail.from_api(data if isinstance(data, Mapping) else {})
+
+    def delete(self, uuid: str, delete_mode: int = 0) -> None:
+        """``DELETE /v2/resources/{uuid}?deleteMode=N``.
+
+        ``delete_mode`` 0 keeps the files, 1 also deletes files no other resource uses.
+        """
+        if delete_mode not in (0, 1):
+            raise ValidationError("delete_mode must be 0 (keep files) or 1 (delete files)")
+        self._c.call("DELETE", f"/v2/resources/{uuid}", params={"deleteMode": delete_mode})
+
+
+class FilesAPI(_Endpoint):
+    """``/v2/files``."""
+
+    def list(self, resource_uuid: str | None = None, need_url: bool = False, *,
+             search: str | None = None, name: str | None = None,
+             uuids: Sequence[str] | None = None, order_asc: bool | None = None,
+             page_size: int = DEFAULT_PAGE_SIZE, limit: int | None = None) -> Iterator[File]:
+        """``GET /v2/files`` over all pages; ``need_url`` adds presigned download URLs."""
+        params = {"search": search, "needURL": True if need_url else None, "name": name,
+                  "uuids": list(uuids) if uuids else None, "resourceUuid": resource_uuid,
+                  "orderAsc": order_asc}
+        return self._c._pages("/v2/files", params, page_size, limit, File.from_api)
+
+    def get(self, uuid: str) -> File:
+        """``GET /v2/files/{uuid}`` -> File with its download ``url`` (``\\u0026`` decoded)."""
+        data = self._c.call("GET", f"/v2/files/{uuid}")
+        return File.from_api(data if isinstance(data, Mapping) else {})
+
+    def delete(self, uuid: str) -> None:
+        """``DELETE /v2/files/{uuid}``."""
+        self._c.call("DELETE", f"/v2/files/{uuid}")
+
+
+class JobsAPI(_Endpoint):
+    """``/v2/jobs``."""
+
+    def create(self, name: str, meta: str | None = None) -> Job:
+        """``POST /v2/jobs`` -> the new Job (status 0, ``Return-Detail: true``)."""
+        payload: dict[str, Any] = {"name": name}
+        if meta is not None:
+            payload["meta"] = meta
+        data = self._c.call("POST", "/v2/jobs", json_body=payload,
+                            headers={"Return-Detail": "true"}, idempotent=False)
+        return Job.from_api(data if isinstance(data, Mapping) else {})
+
+    def list(self, *, search: str | None = None, uuids: Sequence[str] | None = None,
+             type: int | str | JobType | None = None, status: int | None = None,
+             origin_resource_uuid: str | None = None, output_resource_uuid: str | None = None,
+             page_size: int = DEFAULT_PAGE_SIZE, limit: int | None = None) -> Iterator[Job]:
+        """``GET /v2/jobs`` over all pages, with the documented filters."""
+        params = {"search": search, "uuids": list(uuids) if uuids else None,
+                  "type": None if type is None else _job_type(type),
+                  "status": None if status is None else int(status),
+                  "originResourceUuid": origin_resource_uuid,
+                  "outputResourceUuid": output_resource_uuid}
+        return self._c._pages("/v2/jobs", params, page_size, limit, Job.from_api)
+
+    def get(self, uuid: str) -> Job:
+        """``GET /v2/jobs/{uuid}`` -> Job."""
+        data = self._c.call("GET", f"/v2/jobs/{uuid}")
+        return Job.from_api(data if isinstance(data, Mapping) else {})
+
+    def start(self, uuid: str, type: int | str | JobType, resource_uuid: str,
+              parameters: Any, *, output_resource_uuid: str | None = None) -> Job:
+        """``POST /v2/jobs/{uuid}/start`` with ``{type, resourceUuid, parameters}``.
+
+        Args:
+            uuid: the job.
+            type: 14/15/13, a :class:`JobType`, or ``"2d"``/``"3d"``/``"lidar"``.
+            resource_uuid: the input resource (sent as ``resourceUuid``).
+            parameters: a :mod:`terranb.params` object, a dict, or the JSON string;
+                always sent as a string, as the API requires.
+            output_resource_uuid: optional ``outputResourceUuid``.
+
+        Returns:
+            The Job from the answer, or a fresh ``get`` when the answer had no job.
+            Not retried on ambiguous failures (a second start is refused with 102003).
+        """
+        payload: dict[str, Any] = {"type": _job_type(type), "resourceUuid": resource_uuid,
+                                   "parameters": _normalise_parameters(parameters)}
+        if output_resource_uuid:
+            payload["outputResourceUuid"] = output_resource_uuid
+        data = self._c.call("POST", f"/v2/jobs/{uuid}/start", json_body=payload,
+                            idempotent=False)
+        if isinstance(data, Mapping) and data.get("uuid"):
+            return Job.from_api(data)
+        return self.get(uuid)
+
+    def stop(self, uuid: str) -> None:
+        """``POST /v2/jobs/{uuid}/stop`` (allowed while 0 < status < 4)."""
+        self._c.call("POST", f"/v2/jobs/{uuid}/stop", idempotent=True)
+
+    def delete(self, uuid: str) -> None:
+        """``DELETE /v2/jobs/{uuid}``."""
+        self._c.call("DELETE", f"/v2/jobs/{uuid}")

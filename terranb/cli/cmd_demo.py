@@ -1,0 +1,82 @@
+"""``terranb demo`` and ``terranb report``.
+
+``terranb demo [--out DIR]`` runs the whole pipeline offline: it starts the
+local emulator, writes the sample flight, runs a 2D, a 3D and a LiDAR job with
+progress bars, downloads the results and writes the HTML survey report.
+
+``terranb report RESULTS --out report.html`` writes the survey report of
+results already downloaded (one result tree, or a folder of them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from terranb.cli._common import EXIT_OK, add_json_flag, emit
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``demo`` and ``report`` sub-commands."""
+    demo = subparsers.add_parser(
+        "demo", help="run the full pipeline on the local emulator and write a survey report",
+        description="Start the local emulator, write a sample flight, run a 2D, a 3D and a "
+                    "LiDAR job, download the results and write an HTML survey report. "
+                    "Needs no credentials and no network.")
+    demo.add_argument("--out", default="demo-out", type=Path,
+                      help="output folder (default: ./demo-out)")
+    demo.add_argument("--seed", type=int, default=0, help="seed of the sample flight and emulator")
+    demo.add_argument("--photos", type=int, default=None,
+                      help="number of photos in the sample flight (default: the sample's own)")
+    demo.add_argument("--job-seconds", type=float, default=3.0,
+                      help="least time each emulated job takes (default 3)")
+    demo.add_argument("--types", default="2d,3d,lidar",
+                      help="comma-separated job types to run (default 2d,3d,lidar)")
+    demo.add_argument("--backend", choices=["terra", "flighthub"], default="terra",
+                      help="which emulated service to use (default terra)")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_json_flag(demo)
+    demo.set_defaults(func=_demo)
+
+    report = subparsers.add_parser(
+        "report", help="write the self-contained HTML survey report of downloaded results",
+        description="Write one self-contained HTML file (map, 3D views, statistics, run card) "
+                    "for a result tree or a folder of result trees.")
+    report.add_argument("results", type=Path, help="result tree, or a folder holding several")
+    report.add_argument("--out", type=Path, default=Path("report.html"),
+                        help="HTML file to write (default report.html)")
+    report.add_argument("--title", default=None, help="page title")
+    add_json_flag(report)
+    report.set_defaults(func=_report)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from terranb.demo import run_demo
+
+    types = tuple(t.strip().lower() for t in args.types.split(",") if t.strip())
+    result = run_demo(args.out, seed=args.seed, photos=args.photos,
+                      job_seconds=args.job_seconds, types=types, backend=args.backend,
+                      progress=not args.no_progress and not args.json)
+    emit(args, result.to_dict(),
+         f"report: {result.report}\nresults: {result.results_dir}\n"
+         f"total time: {result.seconds:.1f} s")
+    return EXIT_OK
+
+
+def _report(args: argparse.Namespace) -> int:
+    from terranb.report import build_report
+
+    t0 = time.monotonic()
+
+    def step(text: str) -> None:
+        if not args.json:
+            print(f"  {text}", file=sys.stderr)
+
+    out = build_report(args.results, args.out, title=args.title, on_step=step)
+    emit(args, {"report": str(out), "bytes": out.stat().st_size,
+                "seconds": round(time.monotonic() - t0, 2)},
+         f"{out} ({out.stat().st_size / 1e6:.1f} MB)")
+    return EXIT_OK

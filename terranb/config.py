@@ -1,0 +1,436 @@
+"""Settings and credentials: keyword arguments > environment > profile file > defaults.
+
+Each setting is resolved on its own, in this order:
+
+1. keyword arguments to :meth:`Settings.load` (``None`` means "not given");
+2. environment variables (``DJI_APP_KEY``, ``DJI_SECRET_KEY``, ``TERRANB_*``,
+   see :data:`ENV_VARS`);
+3. the profile file: TOML at ``<user config dir>/terranb/config.toml``
+   (``$XDG_CONFIG_HOME`` respected; ``TERRANB_CONFIG_FILE`` overrides the path),
+   table ``[profile.<name>]``; the profile is the ``profile`` kwarg, else
+   ``TERRANB_PROFILE``, else ``default``;
+4. defaults (region ``us``, FlightHub 2 API ``v0.1``, language ``en``).
+
+Loading never writes anything. :func:`save_profile`, used only by
+``terranb configure``, writes the file atomically with mode 0600.
+
+Secrets (SK, FlightHub 2 user token, Cloud API password) are masked in
+``repr``/``str``.
+
+Example:
+    >>> s = Settings.load(app_key="ak", secret_key="sk", region="cn")
+    >>> s.terra_base_url
+    'https://openapi-cn.dji.com'
+    >>> "sk" in repr(s)
+    False
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from terranb.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib as _toml
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as _toml
+
+__all__ = [
+    "DEFAULT_PROFILE",
+    "ENV_VARS",
+    "FLIGHTHUB_HOSTS",
+    "SECRET_FIELDS",
+    "TERRA_HOSTS",
+    "Settings",
+    "config_path",
+    "read_config_file",
+    "save_profile",
+]
+
+DEFAULT_PROFILE = "default"
+
+TERRA_HOSTS = {"us": "https://openapi-us.dji.com", "cn": "https://openapi-cn.dji.com"}
+FLIGHTHUB_HOSTS = {
+    "us": "https://es-flight-api-us.djigate.com",
+    "cn": "https://es-flight-api-cn.djigate.com",
+    "eu": "https://es-flight-api-eu.djigate.com",
+}
+
+# Setting name -> environment variable.
+ENV_VARS: dict[str, str] = {
+    "app_key": "DJI_APP_KEY",
+    "secret_key": "DJI_SECRET_KEY",
+    "region": "TERRANB_REGION",
+    "base_url": "TERRANB_BASE_URL",
+    "s3_endpoint_url": "TERRANB_S3_ENDPOINT_URL",
+    "fh2_user_token": "TERRANB_FH2_USER_TOKEN",
+    "fh2_project_uuid": "TERRANB_FH2_PROJECT_UUID",
+    "fh2_base_url": "TERRANB_FH2_BASE_URL",
+    "fh2_region": "TERRANB_FH2_REGION",
+    "fh2_api_version": "TERRANB_FH2_API_VERSION",
+    "language": "TERRANB_LANGUAGE",
+    "cloudapi_base_url": "TERRANB_CLOUDAPI_BASE_URL",
+    "cloudapi_username": "TERRANB_CLOUDAPI_USERNAME",
+    "cloudapi_password": "TERRANB_CLOUDAPI_PASSWORD",
+    "cloudapi_workspace_id": "TERRANB_CLOUDAPI_WORKSPACE_ID",
+}
+
+SECRET_FIELDS = frozenset({"secret_key", "fh2_user_token", "cloudapi_password"})
+
+_DEFAULTS: dict[str, str | None] = {
+    "region": "us",
+    "fh2_api_version": "v0.1",
+    "language": "en",
+}
+
+
+def config_path() -> Path:
+    """Where the profile file lives.
+
+    ``TERRANB_CONFIG_FILE`` if set; else ``$XDG_CONFIG_HOME/terranb/config.toml``
+    if ``XDG_CONFIG_HOME`` is set (on every OS); else platformdirs' user config dir.
+    """
+    explicit = os.environ.get("TERRANB_CONFIG_FILE")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CONFIG_HOME")
+    if xdg:
+        return Path(xdg).expanduser() / "terranb" / "config.toml"
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("terranb", appauthor=False)) / "config.toml"
+
+
+def read_config_file(path: Path | None = None) -> dict[str, Any]:
+    """Parse the profile file (``{}`` when it does not exist). Never writes.
+
+    Raises:
+        ConfigError: the file exists but is not valid TOML.
+    """
+    path = path or config_path()
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read the terranb config file {path}: {exc.strerror}") from exc
+    try:
+        return _toml.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, _toml.TOMLDecodeError) as exc:
+        raise ConfigError(
+            f"the terranb config file {path} is not valid TOML ({exc}); fix it or run "
+            "`terranb configure` to rewrite the profile"
+        ) from exc
+
+
+def _mask(value: str | None) -> str:
+    return "None" if value is None else ("'***'" if value else "''")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings for the three APIs (all optional until a client needs them).
+
+    Attributes:
+        profile: the profile name that was read.
+        app_key, secret_key: TerraAPI AK/SK.
+        region: TerraAPI region, ``us`` or ``cn``.
+        base_url: TerraAPI origin override (e.g. the emulator's ``http://127.0.0.1:PORT``).
+        s3_endpoint_url: object-store endpoint for TerraAPI tokens (they carry none).
+        fh2_user_token, fh2_project_uuid: FlightHub 2 organization key and project.
+        fh2_base_url, fh2_region, fh2_api_version: FlightHub 2 origin / region / ``v0.1``|``v2.0``.
+        language: ``X-Language`` for FlightHub 2 (``en`` or ``zh``).
+        cloudapi_base_url, cloudapi_username, cloudapi_password, cloudapi_workspace_id:
+            DJI Cloud API demo server.
+        sources: where each non-default value came from (``kwarg``/``env``/``profile``/``default``).
+    """
+
+    profile: str = DEFAULT_PROFILE
+    app_key: str | None = None
+    secret_key: str | None = None
+    region: str = "us"
+    base_url: str | None = None
+    s3_endpoint_url: str | None = None
+    fh2_user_token: str | None = None
+    fh2_project_uuid: str | None = None
+    fh2_base_url: str | None = None
+    fh2_region: str | None = None
+    fh2_api_version: str = "v0.1"
+    language: str = "en"
+    cloudapi_base_url: str | None = None
+    cloudapi_username: str | None = None
+    cloudapi_password: str | None = None
+    cloudapi_workspace_id: str | None = None
+    sources: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.region not in TERRA_HOSTS:
+            raise ConfigError(
+                f"unknown TerraAPI region {self.region!r}; use one of {sorted(TERRA_HOSTS)} "
+                "(set TERRANB_REGION or region=...)"
+            )
+        if self.fh2_region is not None and self.fh2_region not in FLIGHTHUB_HOSTS:
+            raise ConfigError(
+                f"unknown FlightHub 2 region {self.fh2_region!r}; use one of "
+                f"{sorted(FLIGHTHUB_HOSTS)} (set TERRANB_FH2_REGION)"
+            )
+        if self.fh2_api_version not in ("v0.1", "v2.0"):
+            raise ConfigError(
+                f"unknown FlightHub 2 API version {self.fh2_api_version!r}; use 'v0.1' or 'v2.0'"
+            )
+
+    # ----------------------------------------------------------------- loading
+
+    @classmethod
+    def load(
+        cls,
+        profile: str | None = None,
+        *,
+        env: Mapping[str, str] | None = None,
+        path: Path | None = None,
+        **kwargs: Any,
+    ) -> Settings:
+        """Resolve every setting: kwargs > env > profile file > defaults.
+
+        Args:
+            profile: profile name (else ``TERRANB_PROFILE``, else ``default``).
+            env: environment to read (default ``os.environ``; tests pass a dict).
+            path: profile file (default :func:`config_path`).
+            **kwargs: any field of :class:`Settings`; ``None`` values are ignored.
+
+        Raises:
+            ConfigError: unknown keyword, bad region, or an unreadable config file.
+        """
+        fields = {f.name for f in dataclasses.fields(cls)} - {"profile", "sources"}
+        unknown = set(kwargs) - fields
+        if unknown:
+            raise ConfigError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(fields)}")
+        env = os.environ if env is None else env
+        name = profile or env.get("TERRANB_PROFILE") or DEFAULT_PROFILE
+        if path is None and env is not os.environ and "TERRANB_CONFIG_FILE" in env:
+            path = Path(env["TERRANB_CONFIG_FILE"])
+        data = read_config_file(path)
+        profiles = data.get("profile", {})
+        table = profiles.get(name) if isinstance(profiles, dict) else None
+        if table is None:
+            table = {}
+            if profile and profile != DEFAULT_PROFILE:
+                raise ConfigError(
+                    f"profile {profile!r} not found in {path or config_path()}; create it "
+                    f"with `terranb configure --profile {profile}`"
+                )
+        if not isinstance(table, dict):
+            raise ConfigError(f"[profile.{name}] in the config file must be a table")
+        values: dict[str, Any] = {}
+        sources: dict[str, str] = {}
+        for key in sorted(fields):
+            if kwargs.get(key) is not None:
+                values[key], sources[key] = kwargs[key], "kwarg"
+            elif env.get(ENV_VARS.get(key, "")):
+                values[key], sources[key] = env[ENV_VARS[key]], "env"
+            elif table.get(key) not in (None, ""):
+                values[key], sources[key] = str(table[key]), "profile"
+            elif _DEFAULTS.get(key) is not None:
+                values[key], sources[key] = _DEFAULTS[key], "default"
+        if isinstance(values.get("region"), str):
+            values["region"] = values["region"].lower()
+        if isinstance(values.get("fh2_region"), str):
+            values["fh2_region"] = values["fh2_region"].lower()
+        return cls(profile=name, sources=sources, **values)
+
+    # ----------------------------------------------------------------- derived
+
+    @property
+    def terra_base_url(self) -> str:
+        """TerraAPI origin: ``base_url`` or the region's DJI host."""
+        return (self.base_url or TERRA_HOSTS[self.region]).rstrip("/")
+
+    @property
+    def flighthub_base_url(self) -> str:
+        """FlightHub 2 origin: ``fh2_base_url``; else ``base_url`` (an override such as
+        the emulator, which serves all three APIs on one origin); else the public
+        host of ``fh2_region`` (default: the TerraAPI region)."""
+        if self.fh2_base_url:
+            return self.fh2_base_url.rstrip("/")
+        if self.base_url:
+            return self.base_url.rstrip("/")
+        return FLIGHTHUB_HOSTS[self.fh2_region or self.region].rstrip("/")
+
+    def require_terra(self) -> tuple[str, str]:
+        """Return (AK, SK) or raise a :class:`ConfigError` that says how to set them."""
+        missing = [n for n, v in (("DJI_APP_KEY", self.app_key),
+                                  ("DJI_SECRET_KEY", self.secret_key)) if not v]
+        if missing:
+            raise ConfigError(
+                f"TerraAPI credentials missing: {', '.join(missing)}. Set the environment "
+                "variable(s), pass app_key=/secret_key=, or run `terranb configure`"
+                + (f" --profile {self.profile}" if self.profile != DEFAULT_PROFILE else "")
+            )
+        return str(self.app_key), str(self.secret_key)
+
+    def require_flighthub(self) -> tuple[str, str]:
+        """Return (user token, project uuid) or raise a :class:`ConfigError`."""
+        missing = [n for n, v in (("TERRANB_FH2_USER_TOKEN", self.fh2_user_token),
+                                  ("TERRANB_FH2_PROJECT_UUID", self.fh2_project_uuid)) if not v]
+        if missing:
+            raise ConfigError(
+                f"FlightHub 2 settings missing: {', '.join(missing)}. The user token is the "
+                "organization key (FlightHub 2 > Organization Settings > FlightHub Sync); set "
+                "the variable(s), pass user_token=/project_uuid=, or run `terranb configure`"
+            )
+        return str(self.fh2_user_token), str(self.fh2_project_uuid)
+
+    def to_dict(self, *, reveal: bool = False) -> dict[str, Any]:
+        """Plain dict of the settings, secrets masked unless ``reveal``."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            if f.name == "sources":
+                continue
+            value = getattr(self, f.name)
+            if f.name in SECRET_FIELDS and value is not None and not reveal:
+                value = "***" if value else ""
+            out[f.name] = value
+        return out
+
+    def __repr__(self) -> str:
+        parts = []
+        for f in dataclasses.fields(self):
+            if f.name == "sources":
+                continue
+            value = getattr(self, f.name)
+            if f.name in SECRET_FIELDS:
+                parts.append(f"{f.name}={_mask(value)}")
+            elif value is not None:
+                parts.append(f"{f.name}={value!r}")
+        return f"Settings({', '.join(parts)})"
+
+    __str__ = __repr__
+
+
+# --------------------------------------------------------------------------- writing
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _toml_key(key: str) -> str:
+    return key if _BARE_KEY.match(key) else _toml_str(key)
+
+
+def _toml_str(value: str) -> str:
+    out = []
+    for ch in value:
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == '"':
+            out.append('\\"')
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return _toml_str(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise ConfigError(f"cannot store {type(value).__name__} values in the config file")
+
+
+def _dump_toml(data: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> str:
+    """Serialise nested dicts of scalars (enough for terranb's config file)."""
+    lines: list[str] = []
+    scalars = {k: v for k, v in data.items() if not isinstance(v, Mapping)}
+    tables = {k: v for k, v in data.items() if isinstance(v, Mapping)}
+    if prefix and (scalars or not tables):
+        lines.append(f"[{'.'.join(_toml_key(p) for p in prefix)}]")
+    for k, v in scalars.items():
+        if v is None:
+            continue
+        lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
+    if lines:
+        lines.append("")
+    for k, v in tables.items():
+        lines.append(_dump_toml(v, (*prefix, k)))
+    return "\n".join(lines)
+
+
+def save_profile(
+    values: Mapping[str, Any],
+    profile: str = DEFAULT_PROFILE,
+    *,
+    path: Path | None = None,
+    replace: bool = False,
+) -> Path:
+    """Write ``values`` into ``[profile.<profile>]`` of the config file.
+
+    Other profiles and tables are kept. ``None`` values leave a key unchanged;
+    ``""`` removes it. The file is written to ``.part`` with mode 0600, fsynced
+    and renamed over the old one, so a crash never leaves half a file and the
+    secrets are never readable by other users.
+
+    Args:
+        values: setting name -> value (names as in :class:`Settings`).
+        profile: the profile to update.
+        path: the config file (default :func:`config_path`).
+        replace: drop the profile's existing keys first.
+
+    Returns:
+        The path written.
+    """
+    known = set(ENV_VARS)
+    unknown = set(values) - known
+    if unknown:
+        raise ConfigError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(known)}")
+    path = path or config_path()
+    data = read_config_file(path)
+    profiles = data.setdefault("profile", {})
+    if not isinstance(profiles, dict):
+        raise ConfigError(f"'profile' in {path} must be a table")
+    table = {} if replace else dict(profiles.get(profile) or {})
+    for key, value in values.items():
+        if value is None:
+            continue
+        if value == "":
+            table.pop(key, None)
+        else:
+            table[key] = value
+    profiles[profile] = table
+    text = "# terranb settings; written by `terranb configure`. Keep this file private.\n"
+    text += _dump_toml(data)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(path.name + ".part")
+    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        fchmod = getattr(os, "fchmod", None)  # absent on Windows
+        if fchmod is not None:
+            with contextlib.suppress(OSError):  # umask may have narrowed it; widen to 0600
+                fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(part, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(part)
+        raise
+    return path

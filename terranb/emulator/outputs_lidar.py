@@ -1,0 +1,465 @@
+"""LiDAR job output: the uploaded LAS/LAZ clouds merged, reprojected and thinned.
+
+What :func:`produce_lidar` computes (a stand-in for DJI Terra's LiDAR
+processing, which starts from the raw Zenmuse L1/L2 files; the emulator cannot
+read those proprietary files and works on LAS/LAZ point clouds in the resource):
+
+* ``lidars/terra_las/cloud_merged.las``: every LAS/LAZ input, read in chunks
+  (``chunk_points`` at a time, so memory stays bounded by the chunk plus the
+  thinning index), horizontally reprojected with pyproj from the CRS in each
+  file's VLRs to the requested ``output_geo_desc`` CRS (default: the WGS 84
+  UTM zone of the data's centre). Heights are kept (converted to metres when
+  the source CRS uses feet) plus ``output_height_offset``. Thinning follows
+  protocol.md §2.5: ``sample_distance`` > 0 keeps the first point of every
+  voxel of that size (in metres; a sorted key index of the kept voxels is the
+  only state that grows with the output); otherwise ``quality_level`` 1/2/3
+  keeps every 1st/4th/16th point in file order (100 / 25 / 6.25 %, the
+  "temporal" decimation). Output is LAS 1.4 point format 7 (RGB) when any input
+  has colour, else 6, with a WKT CRS VLR; intensity, returns, classification,
+  GPS time, scan angle, user data and point source id are carried over.
+* ``lidars/report/report.json``: a report with the key names of DJI Terra's
+  LiDAR report (a real one is in the shared data): ``gps corner``, ``output
+  coordinate``, ``sample distance``, ``quality level``, ``point cloud density``
+  (average density and, for the 1:500 / 1:1000 / 1:2000 scales, the share of
+  occupied grid cells below the density standard, computed from the output
+  points), ``generate *`` flags saying what was written (only LAS), timings in
+  milliseconds. Keys DJI fills from flight data (``flight param``, ``imu traj
+  error``, ``pos status`` ...) are left out because there is no flight data.
+* ``mission.json`` (see :func:`~terranb.emulator.outputs_common.write_mission`).
+
+Files without a CRS are read as WGS 84 when their coordinates look like
+longitude/latitude and rejected otherwise (the message says how to fix it).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from terranb.emulator.outputs_common import (
+    Progress,
+    as_bool,
+    as_float,
+    atomic_path,
+    output_crs,
+    param,
+    pointclouds_of,
+    utm_crs_for,
+    write_json,
+    write_mission,
+)
+from terranb.errors import ValidationError, require
+
+if TYPE_CHECKING:
+    import numpy as np
+    from pyproj import CRS
+
+__all__ = ["CLOUD_PATH", "REPORT_PATH", "produce_lidar"]
+
+CLOUD_PATH = "lidars/terra_las/cloud_merged.las"
+REPORT_PATH = "lidars/report/report.json"
+
+# Dimensions copied from input to output when both have them.
+_COPY_DIMS = (
+    "intensity",
+    "return_number",
+    "number_of_returns",
+    "classification",
+    "gps_time",
+    "user_data",
+    "point_source_id",
+    "red",
+    "green",
+    "blue",
+)
+# DJI report density standards: scale -> (grid size m, points per m²).
+_DENSITY_SCALES = {
+    "scale 1 to 500": (0.25, 16.0),
+    "scale 1 to 1000": (0.5, 4.0),
+    "scale 1 to 2000": (1.0, 1.0),
+}
+_BITS = 21  # voxel index bits per axis in the thinning key
+
+
+@dataclass
+class _Source:
+    name: str
+    path: Path
+    crs: CRS
+    count: int
+    mins: tuple[float, float, float]
+    maxs: tuple[float, float, float]
+    has_rgb: bool
+
+
+def _source_crs(name: str, header: Any) -> CRS:
+    pyproj = require("pyproj", "geo")
+    crs = None
+    try:
+        crs = header.parse_crs()
+    except Exception:
+        crs = None
+    if crs is not None:
+        return crs
+    mins, maxs = header.mins, header.maxs
+    if -180 <= mins[0] <= maxs[0] <= 180 and -90 <= mins[1] <= maxs[1] <= 90:
+        return pyproj.CRS.from_epsg(4326)
+    raise ValidationError(
+        f"LiDAR input {name!r} has no coordinate system (no GeoTIFF or WKT VLR) and its "
+        "coordinates are not longitude/latitude, so it cannot be reprojected; write the CRS "
+        "into the file (e.g. pdal translate with a_srs, or laspy header.add_crs) and upload again"
+    )
+
+
+def _horizontal(crs: CRS) -> CRS:
+    return crs.sub_crs_list[0] if crs.is_compound and crs.sub_crs_list else crs
+
+
+def _unit_m(crs: CRS) -> float:
+    """Metres per unit of the horizontal axes (1 for geographic, used for z)."""
+    h = _horizontal(crs)
+    if h.is_geographic:
+        return 1.0
+    try:
+        factor = float(h.axis_info[0].unit_conversion_factor)
+    except Exception:
+        return 1.0
+    return factor if factor > 0 else 1.0
+
+
+def _wgs84_center(sources: list[_Source]) -> tuple[float, float]:
+    pyproj = require("pyproj", "geo")
+    lons, lats = [], []
+    for s in sources:
+        t = pyproj.Transformer.from_crs(_horizontal(s.crs), 4326, always_xy=True)
+        lon, lat = t.transform((s.mins[0] + s.maxs[0]) / 2, (s.mins[1] + s.maxs[1]) / 2)
+        lons.append(lon)
+        lats.append(lat)
+    return sum(lons) / len(lons), sum(lats) / len(lats)
+
+
+def produce_lidar(
+    parameters: dict[str, Any],
+    inputs: list[tuple[str, Path]],
+    out_dir: Path,
+    progress: Progress,
+    chunk_points: int = 500_000,
+) -> list[str]:
+    """Write the LiDAR result tree into ``out_dir``; returns the relative paths written.
+
+    Raises:
+        ValidationError: no LAS/LAZ input, or an input without a usable CRS.
+    """
+    laspy = require("laspy", "geo")
+    np = require("numpy", "geo")
+    pyproj = require("pyproj", "geo")
+    started = time.time()
+    clouds = pointclouds_of(inputs)
+    if not clouds:
+        raise ValidationError(
+            "the LiDAR job's resource holds no .las or .laz point cloud; the emulator cannot "
+            "read DJI's raw L1/L2 files (.LDR, .IMU, .RTK ...): upload a LAS/LAZ cloud"
+        )
+    progress.stage("read", "reading point cloud headers")
+    sources: list[_Source] = []
+    for name, path in clouds:
+        with laspy.open(str(path)) as reader:
+            header = reader.header
+            sources.append(
+                _Source(
+                    name=name,
+                    path=path,
+                    crs=_source_crs(name, header),
+                    count=int(header.point_count),
+                    mins=tuple(float(v) for v in header.mins),  # type: ignore[arg-type]
+                    maxs=tuple(float(v) for v in header.maxs),  # type: ignore[arg-type]
+                    has_rgb="red" in header.point_format.dimension_names,
+                )
+            )
+    total_in = sum(s.count for s in sources)
+    if total_in == 0:
+        raise ValidationError("the LiDAR job's point clouds hold no points")
+    target = output_crs(parameters)
+    if target is None:
+        target = utm_crs_for(*_wgs84_center(sources))
+    target_h = _horizontal(target)
+    geographic = target_h.is_geographic
+
+    # Output bounds (for offsets and the thinning grid) from the transformed input boxes.
+    transformers = {}
+    txmin = tymin = tzmin = math.inf
+    txmax = tymax = tzmax = -math.inf
+    for s in sources:
+        t = pyproj.Transformer.from_crs(_horizontal(s.crs), target_h, always_xy=True)
+        transformers[s.name] = t
+        b = t.transform_bounds(s.mins[0], s.mins[1], s.maxs[0], s.maxs[1], densify_pts=21)
+        zf = _unit_m(s.crs)
+        txmin, tymin = min(txmin, b[0]), min(tymin, b[1])
+        txmax, tymax = max(txmax, b[2]), max(tymax, b[3])
+        tzmin, tzmax = min(tzmin, s.mins[2] * zf), max(tzmax, s.maxs[2] * zf)
+    height_offset = as_float(param(parameters, "output_height_offset"), 0.0)
+    tzmin += height_offset
+    tzmax += height_offset
+
+    sample_distance = as_float(param(parameters, "sample_distance"), 0.0)
+    quality_level = int(as_float(param(parameters, "quality_level"), 1.0))
+    if quality_level not in (1, 2, 3):
+        raise ValidationError(f"quality_level must be 1, 2 or 3, got {quality_level}")
+    decimate = {1: 1, 2: 4, 3: 16}[quality_level] if sample_distance <= 0 else 1
+    mid_lat = (tymin + tymax) / 2 if geographic else 0.0
+    # Voxel size per axis in output units (metres, or degrees for a geographic CRS).
+    if sample_distance > 0:
+        if geographic:
+            vx = sample_distance / (111_320.0 * max(0.01, math.cos(math.radians(mid_lat))))
+            vy = sample_distance / 110_540.0
+        else:
+            vx = vy = sample_distance / _unit_m(target_h)
+        vz = sample_distance
+        margin = 2
+        nx = (txmax - txmin) / vx + 2 * margin
+        ny = (tymax - tymin) / vy + 2 * margin
+        nz = (tzmax - tzmin) / vz + 2 * margin
+        if max(nx, ny, nz) >= 2**_BITS:
+            raise ValidationError(
+                f"sample_distance {sample_distance} m is too small for a cloud this large "
+                f"(more than {2**_BITS} voxels along one axis); use a larger sample_distance"
+            )
+        origin = (txmin - margin * vx, tymin - margin * vy, tzmin - margin * vz)
+
+    point_format = 7 if any(s.has_rgb for s in sources) else 6
+    header = laspy.LasHeader(point_format=point_format, version="1.4")
+    scale = 1e-7 if geographic else 0.001
+    header.scales = np.array([scale, scale, 0.001])
+    header.offsets = np.array([math.floor(txmin), math.floor(tymin), math.floor(min(tzmin, 0.0))])
+    header.add_crs(target)
+    header.system_identifier = "terranb emulator"
+    header.generating_software = "terranb emulator stand-in"
+
+    seen = np.empty(0, dtype=np.int64)
+    density_cells: dict[str, tuple[Any, Any]] = {
+        k: (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)) for k in _DENSITY_SCALES
+    }
+    processed = 0
+    written = 0
+    ox_min = oy_min = oz_min = math.inf
+    ox_max = oy_max = oz_max = -math.inf
+    out_path = out_dir / CLOUD_PATH
+    progress.stage("merge", "merging, reprojecting and thinning point clouds")
+    with atomic_path(out_path) as tmp, laspy.open(str(tmp), mode="w", header=header) as writer:
+        for s in sources:
+            t = transformers[s.name]
+            zf = _unit_m(s.crs)
+            with laspy.open(str(s.path)) as reader:
+                in_dims = set(reader.header.point_format.dimension_names)
+                for chunk in reader.chunk_iterator(chunk_points):
+                    n = len(chunk)
+                    if n == 0:
+                        continue
+                    x, y = t.transform(np.asarray(chunk.x), np.asarray(chunk.y))
+                    x = np.asarray(x, dtype=np.float64)
+                    y = np.asarray(y, dtype=np.float64)
+                    z = np.asarray(chunk.z, dtype=np.float64) * zf + height_offset
+                    if sample_distance > 0:
+                        keys = _voxel_keys(np, x, y, z, origin, (vx, vy, vz))
+                        keep, seen = _first_new(np, keys, seen)
+                    else:
+                        idx = processed + np.arange(n)
+                        keep = np.nonzero(idx % decimate == 0)[0]
+                    processed += n
+                    if keep.size:
+                        rec = laspy.ScaleAwarePointRecord.zeros(keep.size, header=header)
+                        rec.x, rec.y, rec.z = x[keep], y[keep], z[keep]
+                        for dim in _COPY_DIMS:
+                            if dim in in_dims:
+                                rec[dim] = np.asarray(chunk[dim])[keep]
+                        if "scan_angle_rank" in in_dims:
+                            rank = np.asarray(chunk["scan_angle_rank"], dtype=np.float64)
+                            rec["scan_angle"] = np.round(rank[keep] / 0.006).astype(np.int16)
+                        elif "scan_angle" in in_dims:
+                            rec["scan_angle"] = np.asarray(chunk["scan_angle"])[keep]
+                        writer.write_points(rec)
+                        written += keep.size
+                        kx, ky, kz = x[keep], y[keep], z[keep]
+                        ox_min, ox_max = min(ox_min, kx.min()), max(ox_max, kx.max())
+                        oy_min, oy_max = min(oy_min, ky.min()), max(oy_max, ky.max())
+                        oz_min, oz_max = min(oz_min, kz.min()), max(oz_max, kz.max())
+                        _count_cells(
+                            np, density_cells, kx, ky, geographic, mid_lat, _unit_m(target_h)
+                        )
+                    progress.update(
+                        processed / total_in, f"merged {processed:,} of {total_in:,} points"
+                    )
+    if written == 0:
+        raise ValidationError("thinning left no points; use a smaller sample_distance")
+
+    progress.stage("report", "writing the LiDAR report")
+    to_wgs = pyproj.Transformer.from_crs(target_h, 4326, always_xy=True)
+    w, s_, e, n = to_wgs.transform_bounds(ox_min, oy_min, ox_max, oy_max, densify_pts=21)
+    density, area_m2 = _density_report(np, density_cells, written)
+    elapsed_ms = int((time.time() - started) * 1000)
+    report: dict[str, Any] = {
+        "gps corner": {
+            "top left lat": n,
+            "top left lon": w,
+            "bottom right lat": s_,
+            "bottom right lon": e,
+        },
+        "output coordinate": target.name,
+        "output vertical coordinate": _vertical_name(parameters),
+        "isGeographic": bool(geographic),
+        "sample distance": sample_distance,
+        "quality level": quality_level,
+        "point cloud density": density,
+        "generate las": True,
+        "generate pnts": False,
+        "generate point ply": False,
+        "generate pcd": False,
+        "generate point s3mb": False,
+        "generate b3dm": False,
+        "generate obj": False,
+        "generate osgb": False,
+        "generate ply": False,
+        "generate s3mb": False,
+        "generate i3s": False,
+        "generate dem tif": False,
+        "generate contour dxf": False,
+        "generate contour shp": False,
+        "merge point": as_bool(param(parameters, "merge_point"), False),
+        "smooth point": as_bool(param(parameters, "smooth_point"), False),
+        "lidar point max distance": as_float(param(parameters, "lidar_point_max_distance"), 0.0),
+        "ground extraction": {
+            "do ground extraction": as_bool(param(parameters, "ground_extract"), False)
+        },
+        "dem generation": {
+            "generate dem": False,
+            "dem resolution": as_float(param(parameters, "dem_resolution"), 0.0),
+        },
+        "block num": 1,
+        "hardware information": {
+            "cpu model": platform.processor() or platform.machine(),
+            "gpu names": [],
+            "gpu num": 0,
+            "total ram": _total_ram_mb(),
+        },
+        "total process time": elapsed_ms,
+        "save result time": elapsed_ms,
+        # terranb additions (not in DJI's report): what the stand-in did.
+        "input point number": total_in,
+        "output point number": written,
+        "covered area m2": area_m2,
+        "output bounds": [ox_min, oy_min, oz_min, ox_max, oy_max, oz_max],
+        "input files": [s.name for s in sources],
+        "thinning": (
+            {"method": "voxel", "voxel size": [vx, vy, vz], "voxel origin": list(origin)}
+            if sample_distance > 0
+            else {"method": "decimation", "keep every": decimate}
+        ),
+    }
+    write_json(out_dir / REPORT_PATH, report)
+    produced = [CLOUD_PATH, REPORT_PATH]
+    produced.append(
+        write_mission(
+            out_dir,
+            "lidar",
+            parameters,
+            inputs,
+            [*produced, "mission.json"],
+            {"output points": written, "input points": total_in},
+        )
+    )
+    progress.done(f"LiDAR cloud with {written:,} of {total_in:,} points")
+    return produced
+
+
+def _vertical_name(parameters: dict[str, Any]) -> str:
+    desc = param(parameters, "output_geo_desc")
+    override = str(desc.get("override_vertical_cs") or "") if isinstance(desc, dict) else ""
+    return override or "as input (not converted)"
+
+
+def _total_ram_mb() -> int:
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20)
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def _voxel_keys(
+    np: Any,
+    x: np.ndarray,
+    y: np.ndarray,
+    z: np.ndarray,
+    origin: tuple[float, float, float],
+    size: tuple[float, float, float],
+) -> np.ndarray:
+    lim = 2**_BITS - 1
+    ix = np.clip(np.floor((x - origin[0]) / size[0]), 0, lim).astype(np.int64)
+    iy = np.clip(np.floor((y - origin[1]) / size[1]), 0, lim).astype(np.int64)
+    iz = np.clip(np.floor((z - origin[2]) / size[2]), 0, lim).astype(np.int64)
+    return (ix << (2 * _BITS)) | (iy << _BITS) | iz
+
+
+def _first_new(np: Any, keys: np.ndarray, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the first point of each voxel not seen before, and the updated index."""
+    uniq, first = np.unique(keys, return_index=True)
+    if seen.size:
+        pos = np.searchsorted(seen, uniq)
+        pos = np.minimum(pos, seen.size - 1)
+        new = seen[pos] != uniq
+        uniq, first = uniq[new], first[new]
+    keep = np.sort(first)
+    merged = np.concatenate([seen, uniq])
+    merged.sort(kind="mergesort")
+    return keep, merged
+
+
+def _count_cells(
+    np: Any,
+    acc: dict[str, tuple[np.ndarray, np.ndarray]],
+    x: np.ndarray,
+    y: np.ndarray,
+    geographic: bool,
+    mid_lat: float,
+    unit_m: float,
+) -> None:
+    if geographic:
+        xm = x * 111_320.0 * math.cos(math.radians(mid_lat))
+        ym = y * 110_540.0
+    else:
+        xm, ym = x * unit_m, y * unit_m
+    for name, (grid, _std) in _DENSITY_SCALES.items():
+        cx = np.floor(xm / grid).astype(np.int64)
+        cy = np.floor(ym / grid).astype(np.int64)
+        keys = (cx << 32) ^ (cy & 0xFFFFFFFF)
+        k, c = np.unique(keys, return_counts=True)
+        old_k, old_c = acc[name]
+        all_k = np.concatenate([old_k, k])
+        all_c = np.concatenate([old_c, c])
+        uk, inv = np.unique(all_k, return_inverse=True)
+        acc[name] = (uk, np.bincount(inv, weights=all_c).astype(np.int64))
+
+
+def _density_report(
+    np: Any, acc: dict[str, tuple[np.ndarray, np.ndarray]], written: int
+) -> tuple[dict[str, Any], float]:
+    out: dict[str, Any] = {}
+    area_m2 = 0.0
+    for name, (grid, std) in _DENSITY_SCALES.items():
+        _keys, counts = acc[name]
+        need = std * grid * grid
+        total = int(counts.size)
+        out[name] = {
+            "density standard": std,
+            "grid size": grid,
+            "proportion not satisfied": float((counts < need).sum() / total) if total else 0.0,
+            "total grid num": float(total),
+        }
+        if grid == 1.0:
+            area_m2 = float(total)
+    out["average density"] = float(written / area_m2) if area_m2 else 0.0
+    return out, area_m2

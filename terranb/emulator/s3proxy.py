@@ -1,0 +1,709 @@
+"""A threaded HTTP proxy in front of moto: STS key checks and network knobs for S3.
+
+moto in server mode is a faithful S3 API but accepts any credentials. The
+emulator therefore publishes this proxy as the S3 endpoint and keeps moto on a
+private loopback port. For every request the proxy:
+
+1. adds ``latency_ms`` and draws a fault verdict (:class:`~.netem.FaultInjector`):
+   S3 XML ``InternalError`` (500), ``SlowDown`` (503), or a dropped connection
+   (TCP reset, no response);
+2. authenticates: finds the access key (SigV4 ``Authorization`` header or
+   presigned ``X-Amz-Credential``; SigV2 ``AWS AKID:sig`` or presigned
+   ``AWSAccessKeyId``), looks it up in the :class:`KeyRing`, recomputes the
+   signature and answers like S3 does: ``InvalidAccessKeyId`` (403) for unknown
+   keys, ``ExpiredToken`` (400, the status AWS uses for this code) once the
+   issued credentials expired, ``InvalidToken`` (400) for a wrong session token,
+   ``SignatureDoesNotMatch`` (403) for a wrong secret, ``AccessDenied`` (403,
+   "Request has expired") for a presigned URL past its expiry,
+   ``RequestTimeTooSkewed`` (403) beyond 15 minutes of clock skew. As on AWS, a
+   URL presigned with temporary keys stops working when the keys expire; the
+   emulator's own download URLs are signed with the storage's internal key,
+   which never expires, so they work until their own expiry;
+3. streams the request body to moto in chunks (``Content-Length`` bodies as they
+   come, ``Transfer-Encoding: chunked`` bodies de-chunked and re-chunked; the
+   ``aws-chunked`` content encoding boto3 uses for checksummed uploads is passed
+   through untouched for moto to decode), shaped by a per-connection and a
+   total :class:`~.netem.TokenBucket`;
+4. streams moto's answer back the same way (``Range`` requests and 206 pass
+   through), and after a successful write (PutObject, CopyObject,
+   CompleteMultipartUpload, DeleteObject(s), CreateBucket, DeleteBucket) calls
+   ``on_change`` before answering the client, so the storage layer can mirror
+   the object to disk durably.
+
+Only path-style addressing is supported (what boto3 uses for an IP endpoint
+such as ``http://127.0.0.1:PORT``). moto itself holds each request body in
+memory, so a single multi-GB PutObject costs that much memory in moto; the
+proxy does not, and multipart uploads (boto3's default above 8 MiB) keep it to
+one part at a time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import logging
+import socket
+import struct
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import unquote
+from xml.sax.saxutils import escape
+
+from terranb.emulator import sigv4
+from terranb.emulator.netem import FaultInjector, NetemConfig, TokenBucket
+
+__all__ = ["ChangeEvent", "KeyRing", "S3Proxy"]
+
+log = logging.getLogger(__name__)
+
+# Headers that describe one hop and must not be forwarded.
+_HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "trailers",
+    "transfer-encoding",
+    "upgrade",
+    "expect",
+}
+# Authentication parts not forwarded to moto.
+# (moto needs to see a signed request, else it treats it as anonymous and denies reads.)
+_AUTH_HEADERS = {"host", "x-amz-security-token"}
+_AUTH_QUERY = {"X-Amz-Security-Token", "x-amz-security-token"}
+# Clock skew S3 tolerates for header-signed requests.
+MAX_SKEW_S = 15 * 60
+_SKEWED = "The difference between the request time and the current time is too large."
+# Request bodies up to this size are kept when the proxy needs to read them
+# (CreateBucket configuration, DeleteObjects list).
+_SMALL_BODY = 1 << 20
+
+
+@dataclass(frozen=True)
+class KeyEntry:
+    """One access key the proxy accepts."""
+
+    secret_access_key: str
+    session_token: str
+    expire_time: float  # unix seconds; inf for the internal key
+
+
+class KeyRing:
+    """Thread-safe table of access keys the proxy accepts, with their expiry."""
+
+    def __init__(self) -> None:
+        self._keys: dict[str, KeyEntry] = {}
+        self._lock = threading.Lock()
+
+    def add(self, access_key_id: str, secret: str, session_token: str, expire_time: float) -> None:
+        """Accept ``access_key_id`` until ``expire_time`` (unix seconds)."""
+        with self._lock:
+            self._keys[access_key_id] = KeyEntry(secret, session_token, expire_time)
+
+    def get(self, access_key_id: str) -> KeyEntry | None:
+        """The entry of a key, expired or not; ``None`` when unknown."""
+        with self._lock:
+            return self._keys.get(access_key_id)
+
+    def items(self) -> list[tuple[str, KeyEntry]]:
+        """A snapshot of all keys."""
+        with self._lock:
+            return list(self._keys.items())
+
+    def prune(self, now: float, keep_s: float) -> None:
+        """Forget keys that expired more than ``keep_s`` seconds ago."""
+        with self._lock:
+            for k in [k for k, e in self._keys.items() if e.expire_time + keep_s < now]:
+                del self._keys[k]
+
+
+@dataclass(frozen=True)
+class ChangeEvent:
+    """A successful write seen by the proxy.
+
+    ``kind`` is ``"put"`` (object created or replaced), ``"delete"`` (object
+    removed), ``"bucket"`` (bucket created; ``region`` set) or
+    ``"delete_bucket"``.
+    """
+
+    kind: str
+    bucket: str
+    key: str = ""
+    region: str = ""
+
+
+class S3Error(Exception):
+    """An S3-style error answer."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def error_xml(code: str, message: str, resource: str = "") -> bytes:
+    """S3 error document."""
+    request_id = uuid.uuid4().hex[:16].upper()
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Error><Code>{escape(code)}</Code><Message>{escape(message)}</Message>"
+        f"<Resource>{escape(resource)}</Resource><RequestId>{request_id}</RequestId></Error>"
+    ).encode()
+
+
+def split_bucket_key(raw_path: str) -> tuple[str, str]:
+    """``(bucket, key)`` of a path-style request path (key URL-decoded)."""
+    path = raw_path.lstrip("/")
+    bucket, _, key = path.partition("/")
+    return unquote(bucket), unquote(key)
+
+
+class _ProxyServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128  # boto3 opens up to 10 connections per transfer
+
+    proxy: S3Proxy
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _ProxyServer
+    # Seconds a kept-alive connection may sit idle.
+    timeout = 120
+
+    # -- plumbing -----------------------------------------------------------------
+    def setup(self) -> None:
+        super().setup()
+        cfg = self.server.proxy.netem
+        self._conn_bucket = (
+            TokenBucket(cfg.bandwidth_bps_per_conn) if cfg.bandwidth_bps_per_conn else None
+        )
+        self.server.proxy._track(self.connection, add=True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.proxy._track(self.connection, add=False)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # Never log the request line: presigned queries carry session tokens.
+        pass
+
+    def handle_expect_100(self) -> bool:
+        # Answer "100 Continue" only after authentication (see _handle).
+        return True
+
+    def _shape(self, n: int) -> None:
+        if self._conn_bucket is not None:
+            self._conn_bucket.consume(n)
+        total = self.server.proxy.total_bucket
+        if total is not None:
+            total.consume(n)
+
+    def _chunk(self) -> int:
+        sizes = [64 * 1024]
+        if self._conn_bucket is not None:
+            sizes.append(self._conn_bucket.chunk_size())
+        total = self.server.proxy.total_bucket
+        if total is not None:
+            sizes.append(total.chunk_size())
+        return min(sizes)
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    def do_HEAD(self) -> None:
+        self._handle()
+
+    def do_PUT(self) -> None:
+        self._handle()
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    def do_DELETE(self) -> None:
+        self._handle()
+
+    # -- request handling ---------------------------------------------------------
+    def _headers_lower(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for name, value in self.headers.items():
+            key = name.lower()
+            out[key] = f"{out[key]},{value}" if key in out else value
+        return out
+
+    def _send_error_xml(self, err: S3Error, resource: str) -> None:
+        body = b"" if self.command == "HEAD" else error_xml(err.code, err.message, resource)
+        self._discard_body()
+        self.send_response(err.status)
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("x-amz-request-id", uuid.uuid4().hex[:16].upper())
+        if err.status == 503:
+            self.send_header("Retry-After", "1")
+        self.end_headers()
+        if body:
+            self.wfile.write(body)
+
+    def _discard_body(self) -> None:
+        """Read away a small unread body so the connection stays usable; close otherwise."""
+        if getattr(self, "_body_consumed", False):
+            return
+        self._body_consumed = True
+        if self.headers.get("Expect", "").lower() == "100-continue":
+            # The client waits for 100 before sending; it never sent the body.
+            self.close_connection = True
+            return
+        te = self.headers.get("Transfer-Encoding", "").lower()
+        length = int(self.headers.get("Content-Length") or 0)
+        if "chunked" in te or length > _SMALL_BODY:
+            self.close_connection = True
+            return
+        if length:
+            self.rfile.read(length)
+
+    def _drop(self) -> None:
+        """Reset the connection without answering."""
+        self.close_connection = True
+        self._body_consumed = True
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        with contextlib.suppress(OSError):
+            self.connection.close()
+
+    def _authenticate(
+        self, raw_path: str, query_pairs: list[tuple[str, str]], headers: dict[str, str]
+    ) -> None:
+        proxy = self.server.proxy
+        try:
+            v2 = sigv4.parse_v2(headers, query_pairs)
+            req = None if v2 is not None else sigv4.parse_authorization(headers, query_pairs)
+        except ValueError as exc:
+            raise S3Error(400, "AuthorizationHeaderMalformed", str(exc)) from exc
+        if req is None and v2 is None:
+            raise S3Error(403, "AccessDenied", "Access Denied")
+        akid = v2.access_key_id if v2 is not None else req.access_key_id  # type: ignore[union-attr]
+        entry = proxy.keyring.get(akid)
+        if entry is None:
+            raise S3Error(
+                403,
+                "InvalidAccessKeyId",
+                "The AWS Access Key Id you provided does not exist in our records.",
+            )
+        now = time.time()
+        if v2 is not None:
+            presigned = v2.presigned
+            token = v2.session_token
+            if presigned:
+                if now > v2.expires:
+                    raise S3Error(403, "AccessDenied", "Request has expired")
+            else:
+                self._check_skew(headers.get("x-amz-date") or headers.get("date", ""), now)
+        else:
+            assert req is not None
+            presigned = req.presigned
+            token = req.session_token
+            try:
+                signed_at = sigv4.parse_amz_date(req.amz_date)
+            except ValueError as exc:
+                raise S3Error(403, "AccessDenied", "X-Amz-Date is missing or malformed") from exc
+            if presigned:
+                if req.expires <= 0 or req.expires > 7 * 24 * 3600:
+                    raise S3Error(
+                        400,
+                        "AuthorizationQueryParametersError",
+                        "X-Amz-Expires must be between 1 and 604800 seconds",
+                    )
+                if now > signed_at + req.expires:
+                    raise S3Error(403, "AccessDenied", "Request has expired")
+            elif abs(now - signed_at) > MAX_SKEW_S:
+                raise S3Error(403, "RequestTimeTooSkewed", _SKEWED)
+        # As on AWS, anything signed with temporary keys stops working when they expire
+        # (presigned URLs included); the storage's internal key never expires.
+        if now > entry.expire_time:
+            raise S3Error(400, "ExpiredToken", "The provided token has expired.")
+        if entry.session_token and token != entry.session_token:
+            raise S3Error(
+                400, "InvalidToken", "The provided token is malformed or otherwise invalid."
+            )
+        if not proxy.verify_signatures:
+            return
+        if v2 is not None:
+            expected = sigv4.signature_v2(
+                entry.secret_access_key, self.command, raw_path, query_pairs, headers, v2
+            )
+            ok = sigv4.signature_matches(expected, v2.signature)
+        else:
+            assert req is not None
+            canonical = sigv4.canonical_request(self.command, raw_path, query_pairs, headers, req)
+            expected = sigv4.signature(entry.secret_access_key, req, canonical)
+            ok = sigv4.signature_matches(expected, req.signature)
+        if not ok:
+            raise S3Error(
+                403,
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you "
+                "provided. Check your key and signing method.",
+            )
+
+    @staticmethod
+    def _check_skew(date_text: str, now: float) -> None:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            signed_at = parsedate_to_datetime(date_text).timestamp()
+        except (TypeError, ValueError) as exc:
+            raise S3Error(403, "AccessDenied", "Date header is missing or malformed") from exc
+        if abs(now - signed_at) > MAX_SKEW_S:
+            raise S3Error(403, "RequestTimeTooSkewed", _SKEWED)
+
+    def _handle(self) -> None:
+        proxy = self.server.proxy
+        self._body_consumed = False
+        raw_path, _, raw_query = self.path.partition("?")
+        query_pairs = sigv4.parse_query(raw_query)
+        headers = self._headers_lower()
+        if proxy.netem.latency_ms > 0:
+            time.sleep(proxy.netem.latency_s)
+        verdict = proxy.faults.next() if proxy.netem.fail_rate > 0 else "ok"
+        if verdict == "drop":
+            self._drop()
+            return
+        if verdict in ("500", "503"):
+            err = (
+                S3Error(500, "InternalError", "We encountered an internal error. Please try again.")
+                if verdict == "500"
+                else S3Error(503, "SlowDown", "Please reduce your request rate.")
+            )
+            self._send_error_xml(err, raw_path)
+            return
+        try:
+            self._authenticate(raw_path, query_pairs, headers)
+        except S3Error as err:
+            self._send_error_xml(err, raw_path)
+            return
+        try:
+            self._forward(raw_path, raw_query, query_pairs, headers)
+        except (ConnectionError, TimeoutError, http.client.HTTPException, OSError) as exc:
+            log.debug("s3 proxy: connection problem on %s %s: %s", self.command, raw_path, exc)
+            self.close_connection = True
+
+    def _forward(
+        self,
+        raw_path: str,
+        raw_query: str,
+        query_pairs: list[tuple[str, str]],
+        headers: dict[str, str],
+    ) -> None:
+        proxy = self.server.proxy
+        method = self.command
+        if headers.get("expect", "").lower() == "100-continue":
+            self.send_response_only(100)
+            self.end_headers()
+        upstream = http.client.HTTPConnection(proxy.upstream_host, proxy.upstream_port, timeout=600)
+        try:
+            # Session tokens stop here (moto needs the rest to treat the request as signed).
+            fwd_query = "&".join(
+                part
+                for part in raw_query.split("&")
+                if part and unquote(part.partition("=")[0]) not in _AUTH_QUERY
+            )
+            target = raw_path + (f"?{fwd_query}" if fwd_query else "")
+            upstream.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
+            upstream.putheader("Host", f"{proxy.upstream_host}:{proxy.upstream_port}")
+            chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+            for name, value in self.headers.items():
+                low = name.lower()
+                if (
+                    low in _HOP_BY_HOP
+                    or low in _AUTH_HEADERS
+                    or low in proxy.extra_upstream_headers
+                ):
+                    continue
+                upstream.putheader(name, value)
+            for name, value in proxy.extra_upstream_headers.items():
+                upstream.putheader(name, value)
+            if chunked:
+                upstream.putheader("Transfer-Encoding", "chunked")
+            elif "content-length" not in headers and method in ("PUT", "POST"):
+                upstream.putheader("Content-Length", "0")
+            upstream.endheaders()
+            bucket, key = split_bucket_key(raw_path)
+            qnames = {k for k, _ in query_pairs if not _is_auth_param(k)}
+            keep_body = method in ("PUT", "POST") and (
+                (not key and not qnames) or "delete" in qnames
+            )
+            captured = self._relay_request_body(upstream, chunked, keep_body)
+            self._body_consumed = True
+            resp = upstream.getresponse()
+            capture_response = method == "POST" and "delete" in qnames
+            body_prefix = b""
+            if capture_response and 200 <= resp.status < 300:
+                body_prefix = resp.read()
+            if 200 <= resp.status < 300:
+                self._notify(method, bucket, key, qnames, headers, captured, body_prefix)
+            self._relay_response(resp, body_prefix if capture_response else None)
+        finally:
+            upstream.close()
+
+    def _relay_request_body(
+        self, upstream: http.client.HTTPConnection, chunked: bool, keep: bool
+    ) -> bytes:
+        kept = bytearray()
+        if chunked:
+            while True:
+                line = self.rfile.readline(65537)
+                if not line:
+                    raise ConnectionError("client closed during a chunked body")
+                size = int(line.split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    # Trailer section (usually empty) up to the blank line.
+                    while True:
+                        trailer = self.rfile.readline(65537)
+                        if trailer in (b"\r\n", b"\n", b""):
+                            break
+                    upstream.send(b"0\r\n\r\n")
+                    break
+                remaining = size
+                upstream.send(f"{size:x}\r\n".encode())
+                while remaining:
+                    data = self.rfile.read(min(remaining, self._chunk()))
+                    if not data:
+                        raise ConnectionError("client closed during a chunked body")
+                    self._shape(len(data))
+                    upstream.send(data)
+                    if keep and len(kept) < _SMALL_BODY:
+                        kept += data
+                    remaining -= len(data)
+                upstream.send(b"\r\n")
+                self.rfile.readline(65537)  # CRLF after the chunk data
+            return bytes(kept)
+        remaining = int(self.headers.get("Content-Length") or 0)
+        while remaining > 0:
+            data = self.rfile.read(min(remaining, self._chunk()))
+            if not data:
+                raise ConnectionError("client closed before sending the whole body")
+            self._shape(len(data))
+            upstream.send(data)
+            if keep and len(kept) < _SMALL_BODY:
+                kept += data
+            remaining -= len(data)
+        return bytes(kept)
+
+    def _relay_response(self, resp: http.client.HTTPResponse, body: bytes | None) -> None:
+        self.send_response_only(resp.status, resp.reason)
+        length = resp.getheader("Content-Length")
+        no_body = self.command == "HEAD" or resp.status in (204, 304) or 100 <= resp.status < 200
+        if body is not None:
+            length = str(len(body))
+        for name, value in resp.getheaders():
+            low = name.lower()
+            if low in _HOP_BY_HOP or low in ("content-length", "server", "date"):
+                continue
+            self.send_header(name, value)
+        self.send_header("Server", "AmazonS3")
+        self.send_header("Date", self.date_time_string())
+        use_chunked = False
+        if length is not None:
+            self.send_header("Content-Length", length)
+        elif not no_body:
+            use_chunked = True
+            self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        if no_body:
+            return
+        if body is not None:
+            self._write_shaped(body, use_chunked)
+        else:
+            while True:
+                data = resp.read(self._chunk())
+                if not data:
+                    break
+                self._write_shaped(data, use_chunked)
+        if use_chunked:
+            self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def _write_shaped(self, data: bytes, chunked: bool) -> None:
+        step = self._chunk()
+        for start in range(0, len(data), step):
+            piece = data[start : start + step]
+            self._shape(len(piece))
+            if chunked:
+                self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+            else:
+                self.wfile.write(piece)
+
+    def _notify(
+        self,
+        method: str,
+        bucket: str,
+        key: str,
+        qnames: set[str],
+        headers: dict[str, str],
+        request_body: bytes,
+        response_body: bytes,
+    ) -> None:
+        proxy = self.server.proxy
+        if proxy.on_change is None or not bucket:
+            return
+        events: list[ChangeEvent] = []
+        if not key:
+            if method == "PUT" and not qnames:
+                events.append(ChangeEvent("bucket", bucket, region=_bucket_region(request_body)))
+            elif method == "DELETE" and not qnames:
+                events.append(ChangeEvent("delete_bucket", bucket))
+            elif method == "POST" and "delete" in qnames:
+                events.extend(
+                    ChangeEvent("delete", bucket, k) for k in _deleted_keys(response_body)
+                )
+        elif (
+            method == "PUT"
+            and not ({"partNumber", "uploadId"} & qnames)
+            and not (qnames - {"x-id"})
+        ) or (method == "POST" and "uploadId" in qnames):
+            events.append(ChangeEvent("put", bucket, key))
+        elif method == "DELETE" and "uploadId" not in qnames and not (qnames - {"x-id"}):
+            events.append(ChangeEvent("delete", bucket, key))
+        for event in events:
+            try:
+                proxy.on_change(event)
+            except Exception:  # mirroring must not break the S3 answer
+                log.exception("s3 proxy: on_change failed for %s %s/%s", event.kind, bucket, key)
+
+
+def _is_auth_param(name: str) -> bool:
+    """Query parameters that carry authentication, not an S3 sub-resource."""
+    return name.lower().startswith("x-amz-") or name in ("AWSAccessKeyId", "Signature", "Expires")
+
+
+def _bucket_region(body: bytes) -> str:
+    import xml.etree.ElementTree as ET
+
+    if not body.strip():
+        return "us-east-1"
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        return "us-east-1"
+    for el in root.iter():
+        if el.tag.endswith("LocationConstraint") and el.text:
+            return el.text.strip()
+    return "us-east-1"
+
+
+def _deleted_keys(body: bytes) -> list[str]:
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        return []
+    keys = []
+    for el in root.iter():
+        if el.tag.endswith("Deleted"):
+            for child in el:
+                if child.tag.endswith("Key") and child.text is not None:
+                    keys.append(child.text)
+    return keys
+
+
+class S3Proxy:
+    """The loopback S3 endpoint: authenticates, shapes and forwards to moto.
+
+    Args:
+        upstream_host, upstream_port: where moto listens.
+        keyring: accepted access keys.
+        netem: network knobs.
+        host: interface to listen on (loopback by default); port 0 = any free port.
+        on_change: called after each successful write, before the client is answered.
+        verify_signatures: recompute SigV4 signatures (True) or only check keys.
+        extra_upstream_headers: added to every forwarded request (the moto account id).
+    """
+
+    def __init__(
+        self,
+        upstream_host: str,
+        upstream_port: int,
+        keyring: KeyRing,
+        netem: NetemConfig | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        on_change: Callable[[ChangeEvent], None] | None = None,
+        verify_signatures: bool = True,
+        extra_upstream_headers: dict[str, str] | None = None,
+    ) -> None:
+        self.extra_upstream_headers = dict(extra_upstream_headers or {})
+        self.upstream_host = upstream_host
+        self.upstream_port = upstream_port
+        self.keyring = keyring
+        self.netem = netem or NetemConfig()
+        self.faults = FaultInjector(self.netem.fail_rate, self.netem.seed)
+        self.total_bucket = (
+            TokenBucket(self.netem.bandwidth_bps_total) if self.netem.bandwidth_bps_total else None
+        )
+        self.on_change = on_change
+        self.verify_signatures = verify_signatures
+        self._host = host
+        self._port = port
+        self._server: _ProxyServer | None = None
+        self._thread: threading.Thread | None = None
+        self._conns: set[socket.socket] = set()
+        self._conns_lock = threading.Lock()
+
+    def _track(self, conn: socket.socket, add: bool) -> None:
+        with self._conns_lock:
+            if add:
+                self._conns.add(conn)
+            else:
+                self._conns.discard(conn)
+
+    @property
+    def endpoint_url(self) -> str:
+        """``http://host:port`` of the proxy."""
+        if self._server is None:
+            raise RuntimeError("S3 proxy is not started; call start() first")
+        host, port = self._server.server_address[:2]
+        if isinstance(host, bytes):
+            host = host.decode()
+        return f"http://{host}:{port}"
+
+    def start(self) -> None:
+        """Listen and serve in a daemon thread."""
+        server = _ProxyServer((self._host, self._port), _Handler)
+        server.proxy = self
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.2},
+            name="terranb-s3proxy",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop listening and close open connections."""
+        server = self._server
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        with self._conns_lock:
+            conns = list(self._conns)
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None

@@ -1,0 +1,155 @@
+"""FlightHub 2 open modeling behind the :class:`~terranb.jobs.backend.Backend` protocol.
+
+FlightHub 2 has no "create resource" call: the client makes a uuid4 and the
+first ``upload_callback`` naming it creates the resource (NOTES.md decision).
+Files are bound in batches of 50, like TerraAPI (the only public limit is
+AERO's unverified cap of 100 per call; 50 stays below it and keeps one code
+path). A model's results are one zip at ``zip_file_key`` in the bucket of
+``obtain_token``; :meth:`FlightHubBackend.download_results` fetches it with
+fresh STS credentials and unpacks it safely.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from terranb.credentials import StorageCredentials
+from terranb.errors import JobFailed, NotFoundError, ServerError, TerranbError, ValidationError
+from terranb.jobs.backend import account_tag
+from terranb.jobs.states import JobState, JobStatus, from_fh2
+from terranb.transfer.download import download_object
+from terranb.transfer.journal import FileRow
+from terranb.transfer.progress import ProgressCallback
+from terranb.transfer.upload import is_transient_service_error as _transient
+from terranb.transfer.zipper import safe_extract
+
+__all__ = ["FlightHubBackend"]
+
+log = logging.getLogger(__name__)
+
+_PARAM_FIELD = {14: "parameter_2d", 15: "parameter_3d", 13: "parameter_lidar",
+                "2d": "parameter_2d", "3d": "parameter_3d", "lidar": "parameter_lidar",
+                "3dgs": "parameter_3dgs"}
+_MODEL_KEY = {"parameter_2d": "model_2d", "parameter_3d": "model_3d",
+              "parameter_lidar": "model_lidar", "parameter_3dgs": "model_3dgs"}
+
+
+class FlightHubBackend:
+    """FlightHub 2 open modeling for :class:`~terranb.jobs.job.Job`.
+
+    Args:
+        client: a :class:`~terranb.api.flighthub.FlightHubClient`.
+        sleep: injectable sleep for retries.
+    """
+
+    kind = "flighthub"
+    bind_batch_size = 50
+
+    def __init__(self, client: Any, *, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.client = client
+        self.base_url = str(getattr(client, "base_url", ""))
+        self._sleep = sleep
+        self._names: dict[str, str] = {}
+
+    def __repr__(self) -> str:
+        return f"FlightHubBackend(base_url={self.base_url!r})"
+
+    def label(self) -> str:
+        """``flighthub:<origin>:<hash of project uuid>``."""
+        project = str(getattr(self.client, "project_uuid", ""))
+        return f"flighthub:{self.base_url}:{account_tag(project)}"
+
+    def obtain_credentials(self) -> StorageCredentials:
+        """``POST /open_model/stores/obtain_token``."""
+        return self.client.obtain_token()  # type: ignore[no-any-return]
+
+    def new_resource(self, name: str) -> str:
+        """A new uuid4; the first ``upload_callback`` creates the resource."""
+        rid = str(uuid.uuid4())
+        self._names[rid] = name
+        return rid
+
+    def bind(self, resource_uuid: str, callback_param: str, files: Sequence[FileRow],
+             resource_name: str = "") -> None:
+        """``POST /open_model/stores/upload_callback`` with name and etag."""
+        entries = [{"name": f.rel, "etag": f.etag} for f in files]
+        name = resource_name or self._names.get(resource_uuid) or None
+        self.client.upload_callback(resource_uuid, callback_param, entries, resource_name=name,
+                                    batch_size=max(1, len(entries)))
+
+    def bound_names(self, resource_uuid: str) -> set[str]:
+        """``GET /open_model/resource/{uuid}`` file names (empty before the first bind)."""
+        try:
+            return set(self.client.get_resource(resource_uuid).file_names)
+        except NotFoundError:
+            return set()
+
+    def start(self, resource_uuid: str, job_type: int, parameters: str, name: str,
+              kind: str = "") -> str:
+        """``POST /open_model/models/reconstruction/start`` with one ``parameter_*``."""
+        field = _PARAM_FIELD.get(kind) or _PARAM_FIELD.get(job_type)
+        if field is None:
+            raise ValidationError(f"FlightHub 2 cannot build job type {kind or job_type!r}; "
+                                  "use 2d, 3d, lidar or 3dgs")
+        for attempt in range(1, 6):
+            try:
+                refs = self.client.start_reconstruction(resource_uuid, **{field: parameters})
+                break
+            except TerranbError as exc:
+                if not _transient(exc) or attempt == 5:
+                    raise
+                # A second start would build (and bill) a second model: first look for
+                # a model the lost answer may have started on this resource.
+                self._sleep(min(10.0, 0.5 * 2 ** attempt))
+                try:
+                    for model in self.client.running_models():
+                        if model.resource_uuid == resource_uuid:
+                            return str(model.model_uuid)
+                except TerranbError as exc2:
+                    if not _transient(exc2):
+                        raise
+        ref = refs.get(_MODEL_KEY[field]) or next(iter(refs.values()), None)
+        if ref is None:
+            raise ServerError("start_reconstruction answered without a model uuid")
+        return str(ref.uuid)
+
+    def status(self, job_id: str) -> JobStatus:
+        """``GET /open_model/models/{uuid}``."""
+        return from_fh2(self.client.get_model(job_id))
+
+    def cancel(self, job_id: str) -> None:
+        """``POST /open_model/models/{uuid}/reconstruction/stop``."""
+        for attempt in range(1, 6):
+            try:
+                self.client.stop_model(job_id)
+                return
+            except TerranbError as exc:
+                if not _transient(exc) or attempt == 5:
+                    raise
+                self._sleep(min(10.0, 0.5 * 2 ** attempt))
+
+    def list_remote(self, limit: int | None = None) -> Iterator[JobStatus]:
+        """``GET /open_model/models/running`` (FlightHub 2 lists only running models)."""
+        for i, model in enumerate(self.client.running_models()):
+            if limit is not None and i >= limit:
+                return
+            yield from_fh2(model)
+
+    def download_results(self, status: JobStatus, dest: Path,
+                         on_progress: ProgressCallback | None = None) -> list[str]:
+        """Fetch ``zip_file_key`` with fresh STS credentials and unpack it into ``dest``."""
+        if status.state is not JobState.SUCCEEDED or not status.output_ref:
+            raise JobFailed(f"model {status.job_id} has no result zip ({status.describe()})",
+                            job=status)
+        dest.mkdir(parents=True, exist_ok=True)
+        archive = dest / f".terranb-{status.job_id}.zip"
+        download_object(self.obtain_credentials, status.output_ref, archive,
+                        on_progress=on_progress)
+        names = safe_extract(archive, dest)
+        archive.unlink()
+        return sorted(n for n in names if not n.endswith("/"))

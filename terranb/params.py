@@ -1,0 +1,704 @@
+"""Typed algorithm parameters for TerraAPI / FlightHub 2 jobs (protocol.md §2).
+
+A job's ``parameters`` is a JSON *string* holding
+``{"parameter": {...}, "predefine_AOI": {...}, "export_parameter": {...}}``.
+:class:`Params2D`, :class:`Params3D` and :class:`ParamsLidar` hold the
+documented settings as typed fields (``None`` = not set, so the service's own
+default applies), validate impossible combinations when built, and serialise
+with :meth:`~_JobParams.to_json` exactly like DJI's quick-start examples:
+compact separators, only the keys that were set, in the documented order (a
+type's own keys, then the common aerotriangulation / point-cloud keys, then
+``output_geo_desc``). Keys terranb does not know go into ``extra`` and are sent
+after the known ones. :class:`Params3DGS` is a checked passthrough, because the
+3DGS schema is not published.
+
+Example:
+    >>> Params2D(map_mode=1, quality_level=1, output_geo_desc=GeoDesc("EPSG:32650")).to_json()
+    '{"parameter":{"map_mode":1,"quality_level":1,"output_geo_desc":{"cs_type":"GEO_CS","geo_cs":"EPSG:32650","geo_cs_wkt":"","override_vertical_cs":""}}}'
+    >>> job_type_code("lidar")
+    13
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from terranb.errors import ValidationError
+
+__all__ = [
+    "CS_TYPES",
+    "ExportParameter",
+    "GeoDesc",
+    "Params2D",
+    "Params3D",
+    "Params3DGS",
+    "ParamsLidar",
+    "PredefineAOI",
+    "job_type_code",
+    "parameters_from_json",
+    "params_class",
+]
+
+CS_TYPES = ("GEO_CS", "LOCAL_CS", "LOCAL_ENU_CS")
+
+_JOB_TYPES = {"lidar": 13, "2d": 14, "map": 14, "3d": 15, "model": 15, "mesh": 15}
+
+
+def job_type_code(kind: Any) -> int:
+    """TerraAPI job ``type`` code for ``"2d"`` (14), ``"3d"`` (15) or ``"lidar"`` (13).
+
+    Also accepts the codes themselves, numeric strings and :class:`~terranb.api.models.JobType`.
+
+    Example:
+        >>> job_type_code("2D"), job_type_code(15)
+        (14, 15)
+    """
+    if isinstance(kind, bool):
+        raise ValidationError(f"invalid job type {kind!r}; use '2d', '3d' or 'lidar'")
+    if isinstance(kind, int):
+        code = int(kind)
+    elif isinstance(kind, str):
+        key = kind.strip().lower()
+        if key in _JOB_TYPES:
+            return _JOB_TYPES[key]
+        if key.isdigit():
+            code = int(key)
+        else:
+            raise ValidationError(
+                f"unknown job type {kind!r}; use '2d' (14), '3d' (15) or 'lidar' (13)")
+    else:
+        raise ValidationError(f"invalid job type {kind!r}; use '2d', '3d' or 'lidar'")
+    if code not in (13, 14, 15):
+        raise ValidationError(
+            f"unknown job type code {code}; TerraAPI documents 13 (LiDAR), 14 (2D), 15 (3D)")
+    return code
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+# --------------------------------------------------------------------------- EPSG / geo-desc
+
+
+@functools.lru_cache(maxsize=256)
+def _epsg_known(code: int) -> bool | None:
+    """True/False when pyproj can tell, None when pyproj is not installed."""
+    try:
+        from pyproj import CRS
+        from pyproj.exceptions import CRSError
+    except ImportError:
+        return None
+    try:
+        CRS.from_epsg(code)
+    except CRSError:
+        return False
+    return True
+
+
+def _normalise_epsg(value: Any, what: str) -> str:
+    """``"EPSG:32650"`` from ``32650``, ``"epsg:32650"``, ``"32650"`` or a pyproj CRS."""
+    if value is None or value == "":
+        return ""
+    if hasattr(value, "to_epsg") and callable(value.to_epsg):
+        code = value.to_epsg()
+        if code is None:
+            raise ValidationError(
+                f"{what}: this CRS has no EPSG code; pass its WKT as geo_cs_wkt instead")
+        return _normalise_epsg(int(code), what)
+    if isinstance(value, bool):
+        raise ValidationError(f"{what}: {value!r} is not an EPSG code")
+    if isinstance(value, int):
+        code = value
+    elif isinstance(value, str):
+        text = value.strip()
+        digits = text[5:] if text.upper().startswith("EPSG:") else text
+        if not digits.isdigit():
+            raise ValidationError(
+                f"{what}: {value!r} is not an EPSG code; write it like 'EPSG:32650' or 32650")
+        code = int(digits)
+    else:
+        raise ValidationError(f"{what}: {value!r} is not an EPSG code, int or pyproj CRS")
+    if _epsg_known(code) is False:
+        raise ValidationError(
+            f"{what}: EPSG:{code} is not a known coordinate system (pyproj has no such code); "
+            "check the number, e.g. EPSG:32650 for WGS 84 / UTM zone 50N")
+    return f"EPSG:{code}"
+
+
+def _number(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValidationError(f"{what} must be a finite number, not {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class GeoDesc:
+    """A geo-desc object (``output_geo_desc``, ``predefine_AOI.geo_desc`` ...).
+
+    ``GeoDesc("EPSG:32650")`` / ``GeoDesc(32650)`` / ``GeoDesc(pyproj.CRS(...))`` give
+    ``{"cs_type":"GEO_CS","geo_cs":"EPSG:32650","geo_cs_wkt":"","override_vertical_cs":""}``.
+    ``GeoDesc.auto()`` gives ``{}`` (the service picks the output system).
+    ``LOCAL_CS`` takes ``geo_cs_wkt`` and ``offset``; ``LOCAL_ENU_CS`` takes
+    ``offset`` and ``ref_gps`` (``{altitude, latitude, longitude}``).
+    """
+
+    geo_cs: Any = ""
+    cs_type: str = "GEO_CS"
+    geo_cs_wkt: str = ""
+    override_vertical_cs: Any = ""
+    offset: tuple[float, float, float] | None = None
+    ref_gps: Mapping[str, float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.cs_type == "":
+            if self.geo_cs or self.geo_cs_wkt or self.offset or self.ref_gps:
+                raise ValidationError("an automatic geo-desc (cs_type='') cannot carry values")
+            return
+        if self.cs_type not in CS_TYPES:
+            raise ValidationError(f"cs_type must be one of {CS_TYPES}, not {self.cs_type!r}")
+        geo_cs = self.geo_cs
+        wkt = self.geo_cs_wkt
+        if hasattr(geo_cs, "to_epsg") and callable(geo_cs.to_epsg) and geo_cs.to_epsg() is None:
+            wkt, geo_cs = geo_cs.to_wkt(), ""
+        object.__setattr__(self, "geo_cs", _normalise_epsg(geo_cs, "geo_cs"))
+        object.__setattr__(self, "geo_cs_wkt", str(wkt or ""))
+        vert = self.override_vertical_cs
+        object.__setattr__(self, "override_vertical_cs",
+                           _normalise_epsg(vert, "override_vertical_cs") if vert else "")
+        if self.cs_type == "GEO_CS" and not (self.geo_cs or self.geo_cs_wkt):
+            raise ValidationError(
+                "GEO_CS needs geo_cs (e.g. 'EPSG:32650') or geo_cs_wkt; use GeoDesc.auto() to "
+                "let the service choose")
+        if self.cs_type != "GEO_CS" and self.geo_cs:
+            raise ValidationError(f"{self.cs_type} takes no geo_cs EPSG code; use GEO_CS")
+        if self.offset is not None:
+            off = tuple(self.offset)
+            if len(off) != 3:
+                raise ValidationError("offset must be [x, y, z]")
+            object.__setattr__(self, "offset",
+                               tuple(_number(v, "offset value") for v in off))
+        if self.ref_gps is not None:
+            if self.cs_type != "LOCAL_ENU_CS":
+                raise ValidationError("ref_GPS applies only to cs_type LOCAL_ENU_CS")
+            ref = dict(self.ref_gps)
+            missing = {"altitude", "latitude", "longitude"} - set(ref)
+            if missing:
+                raise ValidationError(f"ref_GPS needs altitude, latitude, longitude; missing "
+                                      f"{sorted(missing)}")
+            if not -90 <= _number(ref["latitude"], "ref_GPS.latitude") <= 90:
+                raise ValidationError("ref_GPS.latitude must be within [-90, 90]")
+            if not -180 <= _number(ref["longitude"], "ref_GPS.longitude") <= 180:
+                raise ValidationError("ref_GPS.longitude must be within [-180, 180]")
+            _number(ref["altitude"], "ref_GPS.altitude")
+            object.__setattr__(self, "ref_gps", ref)
+
+    @classmethod
+    def auto(cls) -> GeoDesc:
+        """The empty geo-desc ``{}``: the service picks the coordinate system."""
+        return cls(cs_type="")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GeoDesc:
+        """Parse a geo-desc object; ``{}`` gives :meth:`auto`."""
+        if not isinstance(data, Mapping):
+            raise ValidationError(f"a geo-desc must be a JSON object, not {data!r}")
+        if not data:
+            return cls.auto()
+        known = {"cs_type", "geo_cs", "geo_cs_wkt", "override_vertical_cs", "offset", "ref_GPS"}
+        unknown = set(data) - known
+        if unknown:
+            raise ValidationError(f"unknown geo-desc key(s) {sorted(unknown)}; known: "
+                                  f"{sorted(known)}")
+        offset = data.get("offset")
+        return cls(geo_cs=data.get("geo_cs", ""), cs_type=data.get("cs_type", "GEO_CS"),
+                   geo_cs_wkt=data.get("geo_cs_wkt", "") or "",
+                   override_vertical_cs=data.get("override_vertical_cs", "") or "",
+                   offset=tuple(offset) if offset is not None else None,
+                   ref_gps=data.get("ref_GPS"))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire object, keys in the documented order."""
+        if self.cs_type == "":
+            return {}
+        out: dict[str, Any] = {"cs_type": self.cs_type}
+        if self.cs_type == "GEO_CS":
+            out.update(geo_cs=self.geo_cs, geo_cs_wkt=self.geo_cs_wkt,
+                       override_vertical_cs=self.override_vertical_cs)
+        elif self.geo_cs_wkt:
+            out["geo_cs_wkt"] = self.geo_cs_wkt
+        if self.offset is not None:
+            out["offset"] = list(self.offset)
+        if self.ref_gps is not None:
+            out["ref_GPS"] = {k: self.ref_gps[k] for k in ("altitude", "latitude", "longitude")}
+        return out
+
+
+def _geo(value: Any, what: str) -> GeoDesc:
+    if isinstance(value, GeoDesc):
+        return value
+    if isinstance(value, Mapping):
+        return GeoDesc.from_dict(value)
+    if isinstance(value, (str, int)) or hasattr(value, "to_epsg"):
+        return GeoDesc(value)
+    raise ValidationError(f"{what} must be a GeoDesc, a dict, an EPSG code or a pyproj CRS")
+
+
+@dataclass(frozen=True)
+class PredefineAOI:
+    """``predefine_AOI`` (2D and 3D only): a polygon and an altitude range."""
+
+    polygon_points: tuple[tuple[float, ...], ...] | None = None
+    max_altitude: float | None = None
+    min_altitude: float | None = None
+    geo_desc: GeoDesc | None = None
+
+    def __post_init__(self) -> None:
+        if self.polygon_points is not None:
+            pts = []
+            for p in self.polygon_points:
+                p = tuple(p)
+                if len(p) != 3:
+                    raise ValidationError(
+                        f"predefine_AOI polygon points are [x, y, z]; got {list(p)!r}")
+                pts.append(tuple(_number(v, "polygon point coordinate") for v in p))
+            if len(pts) < 3:
+                raise ValidationError("predefine_AOI polygon needs at least 3 points")
+            object.__setattr__(self, "polygon_points", tuple(pts))
+        for name in ("max_altitude", "min_altitude"):
+            v = getattr(self, name)
+            if v is not None:
+                _number(v, name)
+        if (self.max_altitude is not None and self.min_altitude is not None
+                and self.min_altitude > self.max_altitude):
+            raise ValidationError("predefine_AOI min_altitude is above max_altitude")
+        if self.geo_desc is not None:
+            object.__setattr__(self, "geo_desc", _geo(self.geo_desc, "predefine_AOI.geo_desc"))
+        if self.polygon_points is None and self.max_altitude is None and self.min_altitude is None:
+            raise ValidationError("predefine_AOI needs polygon_points and/or an altitude range")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PredefineAOI:
+        """Parse a ``predefine_AOI`` object."""
+        if not isinstance(data, Mapping):
+            raise ValidationError("predefine_AOI must be a JSON object")
+        unknown = set(data) - {"max_altitude", "min_altitude", "polygon_points", "geo_desc"}
+        if unknown:
+            raise ValidationError(f"unknown predefine_AOI key(s) {sorted(unknown)}")
+        pts = data.get("polygon_points")
+        geo = data.get("geo_desc")
+        return cls(polygon_points=tuple(tuple(p) for p in pts) if pts is not None else None,
+                   max_altitude=data.get("max_altitude"), min_altitude=data.get("min_altitude"),
+                   geo_desc=_geo(geo, "predefine_AOI.geo_desc") if geo is not None else None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire object (only set keys)."""
+        out: dict[str, Any] = {}
+        if self.max_altitude is not None:
+            out["max_altitude"] = self.max_altitude
+        if self.min_altitude is not None:
+            out["min_altitude"] = self.min_altitude
+        if self.polygon_points is not None:
+            out["polygon_points"] = [list(p) for p in self.polygon_points]
+        if self.geo_desc is not None:
+            out["geo_desc"] = self.geo_desc.to_dict()
+        return out
+
+
+@dataclass(frozen=True)
+class ExportParameter:
+    """``export_parameter``: output layout and extra outputs (only set keys are sent).
+
+    Attributes:
+        pc_dir_structure: lay the output out like desktop DJI Terra (importable zip).
+        undistort_images: also export undistorted photos (not for LiDAR).
+        temp_result_files: also export intermediate files (large).
+    """
+
+    pc_dir_structure: bool | None = None
+    undistort_images: bool | None = None
+    temp_result_files: bool | None = None
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if v is not None and not isinstance(v, bool):
+                raise ValidationError(f"export_parameter.{f.name} must be true or false")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ExportParameter:
+        """Parse an ``export_parameter`` object."""
+        if not isinstance(data, Mapping):
+            raise ValidationError("export_parameter must be a JSON object")
+        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValidationError(f"unknown export_parameter key(s) {sorted(unknown)}")
+        return cls(**dict(data))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire object (only set keys)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if getattr(self, f.name) is not None}
+
+
+# --------------------------------------------------------------------------- parameter sets
+
+
+def _p(wire: str, kind: str, **spec: Any) -> Any:
+    """A parameter field: ``None`` by default; ``wire`` is its JSON name."""
+    return field(default=None, metadata={"wire": wire, "kind": kind, **spec})
+
+
+_COMMON_ORDER = (
+    "sfm_method", "sfm_feature_quantity_level", "use_image_position",
+    "generate_blocks_exchange_xml", "blocks_exchange_xml_geo_desc", "output_pointcloud",
+    "generate_pnts", "generate_las", "generate_point_s3mb", "generate_point_ply",
+    "generate_pcd", "merge_point",
+)
+_POINTCLOUD_FLAGS = ("generate_pnts", "generate_las", "generate_point_s3mb",
+                     "generate_point_ply", "generate_pcd", "merge_point")
+
+
+@dataclass(frozen=True, kw_only=True)
+class _JobParams:
+    """Shared machinery and the common section (protocol.md §2.2)."""
+
+    job_type: ClassVar[int] = 0
+    _own_order: ClassVar[tuple[str, ...]] = ()
+    _tail_order: ClassVar[tuple[str, ...]] = ()
+
+    sfm_method: str | None = _p("SfM_method", "choice", choices=("GLOBAL", "INCREMENTAL"))
+    sfm_feature_quantity_level: int | None = _p("sfm_feature_quantity_level", "enum",
+                                                choices=(1, 2, 3))
+    use_image_position: bool | None = _p("use_image_position", "bool")
+    generate_blocks_exchange_xml: bool | None = _p("generate_blocks_exchange_xml", "bool")
+    blocks_exchange_xml_geo_desc: GeoDesc | None = _p("blocks_exchange_xml_geo_desc", "geo")  # noqa: RUF009
+    output_pointcloud: bool | None = _p("output_pointcloud", "bool")
+    generate_pnts: bool | None = _p("generate_pnts", "bool")
+    generate_las: bool | None = _p("generate_las", "bool")
+    generate_point_s3mb: bool | None = _p("generate_point_s3mb", "bool")
+    generate_point_ply: bool | None = _p("generate_point_ply", "bool")
+    generate_pcd: bool | None = _p("generate_pcd", "bool")
+    merge_point: bool | None = _p("merge_point", "bool")
+    output_geo_desc: GeoDesc | None = _p("output_geo_desc", "geo")  # noqa: RUF009
+    predefine_aoi: PredefineAOI | None = None
+    export: ExportParameter | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            kind = f.metadata.get("kind")
+            if kind is None:
+                continue
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            wire = f.metadata["wire"]
+            if kind == "bool":
+                if not isinstance(value, bool):
+                    raise ValidationError(f"{wire} must be true or false, not {value!r}")
+            elif kind == "enum":
+                choices = f.metadata["choices"]
+                if isinstance(value, bool) or not isinstance(value, int) or value not in choices:
+                    raise ValidationError(f"{wire} must be one of {list(choices)}, not {value!r}")
+            elif kind == "choice":
+                choices = f.metadata["choices"]
+                if value not in choices:
+                    raise ValidationError(f"{wire} must be one of {list(choices)}, not {value!r}")
+            elif kind == "int":
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise ValidationError(f"{wire} must be an integer, not {value!r}")
+            elif kind == "number":
+                _number(value, wire)
+                lo, hi = f.metadata.get("min"), f.metadata.get("max")
+                if f.metadata.get("positive") and value <= 0:
+                    raise ValidationError(f"{wire} must be greater than 0, not {value!r}")
+                if (lo is not None and value < lo) or (hi is not None and value > hi):
+                    raise ValidationError(f"{wire} must be within [{lo}, {hi}], not {value!r}")
+            elif kind == "geo":
+                object.__setattr__(self, f.name, _geo(value, wire))
+        if self.predefine_aoi is not None and not isinstance(self.predefine_aoi, PredefineAOI):
+            object.__setattr__(self, "predefine_aoi", PredefineAOI.from_dict(self.predefine_aoi))
+        if self.export is not None and not isinstance(self.export, ExportParameter):
+            object.__setattr__(self, "export", ExportParameter.from_dict(self.export))
+        if not isinstance(self.extra, Mapping):
+            raise ValidationError("extra must be a mapping of parameter names to values")
+        clash = set(self.extra) & set(self._wire_names().values())
+        if clash:
+            raise ValidationError(f"extra repeats typed parameter(s) {sorted(clash)}; set the "
+                                  "typed field instead")
+        on = [self._wire(n) for n in _POINTCLOUD_FLAGS if getattr(self, n) is True]
+        if on and self.output_pointcloud is not True:
+            raise ValidationError(
+                f"{', '.join(on)} only take effect with output_pointcloud=True; set "
+                "output_pointcloud=True or drop them")
+        self._check()
+
+    def _check(self) -> None:
+        """Type-specific combination checks."""
+
+    @classmethod
+    def _wire_names(cls) -> dict[str, str]:
+        return {f.name: f.metadata["wire"] for f in dataclasses.fields(cls)
+                if "wire" in f.metadata}
+
+    @classmethod
+    def _wire(cls, name: str) -> str:
+        return cls._wire_names()[name]
+
+    @classmethod
+    def _order(cls) -> tuple[str, ...]:
+        return (*cls._own_order, *_COMMON_ORDER, "output_geo_desc", *cls._tail_order)
+
+    def parameter_dict(self) -> dict[str, Any]:
+        """The ``parameter`` object: set keys in documented order, then ``extra``."""
+        out: dict[str, Any] = {}
+        wire = self._wire_names()
+        for name in self._order():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            out[wire[name]] = value.to_dict() if isinstance(value, GeoDesc) else value
+        out.update(self.extra)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"parameter": ..., "predefine_AOI": ..., "export_parameter": ...}``."""
+        out: dict[str, Any] = {"parameter": self.parameter_dict()}
+        if self.predefine_aoi is not None:
+            out["predefine_AOI"] = self.predefine_aoi.to_dict()
+        if self.export is not None and self.export.to_dict():
+            out["export_parameter"] = self.export.to_dict()
+        return out
+
+    def to_json(self) -> str:
+        """The ``parameters`` string for start (compact JSON, as in the quick start)."""
+        return _dumps(self.to_dict())
+
+    def __str__(self) -> str:
+        return self.to_json()
+
+    @classmethod
+    def from_json(cls, text: str | Mapping[str, Any]) -> Any:
+        """Parse a ``parameters`` string (or its decoded dict); unknown keys go to ``extra``.
+
+        Raises:
+            ValidationError: not JSON, not the documented structure, or invalid values.
+        """
+        data = _load_object(text, "parameters")
+        unknown_top = set(data) - {"parameter", "predefine_AOI", "export_parameter"}
+        if unknown_top:
+            raise ValidationError(
+                f"unknown top-level key(s) {sorted(unknown_top)} in parameters; expected "
+                "parameter, predefine_AOI, export_parameter")
+        param = data.get("parameter")
+        if not isinstance(param, Mapping):
+            raise ValidationError('parameters must contain a "parameter" object')
+        by_wire = {w: n for n, w in cls._wire_names().items()}
+        kwargs: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for key, value in param.items():
+            if key in by_wire:
+                kwargs[by_wire[key]] = value
+            else:
+                extra[key] = value
+        aoi = data.get("predefine_AOI")
+        exp = data.get("export_parameter")
+        return cls(**kwargs, extra=extra,
+                   predefine_aoi=PredefineAOI.from_dict(aoi) if aoi is not None else None,
+                   export=ExportParameter.from_dict(exp) if exp is not None else None)
+
+
+def _load_object(text: str | Mapping[str, Any], what: str) -> dict[str, Any]:
+    if isinstance(text, Mapping):
+        return dict(text)
+    try:
+        data = json.loads(text)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"{what} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ValidationError(f"{what} must be a JSON object, not {type(data).__name__}")
+    return data
+
+
+@dataclass(frozen=True, kw_only=True)
+class Params2D(_JobParams):
+    """2D (orthomosaic) parameters, job type 14 (protocol.md §2.3).
+
+    Example:
+        >>> Params2D(map_mode=1, dom_tile_size=3)
+        Traceback (most recent call last):
+        ...
+        terranb.errors.ValidationError: dom_tile_size must be a positive multiple of 2, not 3
+    """
+
+    job_type: ClassVar[int] = 14
+    _own_order: ClassVar[tuple[str, ...]] = (
+        "map_mode", "quality_level", "use_wallis", "use_dehaze", "use_gcj02", "dom_tile_size")
+
+    map_mode: int | None = _p("map_mode", "enum", choices=(0, 1, 2))
+    quality_level: int | None = _p("quality_level", "enum", choices=(1, 2, 3))
+    use_wallis: bool | None = _p("use_Wallis", "bool")
+    use_dehaze: bool | None = _p("use_Dehaze", "bool")
+    use_gcj02: bool | None = _p("use_gcj02", "bool")
+    dom_tile_size: int | None = _p("dom_tile_size", "int")
+
+    def _check(self) -> None:
+        size = self.dom_tile_size
+        if size is not None and (size <= 0 or size % 2):
+            raise ValidationError(
+                f"dom_tile_size must be a positive multiple of 2, not {size}")
+
+
+_MESH_FLAGS = ("generate_ply", "generate_obj", "generate_b3dm", "generate_osgb",
+               "generate_s3mb", "generate_i3s")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Params3D(_JobParams):
+    """3D (mesh / point cloud) parameters, job type 15 (protocol.md §2.4).
+
+    ``global_min_depth``, ``output_ply_with_normals``, ``ply_with_normals_level``,
+    ``stereo_mode`` and ``usable_memory_gb`` appear in DJI's FlightHub 2 example;
+    their meaning is not documented, so they are passed through as given.
+    """
+
+    job_type: ClassVar[int] = 15
+    _own_order: ClassVar[tuple[str, ...]] = (
+        "output_mesh", *_MESH_FLAGS, "water_refine", "model_simplify", "cut_aoi",
+        "quality_level", "global_min_depth", "output_ply_with_normals",
+        "ply_with_normals_level", "stereo_mode", "usable_memory_gb")
+
+    output_mesh: bool | None = _p("output_mesh", "bool")
+    generate_ply: bool | None = _p("generate_ply", "bool")
+    generate_obj: bool | None = _p("generate_obj", "bool")
+    generate_b3dm: bool | None = _p("generate_b3dm", "bool")
+    generate_osgb: bool | None = _p("generate_osgb", "bool")
+    generate_s3mb: bool | None = _p("generate_s3mb", "bool")
+    generate_i3s: bool | None = _p("generate_i3s", "bool")
+    water_refine: bool | None = _p("water_refine", "bool")
+    model_simplify: float | None = _p("model_simplify", "number", min=0.05, max=1.0)
+    cut_aoi: bool | None = _p("cut_AOI", "bool")
+    quality_level: int | None = _p("quality_level", "enum", choices=(1, 2, 3))
+    global_min_depth: float | None = _p("global_min_depth", "number")
+    output_ply_with_normals: bool | None = _p("output_ply_with_normals", "bool")
+    ply_with_normals_level: int | None = _p("ply_with_normals_level", "int")
+    stereo_mode: bool | None = _p("stereo_mode", "bool")
+    usable_memory_gb: float | None = _p("usable_memory_GB", "number", positive=True)
+
+    def _check(self) -> None:
+        on = [self._wire(n) for n in _MESH_FLAGS if getattr(self, n) is True]
+        if on and self.output_mesh is not True:
+            raise ValidationError(
+                f"{', '.join(on)} only take effect with output_mesh=True; set output_mesh=True "
+                "or drop them")
+
+
+_GROUND_PARAMS = ("scene_type", "max_size_building", "iter_dist", "iter_angle")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ParamsLidar(_JobParams):
+    """LiDAR point-cloud parameters, job type 13 (protocol.md §2.5).
+
+    ``quality_level`` (temporal downsampling) and ``sample_distance`` (voxel
+    downsampling) exclude each other. ``predefine_AOI`` and
+    ``export_parameter.undistort_images`` do not apply to LiDAR.
+    ``lidar_files`` is passed through as given (its format is not documented).
+    """
+
+    job_type: ClassVar[int] = 13
+    _own_order: ClassVar[tuple[str, ...]] = (
+        "colorize_point", "lpp_optimise", "refine_calibrate", "lidar_point_max_distance",
+        "smooth_point", "sample_distance", "output_height_offset", "quality_level")
+    _tail_order: ClassVar[tuple[str, ...]] = (
+        "ground_extract", *_GROUND_PARAMS, "generate_dem", "dem_resolution", "lidar_files")
+
+    colorize_point: bool | None = _p("colorize_point", "bool")
+    lpp_optimise: bool | None = _p("lpp_optimise", "bool")
+    refine_calibrate: float | None = _p("refine_calibrate", "number")
+    lidar_point_max_distance: float | None = _p("lidar_point_max_distance", "number",
+                                                positive=True)
+    smooth_point: bool | None = _p("smooth_point", "bool")
+    sample_distance: float | None = _p("sample_distance", "number", positive=True)
+    output_height_offset: float | None = _p("output_height_offset", "number")
+    quality_level: int | None = _p("quality_level", "enum", choices=(1, 2, 3))
+    ground_extract: bool | None = _p("ground_extract", "bool")
+    scene_type: int | None = _p("scene_type", "enum", choices=(0, 1, 2))
+    max_size_building: float | None = _p("max_size_building", "number", positive=True)
+    iter_dist: float | None = _p("iter_dist", "number", positive=True)
+    iter_angle: float | None = _p("iter_angle", "number", positive=True)
+    generate_dem: bool | None = _p("generate_dem", "bool")
+    dem_resolution: float | None = _p("dem_resolution", "number", positive=True)
+    lidar_files: Any = _p("lidar_files", "any")  # noqa: RUF009
+
+    def _check(self) -> None:
+        if self.quality_level is not None and self.sample_distance is not None:
+            raise ValidationError(
+                "LiDAR quality_level (temporal downsampling) and sample_distance (voxel "
+                "downsampling) exclude each other; set only one")
+        on = [n for n in _GROUND_PARAMS if getattr(self, n) is not None]
+        if on and self.ground_extract is not True:
+            raise ValidationError(f"{', '.join(on)} only apply with ground_extract=True")
+        if self.dem_resolution is not None and self.generate_dem is not True:
+            raise ValidationError("dem_resolution only applies with generate_dem=True")
+        if self.predefine_aoi is not None:
+            raise ValidationError("predefine_AOI applies only to 2D and 3D jobs, not LiDAR")
+        if self.export is not None and self.export.undistort_images is not None:
+            raise ValidationError("export_parameter.undistort_images does not apply to LiDAR")
+
+
+@dataclass(frozen=True)
+class Params3DGS:
+    """3D Gaussian splatting parameters (FlightHub 2 ``parameter_3dgs``): a checked
+    passthrough, because DJI has not published the schema. Must be a JSON object."""
+
+    value: Mapping[str, Any] | str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "value", _load_object(self.value, "3DGS parameters")
+                           if isinstance(self.value, (str, bytes)) else self._obj(self.value))
+
+    @staticmethod
+    def _obj(value: Any) -> dict[str, Any]:
+        if not isinstance(value, Mapping):
+            raise ValidationError(
+                f"3DGS parameters must be a JSON object, not {type(value).__name__}")
+        return dict(value)
+
+    @classmethod
+    def from_json(cls, text: str | Mapping[str, Any]) -> Params3DGS:
+        """Parse (and check) a 3DGS parameters string."""
+        return cls(dict(_load_object(text, "3DGS parameters")))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The object as given."""
+        return self._obj(self.value)
+
+    def to_json(self) -> str:
+        """Compact JSON string."""
+        return _dumps(self.to_dict())
+
+    def __str__(self) -> str:
+        return self.to_json()
+
+
+_BY_TYPE: dict[int, type[_JobParams]] = {14: Params2D, 15: Params3D, 13: ParamsLidar}
+
+
+def params_class(kind: Any) -> type[_JobParams]:
+    """The parameter class for a job type (``"2d"``, 14, ``JobType.LIDAR`` ...)."""
+    return _BY_TYPE[job_type_code(kind)]
+
+
+def parameters_from_json(kind: Any, text: str | Mapping[str, Any]) -> _JobParams:
+    """Parse and validate a ``parameters`` string for the given job type."""
+    cls = params_class(kind)
+    result: _JobParams = cls.from_json(text)
+    return result

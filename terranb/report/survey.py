@@ -1,0 +1,545 @@
+"""The survey report: one self-contained HTML file per run.
+
+:func:`build_report` opens every result tree under a folder (a 2D, a 3D and a
+LiDAR job side by side, or a single tree), and writes one HTML page with
+
+* a map (orthomosaic, extents, point density) -- Leaflet inlined, no tiles;
+* a 3D view of the mesh and of the point cloud -- three.js inlined, plus a
+  static PNG for readers without WebGL;
+* statistics of each product (size, CRS, GSD, area, point counts, density,
+  classes, faces) and the processing reports' key figures;
+* the run card: backend, job ids, parameters, input and output checksums and
+  timings (:mod:`terranb.report.runcard`).
+
+The page makes no network request: everything is inline, and a
+Content-Security-Policy forbids anything else. ``terranb report RESULTS --out
+report.html`` is the command-line form.
+
+Example:
+    >>> build_report("demo-out/results", "demo-out/report.html")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import logging
+import math
+import os
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from terranb.errors import ResultFormatError
+from terranb.report import template as T
+from terranb.report.runcard import RunCard, file_checksums
+
+__all__ = ["ReportOptions", "ResultEntry", "build_report", "find_results", "report_html"]
+
+log = logging.getLogger(__name__)
+
+_TREE_DIRS = ("map", "models", "lidars")
+_CLASS_NAMES = {0: "never classified", 1: "unclassified", 2: "ground", 3: "low vegetation",
+                4: "medium vegetation", 5: "high vegetation", 6: "building", 7: "low point",
+                9: "water", 17: "bridge deck", 18: "high noise"}
+
+
+@dataclass
+class ReportOptions:
+    """Budgets of the embedded views (the page stays well under ~15 MB with the defaults).
+
+    Attributes:
+        map_png_bytes: byte budget of the orthomosaic image on the map.
+        map_pixels: pixels read from the orthomosaic for the map.
+        viewer_points: points in the 3D point-cloud view.
+        viewer_faces: triangles in the 3D mesh view.
+        viewer_bytes: byte budget of each 3D view document.
+        png_views: add static PNG renderings beside the interactive 3D views.
+        max_checksum_rows: checksum rows listed per table (all are in the digest).
+    """
+
+    map_png_bytes: int = 1_500_000
+    map_pixels: int = 1_500_000
+    viewer_points: int = 150_000
+    viewer_faces: int = 60_000
+    viewer_bytes: int = 6_000_000
+    png_views: bool = True
+    max_checksum_rows: int = 60
+
+
+@dataclass
+class ResultEntry:
+    """One opened result tree with its label (its folder relative to the report root)."""
+
+    label: str
+    path: Path
+    tree: Any
+    job: Any = None
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def _is_tree(path: Path) -> bool:
+    return any((path / d).is_dir() for d in _TREE_DIRS)
+
+
+def find_results(root: str | os.PathLike[str], max_depth: int = 3) -> list[Path]:
+    """Result-tree folders under ``root`` (``root`` itself when it is one), sorted."""
+    base = Path(root)
+    if not base.exists():
+        raise ResultFormatError(f"{base} does not exist; pass the folder the results were "
+                                "downloaded to")
+    if base.is_file() or _is_tree(base):
+        return [base]
+    found: list[Path] = []
+
+    def walk(folder: Path, depth: int) -> None:
+        for child in sorted(p for p in folder.iterdir() if p.is_dir()
+                            and not p.name.startswith(".")):
+            if _is_tree(child):
+                found.append(child)
+            elif depth < max_depth:
+                walk(child, depth + 1)
+
+    walk(base, 1)
+    return found
+
+
+def _label(root: Path, path: Path) -> str:
+    try:
+        rel = path.relative_to(root).as_posix()
+    except ValueError:
+        rel = path.name
+    return rel if rel not in ("", ".") else path.name
+
+
+def _job_for(card: RunCard | None, root: Path, path: Path) -> Any:
+    if card is None:
+        return None
+    for job in card.jobs:
+        if not job.results_dir:
+            continue
+        target = (root / job.results_dir).resolve()
+        if target == path.resolve() or target in path.resolve().parents:
+            return job
+    return None
+
+
+# ----------------------------------------------------------------------------- statistics
+
+
+def _fmt_bbox(b: Any, nd: int = 6) -> str:
+    if not b:
+        return "-"
+    return ", ".join(f"{float(v):.{nd}f}" for v in b)
+
+
+def _crs_name(crs: Any) -> str:
+    if crs is None:
+        return "none"
+    epsg = None
+    try:
+        epsg = crs.to_epsg()
+    except Exception:
+        epsg = None
+    name = getattr(crs, "name", None)
+    if name is None:
+        try:
+            name = crs.to_string()
+        except Exception:
+            name = str(crs)
+    return f"EPSG:{epsg} ({name})" if epsg else str(name)
+
+
+def _area_km2(bounds_wgs84: Any) -> float | None:
+    """Area of a WGS84 box on the sphere (km²); a fair size figure for any CRS."""
+    if not bounds_wgs84:
+        return None
+    w, s, e, n = (float(v) for v in bounds_wgs84)
+    r = 6371.0088
+    return abs(math.radians(e - w) * (math.sin(math.radians(n)) - math.sin(math.radians(s)))) * r * r
+
+
+def ortho_stats(o: Any) -> dict[str, Any]:
+    """Key figures of an orthomosaic."""
+    gsd = o.gsd_m
+    stats: dict[str, Any] = {
+        "file": o.path.name,
+        "size (px)": f"{o.width} x {o.height} x {o.count} ({o.dtype})",
+        "CRS": _crs_name(o.crs) + (f" from {o.crs_source}" if o.crs_source else ""),
+        "GSD (cm/px)": round(gsd * 100, 3) if gsd else None,
+        "bounds (native)": _fmt_bbox(o.bounds, 3),
+        "bounds (WGS84 W,S,E,N)": _fmt_bbox(o.bounds_wgs84),
+    }
+    if o.crs is not None and getattr(o.crs, "is_projected", False):
+        b = o.bounds
+        stats["extent area (ha)"] = round((b[2] - b[0]) * (b[3] - b[1]) / 10_000.0, 3)
+    else:
+        a = _area_km2(o.bounds_wgs84)
+        stats["extent area (ha)"] = round(a * 100, 3) if a is not None else None
+    stats["overviews"] = ", ".join(str(f) for f in o.overview_factors) or "none"
+    stats["file size"] = _size(o.path)
+    return stats
+
+
+def pointcloud_stats(pc: Any) -> dict[str, Any]:
+    """Key figures of a point cloud (the class histogram streams the file once)."""
+    stats: dict[str, Any] = {
+        "file": pc.path.name,
+        "LAS version / format": f"{pc.version} / {pc.point_format}"
+                                + (" (LAZ)" if pc.compressed else "") + (" COPC" if pc.copc else ""),
+        "points": int(pc.point_count),
+        "CRS": _crs_name(pc.crs),
+        "bounds x,y,z min": _fmt_bbox(pc.mins, 3),
+        "bounds x,y,z max": _fmt_bbox(pc.maxs, 3),
+        "bounds (WGS84 W,S,E,N)": _fmt_bbox(pc.bounds_wgs84),
+        "density (pts/m²)": round(pc.density_per_m2, 2) if pc.density_per_m2 else None,
+        "file size": _size(pc.path),
+    }
+    try:
+        hist = pc.classification_histogram()
+        stats["classes"] = ", ".join(f"{_CLASS_NAMES.get(int(k), f'class {k}')}: {v:,}"
+                                     for k, v in sorted(hist.items()) if v)
+    except Exception as exc:  # a truncated file still gets the header figures
+        stats["classes"] = f"unavailable ({exc})"
+    return stats
+
+
+def mesh_stats(m: Any) -> dict[str, Any]:
+    """Key figures of a mesh (parses the OBJ)."""
+    return {
+        "file": m.path.name,
+        "vertices": int(m.vertex_count),
+        "triangles": int(m.face_count),
+        "surface area (m²)": round(float(m.area), 1),
+        "textured": bool(m.textured),
+        "textures": ", ".join(sorted(str(k) for k in m.textures)) or "none",
+        "CRS": _crs_name(m.crs),
+        "origin": _fmt_bbox(m.origin, 3),
+        "bounds (WGS84 W,S,E,N)": _fmt_bbox(m.bounds_wgs84),
+    }
+
+
+def _size(path: Path) -> str:
+    try:
+        n = float(path.stat().st_size)
+    except OSError:
+        return "-"
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return "-"
+
+
+def _report_figures(rep: Any) -> dict[str, Any]:
+    """The interpreted fields of a processing report, as a flat dict."""
+    try:
+        data = rep.to_dict()
+    except Exception:
+        return {}
+    out: dict[str, Any] = {}
+    for k, v in data.items():
+        if k in ("raw", "extra", "path", "kind") or v is None or v == {} or v == []:
+            continue
+        out[k.replace("_", " ")] = v
+    return out
+
+
+# ----------------------------------------------------------------------------- views
+
+
+def _map_section(entries: list[ResultEntry], opts: ReportOptions) -> str:
+    from terranb.viz.maps import map_html, result_map
+
+    ortho = next((e.tree.ortho for e in entries if e.tree.ortho is not None), None)
+    bboxes: dict[str, Any] = {}
+    points = None
+    for e in entries:
+        t = e.tree
+        for part in ([t.ortho] if t.ortho is not None else []) + list(t.point_clouds):
+            b = part.bounds_wgs84
+            if b:
+                bboxes[f"{e.label}: {part.path.name}"] = b
+        for mesh in t.meshes:
+            try:
+                b = mesh.bounds_wgs84
+            except Exception:
+                b = None
+            if b:
+                bboxes[f"{e.label}: {mesh.path.name}"] = b
+        if points is None and t.kind == "lidar" and t.point_clouds:
+            try:
+                points = t.point_clouds[0].decimate(100_000)
+            except Exception as exc:
+                log.info("no density layer: %s", exc)
+    if ortho is None and not bboxes and points is None:
+        return ""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        m = result_map(ortho=ortho, bboxes=bboxes or None, points=points,
+                       max_png_bytes=opts.map_png_bytes, max_pixels=opts.map_pixels,
+                       height=520)
+    notes = "".join(f'<p class="note">{html.escape(str(w.message))}</p>' for w in caught)
+    caption = ('<p class="note">Orthomosaic, product extents (red) and LiDAR point density; '
+               "no base map is loaded, so the page works offline.</p>")
+    return T.section("map", "Map", T.iframe(map_html(m), 540, "map") + caption + notes)
+
+
+def _scene_html(item: Any, opts: ReportOptions, title: str) -> tuple[str, bytes | None]:
+    """(viewer HTML document, PNG bytes or None) for a mesh or a point cloud."""
+    from terranb.viz.scene3d import Scene3D
+
+    common = {"max_bytes": opts.viewer_bytes, "title": title, "height": 460}
+    if hasattr(item, "face_count"):
+        scene = Scene3D.from_mesh(item, max_faces=opts.viewer_faces, **common)
+    else:
+        scene = Scene3D.from_pointcloud(item, n=opts.viewer_points,
+                                        max_points=opts.viewer_points, **common)
+    doc = scene.html()
+    png = None
+    if opts.png_views:
+        try:
+            png = scene.to_png(width=800, height=500)
+        except Exception as exc:  # the interactive view is the main thing
+            log.info("no PNG view: %s", exc)
+    return doc, png
+
+
+def _views_section(entries: list[ResultEntry], opts: ReportOptions) -> str:
+    parts: list[str] = []
+    for e in entries:
+        items: list[tuple[str, Any]] = [(f"{e.label}: {m.path.name}", m) for m in e.tree.meshes[:1]]
+        if e.tree.kind == "lidar" or not e.tree.meshes:
+            items += [(f"{e.label}: {pc.path.name}", pc) for pc in e.tree.point_clouds[:1]]
+        for title, item in items:
+            try:
+                doc, png = _scene_html(item, opts, title)
+            except Exception as exc:
+                parts.append(f"<h3>{T.esc(title)}</h3><p class='warn'>3D view unavailable: "
+                             f"{T.esc(str(exc))}</p>")
+                continue
+            parts.append(f"<h3>{T.esc(title)}</h3>" + T.iframe(doc, 480, title))
+            if png:
+                uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+                parts.append(f'<details><summary class="note">static view (PNG)</summary>'
+                             f'<img class="preview" alt="{T.esc(title)}" src="{uri}"></details>')
+    if not parts:
+        return ""
+    return T.section("views", "3D views", "".join(parts))
+
+
+# ----------------------------------------------------------------------------- sections
+
+
+def _overview(entries: list[ResultEntry]) -> str:
+    rows = []
+    for e in entries:
+        t = e.tree
+        products = []
+        if t.ortho is not None:
+            products.append("orthomosaic")
+        if t.dsm is not None:
+            products.append("DSM")
+        if t.meshes:
+            products.append(f"{len(t.meshes)} mesh(es)")
+        if t.point_clouds:
+            products.append(f"{len(t.point_clouds)} point cloud(s)")
+        products += sorted(t.tilesets)
+        job = e.job
+        rows.append([e.label, t.kind, ", ".join(products) or "-",
+                     getattr(job, "uuid", "") or "-", len(t.all_findings)])
+    return T.section("overview", "Results",
+                     T.table(["result", "kind", "products", "job", "findings"], rows))
+
+
+def _stats_section(entries: list[ResultEntry]) -> str:
+    body: list[str] = []
+    for e in entries:
+        t = e.tree
+        blocks: list[str] = []
+        if t.ortho is not None:
+            e.stats["ortho"] = ortho_stats(t.ortho)
+            blocks.append("<h3>Orthomosaic</h3>" + T.kv_table(e.stats["ortho"]))
+        if t.dsm is not None:
+            blocks.append("<h3>DSM</h3>" + T.kv_table(ortho_stats(t.dsm)))
+        for i, m in enumerate(t.meshes):
+            try:
+                s = mesh_stats(m)
+            except Exception as exc:
+                blocks.append(f"<p class='err'>mesh {T.esc(m.path.name)}: {T.esc(str(exc))}</p>")
+                continue
+            e.stats[f"mesh{i}"] = s
+            blocks.append("<h3>Mesh</h3>" + T.kv_table(s))
+        for i, pc in enumerate(t.point_clouds):
+            s = pointcloud_stats(pc)
+            e.stats[f"points{i}"] = s
+            blocks.append("<h3>Point cloud</h3>" + T.kv_table(s))
+        for kind, rep in sorted(t.reports.items()):
+            figures = _report_figures(rep)
+            if figures:
+                blocks.append(f"<h3>{T.esc(kind.replace('_', ' '))}</h3>" + T.kv_table(figures))
+        body.append(f"<h3 style='font-size:16px'>{T.esc(e.label)} ({T.esc(t.kind)})</h3>"
+                    + "".join(blocks))
+    return T.section("statistics", "Statistics", "".join(body))
+
+
+def _findings_section(entries: list[ResultEntry]) -> str:
+    rows = []
+    for e in entries:
+        for f in e.tree.all_findings:
+            rows.append([e.label, getattr(f, "severity", getattr(f, "level", "")),
+                         getattr(f, "code", ""), getattr(f, "message", str(f))])
+    if not rows:
+        return T.section("findings", "Findings", "<p>No missing or odd parts were found.</p>")
+    return T.section("findings", "Findings", T.table(["result", "severity", "code", "message"],
+                                                     rows))
+
+
+def _checksum_table(sums: list[Any], limit: int) -> str:
+    import hashlib
+
+    digest = hashlib.sha256("".join(f"{s.sha256}  {s.path}\n" for s in sums).encode()).hexdigest()
+    rows = [[s.path, s.size, s.sha256] for s in sums[:limit]]
+    more = (f'<p class="note">... and {len(sums) - limit} more files (all are in the combined '
+            "digest).</p>") if len(sums) > limit else ""
+    total = sum(s.size for s in sums)
+    return (f'<p>{len(sums)} files, {total:,} bytes; combined SHA-256 of the list '
+            f'(<code>sha256sum</code> format): <code class="digest">{digest}</code></p>'
+            + T.table(["file", "bytes", "SHA-256"], rows, "mono") + more)
+
+
+def _params_text(params: Any) -> str:
+    if isinstance(params, str):
+        try:
+            params = json.loads(params)
+        except ValueError:
+            return params
+    return json.dumps(params, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def _duration(a: str, b: str) -> str:
+    try:
+        s = (datetime.fromisoformat(b) - datetime.fromisoformat(a)).total_seconds()
+    except (TypeError, ValueError):
+        return "-"
+    return f"{s:.1f} s"
+
+
+def _runcard_section(card: RunCard, opts: ReportOptions) -> str:
+    head = T.kv_table({
+        "backend": card.backend or "-",
+        "service": card.service_url or "-",
+        "run created (UTC)": card.created_at,
+        "terranb": card.terranb_version,
+        "python / platform": f"{card.python} / {card.platform}",
+    })
+    jobs = T.table(
+        ["job id", "type", "backend", "name", "status", "submitted", "started", "finished",
+         "processing"],
+        [[j.uuid, j.job_type, j.backend, j.name, j.status, j.submitted_at or "-",
+          j.started_at or "-", j.finished_at or "-", _duration(j.started_at, j.finished_at)]
+         for j in card.jobs]) if card.jobs else "<p class='note'>No job records (the results "\
+        "were not downloaded by a terranb run).</p>"
+    params = "".join(
+        f"<h3>Parameters of {T.esc(j.job_type or j.uuid)} job "
+        f"<code>{T.esc(j.uuid)}</code></h3><pre class='mono'>{T.esc(_params_text(j.parameters))}"
+        "</pre>" for j in card.jobs if j.parameters not in (None, "", {}))
+    timings = dict(card.timings)
+    for j in card.jobs:
+        for k, v in j.timings.items():
+            timings[f"{j.job_type or j.uuid[:8]} {k}"] = v
+    timing_html = (T.table(["step", "seconds"], [[k, float(v)] for k, v in timings.items()])
+                   if timings else "<p class='note'>No timings recorded.</p>")
+    inputs = (_checksum_table(card.inputs, opts.max_checksum_rows) if card.inputs else
+              "<p class='note'>No input checksums recorded.</p>")
+    outputs = _checksum_table(card.outputs, opts.max_checksum_rows) if card.outputs else \
+        "<p class='note'>No outputs.</p>"
+    body = (head + "<h3>Jobs</h3>" + jobs + params + "<h3>Timings</h3>" + timing_html
+            + "<h3>Input checksums</h3>" + inputs + "<h3>Output checksums</h3>" + outputs)
+    return T.section("runcard", "Run card", body)
+
+
+# ----------------------------------------------------------------------------- entry points
+
+
+def report_html(results: str | os.PathLike[str], *, runcard: RunCard | None = None,
+                title: str | None = None, options: ReportOptions | None = None,
+                on_step: Callable[[str], None] | None = None) -> str:
+    """The survey report of ``results`` as one HTML string (see :func:`build_report`)."""
+    from terranb.results.layout import open_results
+
+    opts = options or ReportOptions()
+    root = Path(results)
+    step = on_step or (lambda _s: None)
+    card = runcard if runcard is not None else RunCard.find(root)
+    entries: list[ResultEntry] = []
+    for path in find_results(root):
+        step(f"opening {path}")
+        job = _job_for(card, root if root.is_dir() else root.parent, path)
+        tree = open_results(path, job_parameters=getattr(job, "parameters", None))
+        entries.append(ResultEntry(_label(root, path), path, tree, job))
+    if not entries:
+        raise ResultFormatError(
+            f"no DJI Terra result trees (folders with map/, models/ or lidars/) under {root}; "
+            "download the job results first (terranb download JOB DEST)")
+    if card is None:
+        card = RunCard()
+    if not card.outputs:
+        step("checksumming outputs")
+        base = root if root.is_dir() else root.parent
+        card.outputs = file_checksums(base, [p for e in entries for p in
+                                             (sorted(x for x in e.path.rglob("*") if x.is_file())
+                                              if e.path.is_dir() else [e.path])])
+    step("statistics")
+    stats = _stats_section(entries)
+    step("map")
+    try:
+        map_sec = _map_section(entries, opts)
+    except Exception as exc:
+        map_sec = T.section("map", "Map", f"<p class='warn'>map unavailable: {T.esc(str(exc))}</p>")
+    step("3D views")
+    views = _views_section(entries, opts)
+    sections = [_overview(entries), map_sec, views, stats, _findings_section(entries),
+                _runcard_section(card, opts)]
+    nav = [("overview", "Results"), ("map", "Map"), ("views", "3D views"),
+           ("statistics", "Statistics"), ("findings", "Findings"), ("runcard", "Run card")]
+    kinds = ", ".join(sorted({e.tree.kind for e in entries}))
+    generated = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    subtitle = (f"{len(entries)} result(s) ({kinds}) from {root.name or root}; backend "
+                f"{card.backend or 'unknown'}; generated {generated} by terranb "
+                f"{card.terranb_version}")
+    return T.page(title or "Survey report", subtitle, [s for s in sections if s],
+                  [n for n in nav if any(f'id="{n[0]}"' in s for s in sections)])
+
+
+def build_report(results: str | os.PathLike[str], out: str | os.PathLike[str], *,
+                 runcard: RunCard | None = None, title: str | None = None,
+                 options: ReportOptions | None = None,
+                 on_step: Callable[[str], None] | None = None) -> Path:
+    """Write the self-contained HTML survey report of ``results`` to ``out``.
+
+    Args:
+        results: a result tree, or a folder holding several (searched 3 levels deep).
+        out: the HTML file to write (atomically).
+        runcard: the run card; default: ``runcard.json`` in ``results`` (or its parent).
+        title: page title (default "Survey report").
+        options: budgets of the embedded views.
+        on_step: called with a short text before each step (for progress output).
+
+    Returns:
+        The path written.
+
+    Raises:
+        ResultFormatError: ``results`` holds no result tree.
+    """
+    text = report_html(results, runcard=runcard, title=title, options=options, on_step=on_step)
+    target = Path(out)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(target.name + ".part")
+    part.write_text(text, encoding="utf-8")
+    os.replace(part, target)
+    return target

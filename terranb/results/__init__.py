@@ -1,0 +1,41 @@
+"""Read DJI Terra results: orthomosaics, point clouds, meshes, reports, whole result trees.
+
+Everything here previews big files in bounded memory and reports problems as
+:class:`~terranb.results.findings.Finding` objects. Heavy libraries (rasterio,
+laspy, trimesh, pyproj, numpy) are imported only when a reader is used, so
+``import terranb.results`` stays light; the names below are loaded on first access.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = [
+    "DecimatedMesh",
+    "Finding",
+    "Mesh",
+    "Orthomosaic",
+    "PointCloud",
+    "PointSample",
+    "ResultTree",
+    "load_report",
+    "open_results",
+    "read_world_file",
+    "stac_item",
+    "write_world_file",
+]
+
+_WHERE = {
+    "DecimatedMesh": "mesh", "Mesh": "mesh", "Finding": "findings", "Orthomosaic": "ortho",
+    "PointCloud": "pointcloud", "PointSample": "pointcloud", "ResultTree": "layout",
+    "open_results": "layout", "load_report": "reports", "read_world_file": "worldfile",
+    "write_world_file": "worldfile", "stac_item": "stac",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        module = importlib.import_module(f"terranb.results.{_WHERE[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module 'terranb.results' has no attribute {name!r}")

@@ -1,0 +1,452 @@
+"""Verified, resumable downloads of result files into a local tree.
+
+:class:`Downloader` takes :class:`RemoteFile` entries (name = relative path in
+the result tree, size, checksum, presigned URL) and for each one:
+
+1. checks *every* name first and refuses unsafe ones (absolute, ``..``, drive
+   letters, backslashes, NUL) with :class:`~terranb.errors.UnsafePathError`
+   before anything is written;
+2. skips files already complete (size, and MD5 where the service gives one);
+3. streams the body to ``<name>.part`` (never into memory), resuming a partial
+   ``.part`` with an HTTP ``Range`` request;
+4. on 403/400 "expired" asks ``renew(file)`` for a new presigned URL;
+5. checks the size and the checksum (TerraAPI ``File.checksum`` is the MD5/ETag
+   of single-part objects; multipart-style ``<md5>-<n>`` values are skipped),
+   fsyncs and renames atomically.
+
+:func:`download_object` fetches one object from the bucket of STS credentials
+(FlightHub 2's ``zip_file_key``) the same way, with boto3.
+
+Example:
+    >>> dl = Downloader(renew=lambda f: client.files.get(f.ref).url)  # doctest: +SKIP
+    >>> dl.download(files, "out/")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import os
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from terranb.errors import TransferError, UnsafePathError
+from terranb.transfer.progress import ProgressCallback, ProgressTracker
+
+__all__ = [
+    "DownloadResult",
+    "Downloader",
+    "RemoteFile",
+    "check_name",
+    "download_object",
+    "safe_target",
+]
+
+log = logging.getLogger(__name__)
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One file to download.
+
+    Attributes:
+        name: relative path inside the result tree (``/`` separated).
+        size: bytes, when the service says.
+        checksum: the service's checksum (MD5 hex, quoted ETag, or ``<md5>-<n>``).
+        url: presigned URL, or ``None`` to ask ``renew`` first.
+        ref: the backend's handle for renewing the URL (e.g. a TerraAPI file uuid).
+    """
+
+    name: str
+    size: int | None = None
+    checksum: str | None = None
+    url: str | None = field(default=None, repr=False)
+    ref: Any = None
+
+
+Renew = Callable[[RemoteFile], str]
+
+
+@dataclass
+class DownloadResult:
+    """What one :meth:`Downloader.download` did."""
+
+    dest: Path
+    written: list[str]
+    skipped: list[str]
+    bytes_received: int
+    renewed: int
+    seconds: float
+
+    @property
+    def files(self) -> list[str]:
+        """Every file of the tree (written and skipped)."""
+        return sorted(self.written + self.skipped)
+
+
+def check_name(name: str) -> str:
+    """Validate a remote relative path; returns it, or raises :class:`UnsafePathError`.
+
+    Example:
+        >>> check_name("map/result.tif")
+        'map/result.tif'
+        >>> check_name("../../x")
+        Traceback (most recent call last):
+        ...
+        terranb.errors.UnsafePathError: refusing to write '../../x': it contains '..' ...
+    """
+    why = ""
+    if not name or not name.strip():
+        why = "it is empty"
+    elif "\x00" in name:
+        why = "it contains a NUL byte"
+    elif "\\" in name:
+        why = "it contains a backslash"
+    elif name.startswith("/"):
+        why = "it is an absolute path"
+    elif _DRIVE.match(name):
+        why = "it starts with a drive letter"
+    elif any(part == ".." for part in name.split("/")):
+        why = "it contains '..'"
+    elif any(part in ("", ".") for part in name.rstrip("/").split("/")):
+        why = "it has an empty or '.' component"
+    if why:
+        raise UnsafePathError(f"refusing to write {name!r}: {why} and could escape the "
+                              "destination folder; the service sent an unsafe file name")
+    return name
+
+
+def safe_target(dest: Path, name: str) -> Path:
+    """``dest / name`` after :func:`check_name`, also refusing symlinks that lead outside."""
+    check_name(name)
+    root = dest.resolve()
+    target = (root / name).resolve()
+    if target != root and root not in target.parents:
+        raise UnsafePathError(f"refusing to write {name!r}: it resolves outside {root}")
+    return root / name
+
+
+def _expected_md5(checksum: str | None) -> str | None:
+    """The MD5 hex a checksum stands for, or ``None`` when it is not a plain MD5."""
+    if not checksum:
+        return None
+    value = checksum.strip().strip('"').strip()
+    if re.fullmatch(r"[0-9a-fA-F]{32}", value):
+        return value.lower()
+    if len(value) == 24 and value.endswith("=="):
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except ValueError:
+            return None
+        return raw.hex() if len(raw) == 16 else None
+    return None  # multipart ETag ("<md5>-<n>"), CRC, SHA: not checkable as MD5
+
+
+def _md5_of(path: Path, limit: int | None = None) -> Any:
+    digest = hashlib.md5()
+    left = limit
+    with open(path, "rb") as fh:
+        while left is None or left > 0:
+            block = fh.read(_CHUNK if left is None else min(_CHUNK, left))
+            if not block:
+                break
+            digest.update(block)
+            if left is not None:
+                left -= len(block)
+    return digest
+
+
+def _looks_expired(status: int, body: str) -> bool:
+    return status in (400, 401, 403) and ("expire" in body.lower() or "AccessDenied" in body)
+
+
+class _Restart(Exception):
+    pass
+
+
+class Downloader:
+    """Downloads many files in parallel with resume, renewal and verification.
+
+    Args:
+        renew: returns a fresh URL for a file (called when a URL expired or was absent).
+        workers: parallel downloads.
+        retries: attempts per file on transient errors (resets, 5xx, truncation).
+        on_progress: receives :class:`~terranb.transfer.progress.ProgressEvent`.
+        session_factory: makes the ``requests.Session`` of each worker thread.
+        sleep: injectable ``time.sleep`` for backoff.
+        timeout: ``(connect, read)`` seconds.
+    """
+
+    def __init__(self, *, renew: Renew | None = None, workers: int = 4, retries: int = 6,
+                 on_progress: ProgressCallback | None = None,
+                 session_factory: Callable[[], Any] | None = None,
+                 sleep: Callable[[float], None] = time.sleep,
+                 timeout: tuple[float, float] = (10.0, 60.0)) -> None:
+        self.renew = renew
+        self.workers = max(1, workers)
+        self.retries = retries
+        self.on_progress = on_progress
+        self._factory = session_factory
+        self._sleep = sleep
+        self.timeout = timeout
+        self._local = threading.local()
+        self._renewed = 0
+        self._received = 0
+        self._lock = threading.Lock()
+
+    def _session(self) -> Any:
+        sess = getattr(self._local, "session", None)
+        if sess is None:
+            if self._factory is not None:
+                sess = self._factory()
+            else:
+                import requests
+
+                sess = requests.Session()
+            self._local.session = sess
+        return sess
+
+    def download(self, files: Iterable[RemoteFile], dest: str | os.PathLike[str]) -> DownloadResult:
+        """Download ``files`` under ``dest``; complete files are skipped.
+
+        Raises:
+            UnsafePathError: a name would escape ``dest`` (nothing is written then).
+            TransferError: a file failed after its retries (finished files stay).
+        """
+        t0 = time.monotonic()
+        items = list(files)
+        root = Path(dest)
+        root.mkdir(parents=True, exist_ok=True)
+        targets = [safe_target(root, f.name) for f in items]  # all names first
+        tracker = ProgressTracker(self.on_progress, phase="download",
+                                  total_bytes=sum(f.size or 0 for f in items),
+                                  files_total=len(items))
+        written: list[str] = []
+        skipped: list[str] = []
+        lock = threading.Lock()
+
+        def one(pair: tuple[RemoteFile, Path]) -> None:
+            f, target = pair
+            did = self._fetch(f, target, tracker)
+            with lock:
+                (written if did else skipped).append(f.name)
+
+        with ThreadPoolExecutor(max_workers=self.workers,
+                                thread_name_prefix="terranb-download") as pool:
+            list(pool.map(one, zip(items, targets, strict=True)))
+        return DownloadResult(root, sorted(written), sorted(skipped), self._received,
+                              self._renewed, time.monotonic() - t0)
+
+    def _complete(self, f: RemoteFile, target: Path) -> bool:
+        if not target.is_file():
+            return False
+        if f.size is not None and target.stat().st_size != f.size:
+            return False
+        md5 = _expected_md5(f.checksum)
+        return md5 is None or _md5_of(target).hexdigest() == md5
+
+    def _fetch(self, f: RemoteFile, target: Path, tracker: ProgressTracker) -> bool:
+        """Download one file; returns False when it was already complete."""
+        if self._complete(f, target):
+            tracker.start_file(f.name, f.size or target.stat().st_size,
+                               f.size or target.stat().st_size)
+            tracker.finish_file(f.name, skipped=True)
+            return False
+        target.parent.mkdir(parents=True, exist_ok=True)
+        part = target.with_name(target.name + ".part")
+        url = f.url
+        expected_md5 = _expected_md5(f.checksum)
+        attempt = renewals = checksum_failures = 0
+        while True:
+            if url is None:
+                url = self._renew(f)
+                renewals += 1
+            offset = part.stat().st_size if part.exists() else 0
+            if f.size is not None and offset > f.size:
+                part.unlink()
+                offset = 0
+            tracker.start_file(f.name, f.size or 0, offset)
+            try:
+                self._stream(f, url, part, offset, tracker)
+            except _Expired:
+                if renewals >= 5:
+                    raise TransferError(f"{f.name}: the download URL keeps expiring; "
+                                        "check the system clock") from None
+                url = None
+                continue
+            except _Restart:
+                continue
+            except _Transient as exc:
+                attempt += 1
+                if attempt >= self.retries:
+                    raise TransferError(f"{f.name}: download failed {attempt} times "
+                                        f"({exc}); run it again to resume") from None
+                self._sleep(min(20.0, 0.25 * 2 ** attempt) * (0.5 + random.random() / 2))
+                continue
+            size = part.stat().st_size
+            if f.size is not None and size < f.size:
+                attempt += 1  # truncated without an error: resume
+                if attempt >= self.retries:
+                    raise TransferError(f"{f.name}: got {size} of {f.size} bytes "
+                                        f"{attempt} times; run it again to resume")
+                continue
+            if f.size is not None and size != f.size:
+                raise TransferError(f"{f.name}: got {size} bytes, the service said {f.size}")
+            if expected_md5 is not None and _md5_of(part).hexdigest() != expected_md5:
+                part.unlink()
+                checksum_failures += 1
+                if checksum_failures >= 2:
+                    raise TransferError(f"{f.name}: MD5 does not match the service's checksum "
+                                        "twice; the file on the service may be damaged")
+                continue
+            with open(part, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(part, target)
+            tracker.finish_file(f.name)
+            return True
+
+    def _renew(self, f: RemoteFile) -> str:
+        if self.renew is None:
+            raise TransferError(f"{f.name}: the download URL expired (or is missing) and "
+                                "there is no way to get a new one; list the files again")
+        with self._lock:
+            self._renewed += 1
+        url = self.renew(f)
+        if not url:
+            raise TransferError(f"{f.name}: the service gave no download URL")
+        return url
+
+    def _stream(self, f: RemoteFile, url: str, part: Path, offset: int,
+                tracker: ProgressTracker) -> None:
+        import requests
+
+        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        try:
+            resp = self._session().get(url, headers=headers, stream=True, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise _Transient(type(exc).__name__) from None
+        with resp:
+            status = resp.status_code
+            if status == 416 and f.size is not None and offset == f.size:
+                return
+            if status in (400, 401, 403):
+                body = resp.text[:2000]
+                if _looks_expired(status, body):
+                    raise _Expired()
+                raise TransferError(f"{f.name}: download refused (HTTP {status})")
+            if status >= 500 or status == 429:
+                raise _Transient(f"HTTP {status}")
+            if status == 404:
+                raise TransferError(f"{f.name}: not found at the service (HTTP 404)")
+            if status == 200 and offset:
+                offset = 0  # the server ignored Range: start over
+                tracker.start_file(f.name, f.size or 0, 0)
+            elif status == 206:
+                crange = resp.headers.get("Content-Range", "")
+                m = re.match(r"bytes (\d+)-", crange)
+                if not m or int(m.group(1)) != offset:
+                    part.unlink(missing_ok=True)
+                    raise _Restart()
+            elif status != 200:
+                raise TransferError(f"{f.name}: unexpected HTTP {status}")
+            mode = "ab" if offset else "wb"
+            try:
+                with open(part, mode) as fh:
+                    for chunk in resp.iter_content(64 * 1024):  # small: a cut loses little
+                        if not chunk:
+                            continue
+                        fh.write(chunk)
+                        tracker.advance(f.name, len(chunk))
+                        with self._lock:
+                            self._received += len(chunk)
+            except (requests.RequestException, ConnectionError) as exc:
+                raise _Transient(type(exc).__name__) from None
+            except OSError as exc:  # the disk, not the network (RequestException is an OSError)
+                raise TransferError(f"{f.name}: cannot write {part}: {exc}") from exc
+
+
+class _Expired(Exception):
+    pass
+
+
+class _Transient(Exception):
+    pass
+
+
+def download_object(credentials: Any, key: str, dest: str | os.PathLike[str], *,
+                    on_progress: ProgressCallback | None = None, retries: int = 6,
+                    sleep: Callable[[float], None] = time.sleep) -> Path:
+    """Download one object of the credentials' bucket to ``dest`` (resumable, atomic).
+
+    Args:
+        credentials: a provider callable, :class:`~terranb.credentials.StorageCredentials`
+            or :class:`~terranb.transfer.s3client.CredentialSource`; renewed on expiry.
+        key: object key (e.g. FlightHub 2 ``zip_file_key``).
+        dest: the local file to write.
+    """
+    from terranb.transfer.s3client import (
+        CredentialSource,
+        error_code,
+        is_expired_error,
+        is_transient_error,
+    )
+
+    source = credentials if isinstance(credentials, CredentialSource) else CredentialSource(
+        credentials)
+    target = Path(dest)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(target.name + ".part")
+    tracker = ProgressTracker(on_progress, phase="download", files_total=1)
+    attempt = 0
+    while True:
+        client, generation = source.client()
+        bucket = source.get().bucket
+        offset = part.stat().st_size if part.exists() else 0
+        try:
+            head = client.head_object(Bucket=bucket, Key=key)
+            size = int(head["ContentLength"])
+            tracker.set_totals(size, 1)
+            tracker.start_file(key, size, min(offset, size))
+            if offset > size:
+                part.unlink()
+                offset = 0
+            if offset < size:
+                kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
+                if offset:
+                    kwargs["Range"] = f"bytes={offset}-"
+                body = client.get_object(**kwargs)["Body"]
+                with open(part, "ab" if offset else "wb") as fh:
+                    for chunk in body.iter_chunks(_CHUNK):
+                        fh.write(chunk)
+                        tracker.advance(key, len(chunk))
+            if part.stat().st_size != size:
+                raise TransferError(f"{key}: got {part.stat().st_size} of {size} bytes")
+            with open(part, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(part, target)
+            tracker.finish_file(key)
+            return target
+        except Exception as exc:
+            if is_expired_error(exc):
+                source.invalidate(generation)
+                continue
+            if error_code(exc) in {"404", "NoSuchKey", "NotFound"}:
+                raise TransferError(f"{key} is not in bucket {bucket}") from exc
+            attempt += 1
+            transient = is_transient_error(exc) or isinstance(exc, TransferError)
+            if not transient or attempt >= retries:
+                if isinstance(exc, TransferError):
+                    raise
+                raise TransferError(f"downloading {key} failed: {type(exc).__name__}") from exc
+            sleep(min(20.0, 0.25 * 2 ** attempt))

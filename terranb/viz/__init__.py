@@ -1,0 +1,1 @@
+"""terranb.viz"""

@@ -1,0 +1,276 @@
+"""Browse a downloaded result: the result tree, with Map, 3D view, Report and Download.
+
+:class:`ResultBrowser` lists the files of one result folder (or a folder of
+several results) as a tree, recognises the products with
+:func:`terranb.results.open_results`, and shows on demand
+
+* **Map**: the orthomosaic, extents and point density on an offline Leaflet map;
+* **3D view**: the mesh or the point cloud in the self-contained three.js viewer;
+* **Report**: the HTML survey report, written beside the results and shown inline;
+* **Download**: a zip of the selected result for the browser to save.
+
+Everything shown is plain HTML (no widget state needed), so it survives export.
+
+Example:
+    >>> from terranb.widgets import ResultBrowser  # doctest: +SKIP
+    >>> ResultBrowser("demo-out/results")          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from terranb.widgets._common import fmt_bytes, run_blocking, spawn, widgets
+
+__all__ = ["ResultBrowser", "tree_html"]
+
+log = logging.getLogger(__name__)
+
+_MAX_TREE_LINES = 400
+
+
+def tree_html(root: Path, *, max_lines: int = _MAX_TREE_LINES) -> str:
+    """An indented HTML listing of ``root`` (folders first, sizes right)."""
+    lines: list[str] = []
+    hidden = 0
+
+    def walk(folder: Path, depth: int) -> None:
+        nonlocal hidden
+        try:
+            children = sorted(folder.iterdir(), key=lambda p: (not p.is_dir(), p.name.lower()))
+        except OSError:
+            return
+        for child in children:
+            if child.name.startswith(".") or child.name.endswith(".part"):
+                continue
+            if len(lines) >= max_lines:
+                hidden += 1
+                continue
+            pad = "&nbsp;" * (4 * depth)
+            if child.is_dir():
+                lines.append(f"<div>{pad}\U0001F4C1 <b>{html.escape(child.name)}/</b></div>")
+                walk(child, depth + 1)
+            else:
+                size = fmt_bytes(child.stat().st_size)
+                lines.append(f"<div>{pad}\U0001F4C4 {html.escape(child.name)} "
+                             f"<span style='color:#6e7781'>{size}</span></div>")
+
+    walk(root, 0)
+    if hidden:
+        lines.append(f"<div style='color:#6e7781'>... {hidden} more entries</div>")
+    return ("<div class='terranb-tree' style='font-family:monospace;font-size:12px;"
+            "max-height:320px;overflow:auto;border:1px solid #d0d7de;padding:4px'>"
+            + "".join(lines) + "</div>")
+
+
+class ResultBrowser:
+    """The result tree of a folder with Map, 3D view, Report and Download buttons.
+
+    Args:
+        path: a result tree or a folder of result trees (as ``terranb demo`` writes).
+        report_path: where the Report button writes the HTML (default
+            ``<path>/survey_report.html``).
+        link_base: folder the notebook server serves files from, to make download
+            links relative to it (default: the working directory, as in Jupyter).
+        open_results: injectable opener (default :func:`terranb.results.open_results`).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, report_path: str | Path | None = None,
+                 link_base: str | Path | None = None,
+                 open_results: Callable[[Path], Any] | None = None) -> None:
+        from terranb.report.survey import find_results
+
+        w = widgets()
+        self.root = Path(path)
+        self.report_path = Path(report_path) if report_path else self.root / "survey_report.html"
+        self.link_base = Path(link_base) if link_base else Path.cwd()
+        self._open = open_results
+        self.trees: dict[str, Any] = {}
+        self.errors: list[str] = []
+        self.results = find_results(self.root)
+        options = [(self._label(p), str(p)) for p in self.results]
+        self.select = w.Dropdown(options=options, description="Result",
+                                 layout=w.Layout(width="480px"))
+        self.tree = w.HTML()
+        self.map_button = w.Button(description="Map", icon="map")
+        self.view_button = w.Button(description="3D view", icon="cube")
+        self.report_button = w.Button(description="Report", icon="file-text")
+        self.download_button = w.Button(description="Download", icon="download")
+        self.summary = w.HTML()
+        self.view = w.HTML()
+        self.status = w.HTML()
+        self.select.observe(lambda _c: self._selected_changed(), names="value")
+        self.map_button.on_click(lambda _b: self.show_map())
+        self.view_button.on_click(lambda _b: self.show_3d())
+        self.report_button.on_click(lambda _b: self.make_report())
+        self.download_button.on_click(lambda _b: self.download())
+        self.widget = w.VBox([
+            self.select, self.tree, self.summary,
+            w.HBox([self.map_button, self.view_button, self.report_button,
+                    self.download_button]),
+            self.status, self.view,
+        ])
+        self.widget.add_class("terranb-browser")
+        self._selected_changed()
+
+    # -- selection --------------------------------------------------------------------------
+
+    def _label(self, p: Path) -> str:
+        try:
+            rel = p.relative_to(self.root).as_posix()
+        except ValueError:
+            rel = p.name
+        return rel if rel not in ("", ".") else p.name
+
+    @property
+    def selected(self) -> Path:
+        """The selected result folder."""
+        return Path(self.select.value) if self.select.value else self.root
+
+    def result_tree(self, path: Path | None = None) -> Any:
+        """The opened :class:`~terranb.results.layout.ResultTree` (cached)."""
+        p = path or self.selected
+        key = str(p)
+        if key not in self.trees:
+            if self._open is not None:
+                self.trees[key] = self._open(p)
+            else:
+                from terranb.results.layout import open_results
+
+                self.trees[key] = open_results(p)
+        return self.trees[key]
+
+    def _selected_changed(self) -> None:
+        p = self.selected
+        self.tree.value = tree_html(p) if p.is_dir() else html.escape(str(p))
+        self.view.value = ""
+        try:
+            t = self.result_tree(p)
+        except Exception as exc:
+            self._say(f"cannot open {p}: {exc}", error=True)
+            for b in (self.map_button, self.view_button):
+                b.disabled = True
+            return
+        parts = []
+        if t.ortho is not None:
+            parts.append("orthomosaic")
+        if t.meshes:
+            parts.append(f"{len(t.meshes)} mesh(es)")
+        if t.point_clouds:
+            parts.append(f"{len(t.point_clouds)} point cloud(s)")
+        n_find = len(t.all_findings)
+        self.summary.value = (f"<b>{html.escape(t.kind)}</b> result: "
+                              f"{html.escape(', '.join(parts) or 'no products')}"
+                              f" <small>({n_find} finding(s))</small>")
+        self.map_button.disabled = not (t.ortho is not None or t.point_clouds or t.meshes)
+        self.view_button.disabled = not (t.meshes or t.point_clouds)
+
+    def _say(self, text: str, error: bool = False) -> None:
+        colour = "#cf222e" if error else "#1f2328"
+        self.status.value = f"<span style='color:{colour}'>{html.escape(text)}</span>"
+        if error:
+            self.errors.append(text)
+
+    def _report_error(self, exc: BaseException) -> None:
+        self._say(f"{type(exc).__name__}: {exc}", error=True)
+
+    def _run(self, label: str, fn: Callable[[], str]) -> None:
+        """Build a view off the loop's critical path and show it from the loop."""
+        self._say(f"{label} ...")
+
+        async def go() -> None:
+            self.view.value = await run_blocking(fn)
+            self._say(f"{label}: done")
+
+        spawn(go(), self._report_error)
+
+    # -- buttons ----------------------------------------------------------------------------
+
+    def map_html(self) -> str:
+        """HTML of the offline map of the selected result."""
+        from terranb.viz.maps import result_map
+
+        t = self.result_tree()
+        bboxes = {p.path.name: p.bounds_wgs84 for p in
+                  ([t.ortho] if t.ortho is not None else []) + list(t.point_clouds)
+                  if p.bounds_wgs84}
+        points = t.point_clouds[0].decimate(100_000) if (t.point_clouds and t.ortho is None) \
+            else None
+        m = result_map(ortho=t.ortho, bboxes=bboxes or None, points=points, height=420)
+        return str(m._repr_html_())
+
+    def view_html(self) -> str:
+        """HTML of the 3D view of the selected result's mesh or point cloud."""
+        from terranb.report.survey import ReportOptions, _scene_html
+        from terranb.report.template import iframe
+
+        t = self.result_tree()
+        item = t.meshes[0] if t.meshes else t.point_clouds[0]
+        doc, _png = _scene_html(item, ReportOptions(png_views=False), item.path.name)
+        return iframe(doc, 460, item.path.name)
+
+    def show_map(self) -> None:
+        """The Map button."""
+        self._run("map", self.map_html)
+
+    def show_3d(self) -> None:
+        """The 3D view button."""
+        self._run("3D view", self.view_html)
+
+    def make_report(self) -> None:
+        """The Report button: write the survey report of the whole folder and show it."""
+        from terranb.report.survey import build_report
+        from terranb.report.template import iframe
+
+        def work() -> str:
+            out = build_report(self.root, self.report_path)
+            text = out.read_text(encoding="utf-8")
+            return (f"<p>{self._link(out, 'open the report')} "
+                    f"({fmt_bytes(out.stat().st_size)})</p>" + iframe(text, 640, "survey report"))
+
+        self._run("report", work)
+
+    def zip_selected(self) -> Path:
+        """Zip the selected result next to it; returns the zip path."""
+        src = self.selected
+        target = src.with_name(src.name + ".zip") if src.is_dir() else src.with_suffix(".zip")
+        part = target.with_name(target.name + ".part")
+        with zipfile.ZipFile(part, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            files = sorted(x for x in src.rglob("*") if x.is_file()) if src.is_dir() else [src]
+            for f in files:
+                if not f.name.endswith(".part"):
+                    zf.write(f, f.relative_to(src.parent).as_posix())
+        os.replace(part, target)
+        return target
+
+    def _link(self, path: Path, text: str) -> str:
+        try:
+            rel = path.resolve().relative_to(self.link_base.resolve()).as_posix()
+        except ValueError:
+            return f"<code>{html.escape(str(path))}</code>"
+        return (f'<a href="{html.escape(rel)}" download target="_blank" '
+                f'style="color:#0969da">{html.escape(text)}</a>')
+
+    def download(self) -> None:
+        """The Download button: zip the selected result and offer a link."""
+
+        def work() -> str:
+            z = self.zip_selected()
+            return (f"<p class='tnb-download'>{self._link(z, 'download ' + z.name)} "
+                    f"({fmt_bytes(z.stat().st_size)})<br><small>{html.escape(str(z))}</small></p>")
+
+        self._run("download", work)
+
+    # -- display ----------------------------------------------------------------------------
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        bundle = dict(self.widget._repr_mimebundle_(include=include, exclude=exclude) or {})
+        bundle["text/html"] = (f"<div><b>{html.escape(str(self.root))}</b>{self.summary.value}"
+                               f"{self.tree.value}</div>")
+        return bundle

@@ -1,0 +1,66 @@
+"""Headless tests of the result browser: tree, buttons, zip download."""
+
+from __future__ import annotations
+
+import importlib.util
+import zipfile
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("ipywidgets")
+pytest.importorskip("rasterio")
+pytest.importorskip("folium")
+
+_spec = importlib.util.spec_from_file_location(
+    "_terranb_test_trees", Path(__file__).resolve().parents[1] / "report" / "_trees.py")
+trees = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]
+_spec.loader.exec_module(trees)  # type: ignore[union-attr]
+
+from terranb.widgets.browser import ResultBrowser, tree_html  # noqa: E402
+
+
+@pytest.fixture()
+def results(tmp_path: Path) -> Path:
+    return trees.make_all(tmp_path / "results")
+
+
+def test_tree_lists_files_with_sizes(results: Path) -> None:
+    text = tree_html(results / "2d")
+    assert "map/" in text and "result.tif" in text and "KB" in text
+
+
+def test_selecting_results_and_buttons(results: Path) -> None:
+    b = ResultBrowser(results, link_base=results.parent)
+    assert [label for label, _v in b.select.options] == ["2d", "3d", "lidar"]
+    assert "orthomosaic" in b.summary.value
+    assert b.view_button.disabled and not b.map_button.disabled  # 2D: no 3D view
+    b.map_button.click()
+    assert "<iframe" in b.view.value and not b.errors
+    b.select.value = str(results / "lidar")
+    assert "point cloud" in b.summary.value and not b.view_button.disabled
+    b.map_button.click()
+    assert "<iframe" in b.view.value
+
+
+def test_download_zips_the_selected_result(results: Path) -> None:
+    b = ResultBrowser(results, link_base=results.parent)
+    b.download_button.click()
+    z = results / "2d.zip"
+    assert z.is_file()
+    with zipfile.ZipFile(z) as zf:
+        assert "2d/map/result.tif" in zf.namelist()
+    assert 'href="results/2d.zip"' in b.view.value
+
+
+def test_report_button_writes_the_survey_report(results: Path) -> None:
+    b = ResultBrowser(results, link_base=results.parent)
+    b.report_button.click()
+    assert (results / "survey_report.html").is_file()
+    assert "srcdoc" in b.view.value and "results/survey_report.html" in b.view.value
+    assert not b.errors
+
+
+def test_snapshot_html(results: Path) -> None:
+    b = ResultBrowser(results / "2d")
+    assert "result.tif" in b._repr_mimebundle_()["text/html"]
