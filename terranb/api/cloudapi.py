@@ -253,7 +253,7 @@ class CloudApiClient:
         if not self._token and self.username and self._password is not None:
             self.login()
         for attempt in (1, 2):
-            headers = {"x-auth-token": self._token or ""}
+            headers = {"x-auth-token": self._token} if self._token else {}
             body = None
             if json_body is not None:
                 body = _json(json_body)

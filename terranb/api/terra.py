@@ -331,7 +331,7 @@ class TerraClient:
             raise ValidationError("page_size must be at least 1")
         page, seen = 1, 0
         while True:
-            result = self.list_page(path, params, page, page_size, build)
+            result = self._list_page(path, params, page, page_size, build)
             for item in result.items:
                 yield item
                 seen += 1
@@ -342,7 +342,7 @@ class TerraClient:
                 return
             page += 1
 
-    def list_page(self, path: str, params: Mapping[str, Any], page: int, rows: int,
+    def _list_page(self, path: str, params: Mapping[str, Any], page: int, rows: int,
                   build: Callable[[Mapping[str, Any]], Any]) -> Page:
         """Fetch one page ``{list, page, rows, total}`` of a list endpoint."""
         query: dict[str, Any] = {"page": page, "rows": rows}

@@ -101,13 +101,15 @@ def _sample_data(args: argparse.Namespace) -> int:
         args.dir, seed=args.seed, photos=args.photos, rows=args.rows, cols=args.cols,
         gsd=args.gsd, overlap=args.overlap, sidelap=args.sidelap, heading_deg=args.heading,
         image_size=(w, h), lidar=not args.no_lidar, lidar_folder=args.lidar_folder)
-    value = {"dir": flight.out_dir, "photos": len(flight.photos), "images": flight.out_dir / "images",
+    value = {"dir": flight.out_dir, "photos": len(flight.photos),
+             "images": flight.out_dir / "images",
              "truth_tif": flight.truth_tif, "lidar_las": flight.lidar_las,
              "lidar_dir": flight.lidar_dir, "epsg": flight.epsg, "gsd": flight.gsd,
              "height_m": flight.height, "bytes": flight.total_bytes}
     text = (f"wrote {len(flight.photos)} photos ({flight.total_bytes / 1e6:.1f} MB) to "
             f"{flight.out_dir / 'images'}\nground truth: {flight.truth_tif} (EPSG:{flight.epsg}, "
-            f"{flight.gsd} m)\n" + (f"LiDAR cloud: {flight.lidar_las}\n" if flight.lidar_las else "")
+            f"{flight.gsd} m)\n"
+            + (f"LiDAR cloud: {flight.lidar_las}\n" if flight.lidar_las else "")
             + (f"LiDAR folder: {flight.lidar_dir}\n" if flight.lidar_dir else "")).rstrip()
     emit(args, value, text)
     return EXIT_OK

@@ -19,8 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "emulator",
         help="run the local TerraAPI / FlightHub 2 / Cloud API emulator",
         description="Run a local emulator of DJI's cloud APIs with an embedded S3 endpoint. "
-                    "Prints one JSON line with URLs and keys first (the keys are for this local "
-                    "emulator only), then runs until SIGTERM or Ctrl-C.",
+        "Prints one JSON line with URLs and keys first (the keys are for this local "
+        "emulator only), then runs until SIGTERM or Ctrl-C.",
     )
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=0, help="API port (default 0 = any free port)")
@@ -28,22 +28,49 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--secret-key", help="TerraAPI SK to accept (default: stored or random)")
     p.add_argument("--user-token", help="FlightHub 2 organization key (default: stored or random)")
     p.add_argument("--project-uuid", help="FlightHub 2 project uuid (default: stored or random)")
-    p.add_argument("--data-dir", help="keep state and objects here (default: a temporary folder "
-                   "removed at exit); restart with the same folder to keep everything")
+    p.add_argument(
+        "--data-dir",
+        help="keep state and objects here (default: a temporary folder "
+        "removed at exit); restart with the same folder to keep everything",
+    )
     p.add_argument("--seed", type=int, default=None, help="seed for faults and outputs")
     p.add_argument("--latency-ms", type=float, default=0.0, help="delay added to every request")
-    p.add_argument("--bandwidth", type=float, default=0.0,
-                   help="S3 bytes/s per connection (default 0 = unlimited)")
-    p.add_argument("--bandwidth-total", type=float, default=0.0,
-                   help="S3 bytes/s over all connections (default 0 = unlimited)")
-    p.add_argument("--fail-rate", type=float, default=0.0,
-                   help="probability of an injected 500/503 or dropped connection (API and S3)")
-    p.add_argument("--token-ttl", type=float, default=600.0,
-                   help="lifetime of issued STS credentials in seconds (default 600, as DJI)")
-    p.add_argument("--job-seconds", type=float, default=20.0,
-                   help="least duration of a job from start to finish (default 20)")
-    p.add_argument("--clock-skew", type=float, default=300.0,
-                   help="largest accepted Date offset of signed requests in seconds (default 300)")
+    p.add_argument(
+        "--bandwidth",
+        type=float,
+        default=0.0,
+        help="S3 bytes/s per connection (default 0 = unlimited)",
+    )
+    p.add_argument(
+        "--bandwidth-total",
+        type=float,
+        default=0.0,
+        help="S3 bytes/s over all connections (default 0 = unlimited)",
+    )
+    p.add_argument(
+        "--fail-rate",
+        type=float,
+        default=0.0,
+        help="probability of an injected 500/503 or dropped connection (API and S3)",
+    )
+    p.add_argument(
+        "--token-ttl",
+        type=float,
+        default=600.0,
+        help="lifetime of issued STS credentials in seconds (default 600, as DJI)",
+    )
+    p.add_argument(
+        "--job-seconds",
+        type=float,
+        default=20.0,
+        help="least duration of a job from start to finish (default 20)",
+    )
+    p.add_argument(
+        "--clock-skew",
+        type=float,
+        default=300.0,
+        help="largest accepted Date offset of signed requests in seconds (default 300)",
+    )
     p.set_defaults(func=_run)
 
 
@@ -51,11 +78,21 @@ def _run(args: argparse.Namespace) -> int:
     from terranb.emulator import EmulatorOptions, run_forever
 
     options = EmulatorOptions(
-        host=args.host, port=args.port, app_key=args.app_key, secret_key=args.secret_key,
-        user_token=args.user_token, project_uuid=args.project_uuid, data_dir=args.data_dir,
-        seed=args.seed, latency_ms=args.latency_ms, bandwidth=args.bandwidth,
-        bandwidth_total=args.bandwidth_total, fail_rate=args.fail_rate,
-        token_ttl=args.token_ttl, job_seconds=args.job_seconds, clock_skew=args.clock_skew,
+        host=args.host,
+        port=args.port,
+        app_key=args.app_key,
+        secret_key=args.secret_key,
+        user_token=args.user_token,
+        project_uuid=args.project_uuid,
+        data_dir=args.data_dir,
+        seed=args.seed,
+        latency_ms=args.latency_ms,
+        bandwidth=args.bandwidth,
+        bandwidth_total=args.bandwidth_total,
+        fail_rate=args.fail_rate,
+        token_ttl=args.token_ttl,
+        job_seconds=args.job_seconds,
+        clock_skew=args.clock_skew,
     )
     try:
         options.validate()

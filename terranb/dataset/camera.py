@@ -31,8 +31,18 @@ if TYPE_CHECKING:
 
     from terranb.dataset.exif import PhotoMeta
 
-__all__ = ["pil_perspective_coeffs", "Camera", "Intrinsics", "intrinsics_for", "rotation_matrix", "camera_for",
-           "NoGeometryError", "true_north_bearing", "utm_epsg_for", "FULL_FRAME_DIAGONAL_MM"]
+__all__ = [
+    "FULL_FRAME_DIAGONAL_MM",
+    "Camera",
+    "Intrinsics",
+    "NoGeometryError",
+    "camera_for",
+    "intrinsics_for",
+    "pil_perspective_coeffs",
+    "rotation_matrix",
+    "true_north_bearing",
+    "utm_epsg_for",
+]
 
 FULL_FRAME_DIAGONAL_MM = math.hypot(36.0, 24.0)  # 43.27 mm
 
@@ -76,10 +86,8 @@ def intrinsics_for(meta: PhotoMeta) -> Intrinsics:
         return Intrinsics(w, h, fx, fy, cx, cy, "focal_plane")
     if meta.focal_length_35mm:
         long_side, short_side = max(w, h), min(w, h)
-        if long_side / short_side > 1.6:  # 16:9 crop of a 4:3 sensor
-            diag = long_side * 1.25
-        else:
-            diag = math.hypot(w, h)
+        # a 16:9 frame is a crop of a 4:3 sensor: use the sensor's diagonal
+        diag = long_side * 1.25 if long_side / short_side > 1.6 else math.hypot(w, h)
         f = meta.focal_length_35mm / FULL_FRAME_DIAGONAL_MM * diag
         return Intrinsics(w, h, f, f, cx, cy, "35mm")
     raise NoGeometryError(
@@ -123,7 +131,7 @@ class Camera:
     epsg: int
 
     @property
-    def R(self) -> np.ndarray:  # noqa: N802 - the usual name for a rotation matrix
+    def R(self) -> np.ndarray:
         """World-from-camera rotation."""
         return rotation_matrix(self.yaw, self.pitch, self.roll)
 
@@ -158,7 +166,8 @@ class Camera:
         return d_cam @ self.R.T
 
     def pixel_to_ground(self, u: Any, v: Any, *, min_depression_deg: float = 0.5,
-                        intr: Intrinsics | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                        intr: Intrinsics | None = None
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Ground (east, north) of pixels and a mask of rays that reach the ground.
 
         Rays at less than ``min_depression_deg`` below the horizon are clamped to
@@ -243,7 +252,8 @@ def camera_for(meta: PhotoMeta, *, epsg: int | None = None,
         height = meta.absolute_altitude - ground_elevation
     if height is None:
         raise NoGeometryError(
-            f"{meta.name}: height above ground unknown (no RelativeAltitude); pass ground_elevation=")
+            f"{meta.name}: height above ground unknown (no RelativeAltitude); "
+            "pass ground_elevation=")
     if height <= 0.5:
         raise NoGeometryError(f"{meta.name}: height above ground is {height:.1f} m")
     intr = intrinsics_for(meta)

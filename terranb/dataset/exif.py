@@ -287,7 +287,8 @@ def _gps_coord(value: Any, ref: Any, positive: str) -> float | None:
         return None
     if any(math.isnan(p) for p in parts):
         return None
-    deg = parts[0] + (parts[1] / 60 if len(parts) > 1 else 0) + (parts[2] / 3600 if len(parts) > 2 else 0)
+    deg = parts[0] + (parts[1] / 60 if len(parts) > 1 else 0)
+    deg += parts[2] / 3600 if len(parts) > 2 else 0
     ref_s = ref.decode("ascii", "replace") if isinstance(ref, bytes) else str(ref or positive)
     ref_s = ref_s.strip("\x00 ").upper()[:1] or positive
     return -deg if ref_s != positive else deg
@@ -316,7 +317,7 @@ def _parse_time(value: Any, subsec: Any, offset: Any) -> datetime | None:
 def _num(v: Any) -> float | None:
     if isinstance(v, tuple):
         v = v[0] if v else None
-    if isinstance(v, (int, float)) and not (isinstance(v, float) and (math.isnan(v) or math.isinf(v))):
+    if isinstance(v, (int, float)) and math.isfinite(v):
         return float(v)
     return None
 
@@ -347,7 +348,7 @@ def _makernote(tiff: _Tiff, exif_ifd_offset: int) -> dict[str, float]:
         pos = exif_ifd_offset + 2 + 12 * i
         if pos + 12 > len(d):
             break
-        tag, typ, n = struct.unpack(e + "HHI", d[pos:pos + 8])
+        tag, _typ, n = struct.unpack(e + "HHI", d[pos:pos + 8])
         if tag != TAG_MAKERNOTE or n < 14:
             continue
         (off,) = struct.unpack(e + "I", d[pos + 8:pos + 12])

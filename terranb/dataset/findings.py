@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SEVERITIES", "Finding", "findings_table", "findings_html"]
+__all__ = ["SEVERITIES", "Finding", "findings_html", "findings_table"]
 
 #: Severities from worst to mildest.
 SEVERITIES = ("error", "warning", "info")
@@ -67,8 +67,8 @@ def findings_table(findings: Iterable[Finding], *, max_per_code: int = 20) -> st
         rows.append(("", code, f"... and {n} more like this"))
     if not rows:
         return "no findings"
-    w0 = max(len(r[0]) for r in rows + [("SEVERITY", "", "")])
-    w1 = max(len(r[1]) for r in rows + [("", "CODE", "")])
+    w0 = max(len(r[0]) for r in [*rows, ("SEVERITY", "", "")])
+    w1 = max(len(r[1]) for r in [*rows, ("", "CODE", "")])
     lines = [f"{'SEVERITY':<{w0}}  {'CODE':<{w1}}  MESSAGE", f"{'-' * w0}  {'-' * w1}  -------"]
     lines += [f"{a:<{w0}}  {b:<{w1}}  {c}" for a, b, c in rows]
     return "\n".join(lines)

@@ -17,6 +17,7 @@ rough numbers.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -120,8 +121,8 @@ def footprint(meta: PhotoMeta | str | Path, *, epsg: int | None = None,
     slant = cam.height / max(1e-9, -d[2]) * float(np.linalg.norm(d))
     return Footprint(
         path=meta.path, epsg=cam.epsg,
-        utm=tuple((float(a), float(b)) for a, b in zip(ge, gn)),
-        wgs84=tuple((float(a), float(b)) for a, b in zip(lon, lat)),
+        utm=tuple((float(a), float(b)) for a, b in zip(ge, gn, strict=False)),
+        wgs84=tuple((float(a), float(b)) for a, b in zip(lon, lat, strict=False)),
         camera=(cam.east, cam.north), centre=(float(ce[0]), float(cn[0])), height=cam.height,
         gsd=slant / k.fx, clipped=not bool(ok.all()))
 
@@ -267,7 +268,7 @@ def _overlap(seq: list[Footprint]) -> OverlapStats:
     # Cut into lines: a jump much longer than usual or a turn starts a new line.
     lines: list[list[int]] = [[0]]
     line_dir: list[tuple[float, float] | None] = [None]
-    for i, (s, d) in enumerate(zip(steps, dists)):
+    for i, (s, d) in enumerate(zip(steps, dists, strict=False)):
         cur = line_dir[-1]
         if d < 1e-3:  # hovering shot: same place, same line
             lines[-1].append(i + 1)
@@ -281,16 +282,18 @@ def _overlap(seq: list[Footprint]) -> OverlapStats:
         lines[-1].append(i + 1)
         if cur is None:
             line_dir[-1] = u
-    for idx, u in zip(lines, line_dir):
-        if u is None or len(idx) < 2:
+    for idx, dirn in zip(lines, line_dir, strict=True):
+        if dirn is None or len(idx) < 2:
             continue
-        for a, b in zip(idx, idx[1:]):
+        u = dirn
+        for a, b in itertools.pairwise(idx):
             fa, fb = seq[a], seq[b]
             d = abs((fb.camera[0] - fa.camera[0]) * u[0] + (fb.camera[1] - fa.camera[1]) * u[1])
             length = (_extent_along(fa, *u) + _extent_along(fb, *u)) / 2
             if length > 0:
                 stats.forward.append(max(0.0, min(1.0, 1 - d / length)))
-    real = [(idx, u) for idx, u in zip(lines, line_dir) if u is not None and len(idx) >= 2]
+    real = [(idx, u) for idx, u in zip(lines, line_dir, strict=True)
+            if u is not None and len(idx) >= 2]
     stats.lines = len(real)
     for li, (idx, u) in enumerate(real):
         nrm = (-u[1], u[0])
@@ -338,10 +341,11 @@ def footprints(photos: Iterable[PhotoMeta | str | Path], *, epsg: int | None = N
             kept.append(m)
         except NoGeometryError as exc:
             skipped.append((m.path, str(exc)))
-    order = sorted(range(len(kept)), key=lambda i: (
-        kept[i].capture_time is None,
-        kept[i].capture_time.replace(tzinfo=None) if kept[i].capture_time else 0,
-        str(kept[i].path)))
+    def when(i: int) -> tuple[bool, str, str]:
+        t = kept[i].capture_time
+        return (t is None, t.replace(tzinfo=None).isoformat() if t else "", str(kept[i].path))
+
+    order = sorted(range(len(kept)), key=when)
     return FootprintSet(out, epsg, skipped, order)
 
 

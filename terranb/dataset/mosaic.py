@@ -42,7 +42,7 @@ from terranb.errors import ValidationError, require
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["MosaicResult", "quick_mosaic", "world_file_lines", "parse_crs"]
+__all__ = ["MosaicResult", "parse_crs", "quick_mosaic", "world_file_lines"]
 
 PhotoLike = str | os.PathLike[str] | PhotoMeta
 
@@ -165,9 +165,9 @@ def _load_reduced(path: Path, factor: int) -> Any:
     """The photo as RGB at about 1/``factor`` size (JPEG DCT scaling, then reduce)."""
     from PIL import Image
 
-    im = Image.open(path)
+    im: Image.Image = Image.open(path)
     w, h = im.size
-    if factor > 1:
+    if factor > 1 and hasattr(im, "draft"):
         im.draft("RGB", (max(1, w // factor), max(1, h // factor)))
     im = im.convert("RGB")
     rest = round(w / im.size[0])
@@ -257,7 +257,8 @@ def quick_mosaic(
                            (float(ge.min()), float(gn.min()), float(ge.max()), float(gn.max()))))
     if not shots:
         raise ValidationError("no photo can be placed on the ground (each lacks height, focal "
-                              "length or a nadir-ish view): " + "; ".join(r for _p, r in skipped[:3]))
+                              "length or a nadir-ish view): "
+                              + "; ".join(r for _p, r in skipped[:3]))
 
     exts = np.array([s.ext for s in shots])
     west, south = exts[:, 0].min(), exts[:, 1].min()
@@ -342,12 +343,13 @@ def quick_mosaic(
                                        [0, 0, 1.0]])
                 hom = to_reduced @ s.inv @ grid_to_ground
                 coeffs = pil_perspective_coeffs(hom)
-                wa = np.asarray(img.transform((c1 - c0, a1 - a0), Image.PERSPECTIVE, coeffs,
-                                              resample=Image.BILINEAR))
+                persp = Image.Transform.PERSPECTIVE
+                wa = np.asarray(img.transform((c1 - c0, a1 - a0), persp, coeffs,
+                                              resample=Image.Resampling.BILINEAR))
                 # Nadir-ness of each output pixel in this photo (squared distance from the
                 # image centre, <= 2 inside the frame), warped the same way; outside -> 9.
                 sc = np.asarray(_score_image(img.size).transform(
-                    (c1 - c0, a1 - a0), Image.PERSPECTIVE, coeffs, resample=Image.NEAREST,
+                    (c1 - c0, a1 - a0), persp, coeffs, resample=Image.Resampling.NEAREST,
                     fillcolor=9.0))
                 sub_best = best[a0 - r0:a1 - r0, c0:c1]
                 take = (sc < 8.0) & (sc < sub_best)
@@ -398,7 +400,8 @@ def quick_mosaic(
         coverage=covered / float(width * height) if width * height else 0.0)
 
 
-def _reproject(src_path: Path, out: Path, target: Any, gsd: float | None) -> tuple[Any, Any, int, int]:
+def _reproject(src_path: Path, out: Path, target: Any, gsd: float | None
+               ) -> tuple[Any, Any, int, int]:
     """Warp the working UTM mosaic into ``target`` CRS block by block."""
     import numpy as np
     import rasterio

@@ -23,6 +23,7 @@ cannot be checked from DJI's proprietary raw files and is not.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections import Counter
 from collections.abc import Iterable
@@ -36,7 +37,7 @@ from terranb.dataset.findings import Finding, findings_html, findings_table
 from terranb.dataset.footprint import FootprintSet, OverlapStats, footprints
 from terranb.errors import PreflightError, ValidationError
 
-__all__ = ["LIMITS", "LIDAR_SUFFIXES", "PreflightReport", "preflight", "DEFAULT_BANDWIDTH_BPS"]
+__all__ = ["DEFAULT_BANDWIDTH_BPS", "LIDAR_SUFFIXES", "LIMITS", "PreflightReport", "preflight"]
 
 #: (backend, job type) -> (min, max) number of photos (files for LiDAR); None = no limit.
 LIMITS: dict[tuple[str, str], tuple[int, int] | None] = {
@@ -72,7 +73,7 @@ def _fmt_bytes(n: float) -> str:
 
 
 def _fmt_duration(s: float) -> str:
-    s = int(round(s))
+    s = round(s)
     if s < 90:
         return f"{s} s"
     if s < 5400:
@@ -143,7 +144,8 @@ class PreflightReport:
         """One line: verdict and counts."""
         c = Counter(f.severity for f in self.findings)
         verdict = "OK" if self.ok else "NOT READY"
-        return (f"preflight {verdict} for {self.backend} {self.job_type}: {len(self.photos)} photos, "
+        return (f"preflight {verdict} for {self.backend} {self.job_type}: "
+                f"{len(self.photos)} photos, "
                 f"{len(self.files)} files, {_fmt_bytes(self.total_bytes)}; {c['error']} error(s), "
                 f"{c['warning']} warning(s), {c['info']} note(s)")
 
@@ -252,7 +254,8 @@ def preflight(
                                "move it out of the folder.", p))
         else:
             out.append(Finding("warning", "not_an_image", f"{p.name}: not a JPEG photo; "
-                               f"{jt.upper()} jobs use photos only -- move it out of the folder.", p))
+                               f"{jt.upper()} jobs use photos only -- move it out of the "
+                               "folder.", p))
 
     metas = [read_photo_meta(p) for p in photo_paths]
     rep.photos = metas
@@ -296,7 +299,7 @@ def preflight(
         if len(keys) > 1:
             for m in good:
                 if m.camera_key != main_key:
-                    mk, md, w, h, f = m.camera_key
+                    _mk, md, w, h, f = m.camera_key
                     out.append(Finding(
                         "warning", "mixed_cameras",
                         f"{m.name}: camera {md} {w}x{h} {f} mm differs from the other "
@@ -309,7 +312,7 @@ def preflight(
                    key=lambda m: (_naive(m.capture_time), str(m.path)))
     if timed:
         flights: list[list[PhotoMeta]] = [[timed[0]]]
-        for a, b in zip(timed, timed[1:]):
+        for a, b in itertools.pairwise(timed):
             gap = (_naive(b.capture_time) - _naive(a.capture_time)).total_seconds()
             if gap > FLIGHT_GAP_SECONDS or (a.drone_serial and b.drone_serial
                                             and a.drone_serial != b.drone_serial):
@@ -345,7 +348,8 @@ def preflight(
                                "reconstruction needs wide-angle photos -- use the wide camera "
                                "without zoom.", m.path))
         if "infrared" in src or "thermal" in src:
-            out.append(Finding("warning", "thermal_image", f"{m.name}: a thermal ({m.image_source}) "
+            out.append(Finding("warning", "thermal_image",
+                               f"{m.name}: a thermal ({m.image_source}) "
                                "image; reconstruction expects visible-light photos -- leave "
                                "thermal images out.", m.path))
         if m.make and m.make.strip().lower() not in DJI_MAKES:

@@ -42,11 +42,20 @@ from terranb.errors import ValidationError, require
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["SampleFlight", "make_sample_flight", "make_lidar_folder", "SENSOR", "LIDAR_SUFFIXES"]
+__all__ = ["LIDAR_SUFFIXES", "SENSOR", "SampleFlight", "make_lidar_folder", "make_sample_flight"]
+
+@dataclass(frozen=True)
+class _Sensor:
+    make: str
+    model: str
+    sensor_w_mm: float
+    sensor_h_mm: float
+    focal_mm: float
+    focal_35mm: int
+
 
 #: The simulated camera: DJI FC6310 (Phantom 4 Pro), 1" sensor.
-SENSOR = {"make": "DJI", "model": "FC6310", "sensor_w_mm": 13.2, "sensor_h_mm": 8.8,
-          "focal_mm": 8.8, "focal_35mm": 24}
+SENSOR = _Sensor("DJI", "FC6310", 13.2, 8.8, 8.8, 24)
 
 #: File types a DJI Zenmuse L1/L2 LiDAR folder holds (DJI Terra FAQ).
 LIDAR_SUFFIXES = ("IMU", "RTK", "RTB", "RTL", "RTS", "LDR", "CLC", "CLI")
@@ -106,7 +115,8 @@ def _noise(rng: Any, shape: tuple[int, int], cell_px: float, octaves: int = 3) -
         cs = max(cell_px / (2 ** o), 2.0)
         gh, gw = int(shape[0] / cs) + 3, int(shape[1] / cs) + 3
         small = rng.standard_normal((gh, gw)).astype(np.float32)
-        big = Image.fromarray(small, mode="F").resize((int(gw * cs), int(gh * cs)), Image.BICUBIC)
+        big = Image.fromarray(small, mode="F").resize((int(gw * cs), int(gh * cs)),
+                                                       Image.Resampling.BICUBIC)
         out += amp * np.asarray(big)[: shape[0], : shape[1]]
         total += amp
         amp *= 0.5
@@ -163,14 +173,15 @@ def _paint_scene(rng: Any, h: int, w: int, gsd: float) -> _Scene:
     cls[hedge] = 3
 
     # Roads: two gently curving roads across the scene.
-    roads = []
+    roads: list[tuple[float, float, float, float, float]] = []
     for k in range(2):
         px, py = rng.uniform(0.3, 0.7) * width_m, rng.uniform(0.3, 0.7) * height_m
         th = rng.uniform(0, math.pi) if k == 0 else roads[0][2] + rng.uniform(1.0, 2.1)
         amp, lam = rng.uniform(2, 8), rng.uniform(120, 260)
         roads.append((px, py, th, amp, lam))
         t = (x - px) * math.cos(th) + (y - py) * math.sin(th)
-        dist = -(x - px) * math.sin(th) + (y - py) * math.cos(th) - amp * np.sin(2 * np.pi * t / lam)
+        dist = (-(x - px) * math.sin(th) + (y - py) * math.cos(th)
+                - amp * np.sin(2 * np.pi * t / lam))
         ad = np.abs(dist)
         half = 3.2
         road = ad < half
@@ -207,8 +218,8 @@ def _paint_scene(rng: Any, h: int, w: int, gsd: float) -> _Scene:
         corners = [(cx + sx_ * ln / 2 * math.cos(th) - sy_ * wd / 2 * math.sin(th),
                     cy + sx_ * ln / 2 * math.sin(th) + sy_ * wd / 2 * math.cos(th))
                    for sx_, sy_ in ((-1, -1), (1, -1), (1, 1), (-1, 1))]
-        dbs.polygon([to_px(cx_ + sun[0] * hb * 0.6, cy_ + sun[1] * hb * 0.6) for cx_, cy_ in corners],
-                    fill=255)
+        dbs.polygon([to_px(cx_ + sun[0] * hb * 0.6, cy_ + sun[1] * hb * 0.6)
+                     for cx_, cy_ in corners], fill=255)
         db.polygon([to_px(*c) for c in corners], fill=i + 1)
         b_params.append((cx, cy, th, int(rng.integers(0, len(_ROOF_COLOURS))), hb))
     n_clusters = max(2, int(width_m * height_m / 6000))
@@ -273,11 +284,11 @@ def _scene_at(rng: Any, h: int, w: int, gsd: float) -> _Scene:
     # The coarse grid's pixel centres sit at (i + 0.5) * factor fine pixels from the
     # north-west corner; resize with the matching box keeps the two grids registered.
     box = (0.0, 0.0, w / factor, h / factor)
-    rgb = np.asarray(Image.fromarray(coarse.rgb).resize((w, h), Image.BICUBIC, box=box))
+    rgb = np.asarray(Image.fromarray(coarse.rgb).resize((w, h), Image.Resampling.BICUBIC, box=box))
     grain = rng.integers(-5, 6, (h, w, 1), dtype=np.int16)
     rgb = np.clip(rgb.astype(np.int16) + grain, 0, 255).astype(np.uint8)
-    dsm = np.asarray(Image.fromarray(coarse.dsm).resize((w, h), Image.NEAREST, box=box))
-    cls = np.asarray(Image.fromarray(coarse.cls).resize((w, h), Image.NEAREST, box=box))
+    dsm = np.asarray(Image.fromarray(coarse.dsm).resize((w, h), Image.Resampling.NEAREST, box=box))
+    cls = np.asarray(Image.fromarray(coarse.cls).resize((w, h), Image.Resampling.NEAREST, box=box))
     return _Scene(rgb, dsm, cls)
 
 
@@ -290,7 +301,8 @@ def _dms(value: float) -> tuple[Any, Any, Any]:
     deg = int(v)
     minutes = int((v - deg) * 60)
     sec = (v - deg - minutes / 60) * 3600
-    return (IFDRational(deg, 1), IFDRational(minutes, 1), IFDRational(round(sec * 1_000_000), 1_000_000))
+    return (IFDRational(deg, 1), IFDRational(minutes, 1),
+            IFDRational(round(sec * 1_000_000), 1_000_000))
 
 
 def _dms_value(value: float) -> float:
@@ -312,7 +324,7 @@ def _xmp_packet(meta: dict[str, str]) -> bytes:
         '    xmlns:tiff="http://ns.adobe.com/tiff/1.0/"\n'
         '    xmlns:xmp="http://ns.adobe.com/xap/1.0/"\n'
         '    xmlns:drone-dji="http://www.dji.com/drone-dji/1.0/"\n'
-        f'   tiff:Make="{SENSOR["make"]}"\n   tiff:Model="{SENSOR["model"]}"\n'
+        f'   tiff:Make="{SENSOR.make}"\n   tiff:Model="{SENSOR.model}"\n'
         f"{attrs}>\n  </rdf:Description>\n </rdf:RDF>\n</x:xmpmeta>"
     ).encode()
 
@@ -337,20 +349,20 @@ def _exif_for(when: datetime, lat: float, lon: float, alt: float, size: tuple[in
 
     w, h = size
     ex = Image.Exif()
-    ex[0x010F] = SENSOR["make"]
-    ex[0x0110] = SENSOR["model"]
+    ex[0x010F] = SENSOR.make
+    ex[0x0110] = SENSOR.model
     ex[0x0131] = f"terranb {__version__} synthetic"
     ex[0x0132] = when.strftime("%Y:%m:%d %H:%M:%S")
     e = ex.get_ifd(0x8769)
     e[0x9003] = when.strftime("%Y:%m:%d %H:%M:%S")
     e[0x9004] = when.strftime("%Y:%m:%d %H:%M:%S")
-    e[0x920A] = IFDRational(round(SENSOR["focal_mm"] * 100), 100)
-    e[0xA405] = int(SENSOR["focal_35mm"])
+    e[0x920A] = IFDRational(round(SENSOR.focal_mm * 100), 100)
+    e[0xA405] = int(SENSOR.focal_35mm)
     e[0xA002] = w
     e[0xA003] = h
     # Focal-plane resolution (pixels per cm) states the exact sensor size.
-    e[0xA20E] = IFDRational(round(w / (SENSOR["sensor_w_mm"] / 10) * 1000), 1000)
-    e[0xA20F] = IFDRational(round(h / (SENSOR["sensor_h_mm"] / 10) * 1000), 1000)
+    e[0xA20E] = IFDRational(round(w / (SENSOR.sensor_w_mm / 10) * 1000), 1000)
+    e[0xA20F] = IFDRational(round(h / (SENSOR.sensor_h_mm / 10) * 1000), 1000)
     e[0xA210] = 3
     g = ex.get_ifd(0x8825)
     g[0] = b"\x02\x03\x00\x00"
@@ -402,6 +414,7 @@ def make_sample_flight(
     position_noise_m: float = 0.0,
     attitude_jitter_deg: float = 0.3,
     name_prefix: str = "DJI_",
+    truth_gsd: float | None = None,
 ) -> SampleFlight:
     """Write a synthetic DJI mapping flight over a procedural scene.
 
@@ -430,6 +443,8 @@ def make_sample_flight(
         attitude_jitter_deg: spread of the random gimbal angles around nadir and
             the line heading (recorded exactly, so the mosaic can undo them).
         name_prefix: photo file-name prefix.
+        truth_gsd: pixel size of the ground truth (default ``gsd``); a coarser one
+            keeps big flights (benchmarks) small, at the price of softer photos.
 
     Returns:
         A :class:`SampleFlight` naming every file written.
@@ -439,7 +454,8 @@ def make_sample_flight(
     from rasterio.transform import Affine
 
     if not (0.0 <= overlap < 0.98 and 0.0 <= sidelap < 0.98):
-        raise ValidationError("overlap and sidelap must be fractions between 0 and 0.98 (e.g. 0.75)")
+        raise ValidationError(
+            "overlap and sidelap must be fractions between 0 and 0.98 (e.g. 0.75)")
     if gsd <= 0:
         raise ValidationError("gsd must be positive (metres per pixel, e.g. 0.05)")
     w_px, h_px = int(image_size[0]), int(image_size[1])
@@ -458,7 +474,7 @@ def make_sample_flight(
     img_dir = out / "images"
     img_dir.mkdir(parents=True, exist_ok=True)
 
-    fx = SENSOR["focal_mm"] / SENSOR["sensor_w_mm"] * w_px
+    fx = SENSOR.focal_mm / SENSOR.sensor_w_mm * w_px
     height = round(gsd * fx, 2)
     along = (1 - overlap) * h_px * gsd
     across = (1 - sidelap) * w_px * gsd
@@ -502,17 +518,17 @@ def make_sample_flight(
         times.append(t)
         metas.append(PhotoMeta(
             path=img_dir / f"{name_prefix}{k + 1:04d}.JPG", size_bytes=0, width=w_px, height=h_px,
-            make=SENSOR["make"], model=SENSOR["model"], focal_length_mm=SENSOR["focal_mm"],
-            focal_length_35mm=float(SENSOR["focal_35mm"]), latitude=lat, longitude=lon,
+            make=SENSOR.make, model=SENSOR.model, focal_length_mm=SENSOR.focal_mm,
+            focal_length_35mm=float(SENSOR.focal_35mm), latitude=lat, longitude=lon,
             absolute_altitude=abs_alt, relative_altitude=height, gimbal_yaw=g_yaw,
             gimbal_pitch=g_pitch, gimbal_roll=g_roll,
-            sensor_width_mm=w_px / round(w_px / (SENSOR["sensor_w_mm"] / 10) * 1000) * 1000 * 10,
-            sensor_height_mm=h_px / round(h_px / (SENSOR["sensor_h_mm"] / 10) * 1000) * 1000 * 10,
+            sensor_width_mm=w_px / round(w_px / (SENSOR.sensor_w_mm / 10) * 1000) * 1000 * 10,
+            sensor_height_mm=h_px / round(h_px / (SENSOR.sensor_h_mm / 10) * 1000) * 1000 * 10,
             exif_width=w_px, exif_height=h_px))
     cams = [camera_for(m, epsg=epsg) for m in metas]
     if position_noise_m > 0:  # render from the true positions, record the noisy ones
         cams_true = []
-        for cam, (dx, dy, *_rest) in zip(cams, plan):
+        for cam, (dx, dy, *_rest) in zip(cams, plan, strict=False):
             cams_true.append(Camera(e0 + dx, n0 + dy, cam.height, cam.yaw, cam.pitch, cam.roll,
                                     cam.intr, epsg))
     else:
@@ -527,13 +543,14 @@ def make_sample_flight(
         xs += list(ge)
         ys += list(gn)
     margin = 4.0
-    west = math.floor((min(xs) - margin) / gsd) * gsd
-    south = math.floor((min(ys) - margin) / gsd) * gsd
-    east = math.ceil((max(xs) + margin) / gsd) * gsd
-    north = math.ceil((max(ys) + margin) / gsd) * gsd
-    tw, th = round((east - west) / gsd), round((north - south) / gsd)
-    scene = _scene_at(rng, th, tw, gsd)
-    transform = Affine(gsd, 0.0, west, 0.0, -gsd, north)
+    tg = float(truth_gsd or gsd)
+    west = math.floor((min(xs) - margin) / tg) * tg
+    south = math.floor((min(ys) - margin) / tg) * tg
+    east = math.ceil((max(xs) + margin) / tg) * tg
+    north = math.ceil((max(ys) + margin) / tg) * tg
+    tw, th = round((east - west) / tg), round((north - south) / tg)
+    scene = _scene_at(rng, th, tw, tg)
+    transform = Affine(tg, 0.0, west, 0.0, -tg, north)
 
     truth = out / "truth.tif"
     tmp = truth.with_name(truth.name + ".part")
@@ -541,7 +558,7 @@ def make_sample_flight(
                        crs=f"EPSG:{epsg}", transform=transform, tiled=True, blockxsize=256,
                        blockysize=256, compress="deflate", predictor=2, photometric="RGB") as dst:
         dst.write(scene.rgb.transpose(2, 0, 1))
-        dst.update_tags(SOURCE="terranb synthetic scene", SEED=str(seed), GSD=str(gsd))
+        dst.update_tags(SOURCE="terranb synthetic scene", SEED=str(seed), GSD=str(tg))
     os.replace(tmp, truth)
 
     # Photograph the scene: a planar scene seen by a pinhole camera is a homography
@@ -549,7 +566,7 @@ def make_sample_flight(
     from PIL import Image
 
     truth_img = Image.fromarray(scene.rgb)
-    ground_to_truth = np.array([[1 / gsd, 0, -west / gsd - 0.5], [0, -1 / gsd, north / gsd - 0.5],
+    ground_to_truth = np.array([[1 / tg, 0, -west / tg - 0.5], [0, -1 / tg, north / tg - 0.5],
                                 [0, 0, 1.0]])
     from PIL import ImageChops
 
@@ -560,10 +577,11 @@ def make_sample_flight(
     vignette = Image.fromarray(np.repeat(vig[..., None], 3, axis=2))
     del rn2, uu_g, vv_g, vig
     paths = []
-    for k, (meta, cam) in enumerate(zip(metas, cams_true)):
+    for k, (meta, cam) in enumerate(zip(metas, cams_true, strict=False)):
         hom = ground_to_truth @ cam.ground_homography()
-        shot = truth_img.transform((w_px, h_px), Image.PERSPECTIVE, pil_perspective_coeffs(hom),
-                                   resample=Image.BILINEAR)
+        shot = truth_img.transform((w_px, h_px), Image.Transform.PERSPECTIVE,
+                                   pil_perspective_coeffs(hom),
+                                   resample=Image.Resampling.BILINEAR)
         gain = float(rng.uniform(0.97, 1.09))
         shot = ImageChops.multiply(shot.point(lambda v, g=gain: min(255, int(v * g + 0.5))),
                                    vignette)
@@ -575,7 +593,7 @@ def make_sample_flight(
 
     las_path = None
     if lidar:
-        las_path = _write_las(out / "scene.las", scene, transform, epsg, rng, lidar_spacing, gsd)
+        las_path = _write_las(out / "scene.las", scene, transform, epsg, rng, lidar_spacing, tg)
     flight = SampleFlight(
         out_dir=out, photos=paths, truth_tif=truth, lidar_las=las_path, epsg=epsg, gsd=gsd,
         height=height, rows=rows, cols=cols, heading_deg=heading_deg, overlap=overlap,
@@ -633,37 +651,50 @@ _STANDIN_NOTE = (
 
 
 def make_lidar_folder(out_dir: str | os.PathLike[str], *, flight: SampleFlight | None = None,
-                      seed: int = 0, stamp: datetime = datetime(2024, 5, 14, 10, 0, 0)) -> Path:
+                      seed: int = 0, stamp: datetime = datetime(2024, 5, 14, 10, 0, 0),
+                      photos: bool = True) -> Path:
     """Write a LiDAR-style folder: the scene LAS plus named stand-ins for DJI's raw files.
 
     The IMU/RTK/RTB/RTL/RTS/LDR/CLC/CLI files are small text files that say they
-    are synthetic stand-ins (DJI's raw formats are proprietary); they carry the
-    names a Zenmuse L1 mission uses (``DJI_<timestamp>_<seq>_Zenmuse-L1-mission.<EXT>``)
-    so folder-completeness checks and emulator LiDAR jobs have something real to
-    look at. The folder also gets the flight's LAS (as ``cloud.las``) and a
-    ``README.txt`` saying all this.
+    are synthetic stand-ins (DJI's raw formats are proprietary and undocumented).
+    Their names follow the Zenmuse L2 user manual ("Point Cloud Data File
+    Description": ``DJI_YYYYMMDDHHMM_XXX.<EXT>``), so folder-completeness checks
+    and emulator LiDAR jobs have something to look at. The folder also gets the
+    flight's LAS (as ``cloud.las``), its photos (a real L1/L2 folder holds the
+    photos taken during the flight, for colour) and a ``README.txt`` saying all this.
 
     Args:
         out_dir: folder to create.
         flight: a sample flight whose LAS and photos to include; without one, a
-            small flight is generated in ``out_dir/_flight`` first.
+            small flight is generated in a temporary folder.
         seed: seed for the generated flight.
         stamp: capture time used in the file names.
+        photos: copy the flight's photos into the folder.
     """
+    import shutil
+    import tempfile
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    if flight is None:
-        flight = make_sample_flight(out / "_flight", seed=seed, rows=3, cols=3,
-                                    image_size=(600, 400), lidar=True)
-    base = f"DJI_{stamp:%Y%m%d%H%M%S}_0001_Zenmuse-L1-mission"
-    for ext in LIDAR_SUFFIXES:
-        target = out / f"{base}.{ext}"
-        tmp = target.with_name(target.name + ".part")
-        tmp.write_text(f"{_STANDIN_NOTE}extension: {ext}\nseed: {seed}\n", encoding="utf-8")
-        os.replace(tmp, target)
-    if flight.lidar_las is not None:
-        import shutil
-
-        shutil.copyfile(flight.lidar_las, out / "cloud.las")
-    (out / "README.txt").write_text(_STANDIN_NOTE, encoding="utf-8")
+    tmpdir = None
+    try:
+        if flight is None:
+            tmpdir = tempfile.mkdtemp(prefix="terranb-lidar-")
+            flight = make_sample_flight(tmpdir, seed=seed, rows=3, cols=3, image_size=(600, 400),
+                                        lidar=True)
+        base = f"DJI_{stamp:%Y%m%d%H%M}_001"
+        for ext in LIDAR_SUFFIXES:
+            target = out / f"{base}.{ext}"
+            tmp = target.with_name(target.name + ".part")
+            tmp.write_text(f"{_STANDIN_NOTE}extension: {ext}\nseed: {seed}\n", encoding="utf-8")
+            os.replace(tmp, target)
+        if flight.lidar_las is not None:
+            shutil.copyfile(flight.lidar_las, out / "cloud.las")
+        if photos:
+            for p in flight.photos:
+                shutil.copyfile(p, out / p.name)
+        (out / "README.txt").write_text(_STANDIN_NOTE, encoding="utf-8")
+    finally:
+        if tmpdir is not None:
+            shutil.rmtree(tmpdir, ignore_errors=True)
     return out

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["DjiXmp", "parse_dji_xmp", "find_xmp_packet"]
+__all__ = ["DjiXmp", "find_xmp_packet", "parse_dji_xmp"]
 
 _NS_DECL = re.compile(rb'xmlns:([A-Za-z_][\w.-]*)\s*=\s*["\'](http://www\.dji\.com[^"\']*)["\']')
 _XMP_START = b"<x:xmpmeta"
@@ -83,7 +83,8 @@ def parse_dji_xmp(packet: bytes) -> DjiXmp:
         prefix = m.group(1).decode("ascii", "replace")
         uri = m.group(2).decode("ascii", "replace").rstrip("/")
         # http://www.dji.com/FLIR/1.0/ etc. are payload vendor namespaces, not flight data.
-        if (uri.endswith("drone-dji/1.0") or uri == "http://www.dji.com") and prefix not in prefixes:
+        flight_data = uri.endswith("drone-dji/1.0") or uri == "http://www.dji.com"
+        if flight_data and prefix not in prefixes:
             prefixes.append(prefix)
     # Packets without declarations but with the usual prefixes still count.
     for guess in ("drone-dji", "DJI"):
@@ -95,12 +96,12 @@ def parse_dji_xmp(packet: bytes) -> DjiXmp:
     for prefix in prefixes:
         esc = re.escape(prefix)
         found: dict[str, str] = {}
-        for m in re.finditer(r"(?<![\w:-])" + esc + r':([A-Za-z_]\w*)\s*=\s*"([^"]*)"', text):
-            found.setdefault(m.group(1), m.group(2))
-        for m in re.finditer(r"(?<![\w:-])" + esc + r":([A-Za-z_]\w*)\s*=\s*'([^']*)'", text):
-            found.setdefault(m.group(1), m.group(2))
-        for m in re.finditer(r"<" + esc + r":([A-Za-z_]\w*)\s*>([^<]*)</" + esc + r":\1\s*>", text):
-            found.setdefault(m.group(1), m.group(2))
+        patterns = (r"(?<![\w:-])" + esc + r':([A-Za-z_]\w*)\s*=\s*"([^"]*)"',
+                    r"(?<![\w:-])" + esc + r":([A-Za-z_]\w*)\s*=\s*'([^']*)'",
+                    r"<" + esc + r":([A-Za-z_]\w*)\s*>([^<]*)</" + esc + r":\1\s*>")
+        for pattern in patterns:
+            for hit in re.finditer(pattern, text):
+                found.setdefault(hit.group(1), hit.group(2))
         if found:
             if result.namespace is None:
                 result.namespace = prefix

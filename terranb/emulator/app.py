@@ -50,7 +50,8 @@ Local emulator of DJI's cloud reconstruction APIs for terranb (not a DJI product
 * **Cloud API demo** under `/manage/api/v1`, `/media/api/v1`, `/storage/api/v1`: header
   `x-auth-token` (JWT from login), snake_case, HTTP 401 with an empty body without a valid token.
 
-Outputs of jobs are stand-ins computed from the uploaded inputs, not photogrammetric reconstructions.
+Outputs of jobs are stand-ins computed from the uploaded inputs, not photogrammetric
+reconstructions.
 """
 
 
@@ -70,9 +71,14 @@ def create_app(ctx: EmulatorContext) -> FastAPI:
     """The FastAPI app serving all three APIs for ``ctx``."""
     from terranb.emulator import routes_cloudapi, routes_flighthub, routes_terra
 
-    app = FastAPI(title="terranb DJI cloud emulator", version=__version__,
-                  description=_DESCRIPTION, default_response_class=GoJSONResponse,
-                  docs_url="/docs", redoc_url=None)
+    app = FastAPI(
+        title="terranb DJI cloud emulator",
+        version=__version__,
+        description=_DESCRIPTION,
+        default_response_class=GoJSONResponse,
+        docs_url="/docs",
+        redoc_url=None,
+    )
     app.state.ctx = ctx
     app.include_router(routes_terra.router)
     for router in routes_flighthub.routers():
@@ -114,16 +120,21 @@ def create_app(ctx: EmulatorContext) -> FastAPI:
         path = request.url.path
         if exc.status_code in (404, 405) and _is_terra(path):
             # Kong answers unknown routes itself.
-            return GoJSONResponse({"message": "no Route matched with those values"},
-                                  status_code=404)
-        return GoJSONResponse({"detail": exc.detail}, status_code=exc.status_code,
-                              headers=getattr(exc, "headers", None))
+            return GoJSONResponse(
+                {"message": "no Route matched with those values"}, status_code=404
+            )
+        return GoJSONResponse(
+            {"detail": exc.detail},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return _error_for(request.url.path, E.SERVICE_FAILURE,
-                          f"emulator error: {type(exc).__name__}: {exc}")
+        return _error_for(
+            request.url.path, E.SERVICE_FAILURE, f"emulator error: {type(exc).__name__}: {exc}"
+        )
 
     return app
 
@@ -139,8 +150,9 @@ def _error_for(path: str, terra_code: int, text: str) -> Response:
         return GoJSONResponse({"code": code, "message": text, "data": {}})
     if _is_cloudapi(path):
         return GoJSONResponse({"code": -1, "message": text})
-    return GoJSONResponse(TerraError(terra_code, text).body(),
-                          status_code=E.TERRA_STATUS.get(terra_code, 400))
+    return GoJSONResponse(
+        TerraError(terra_code, text).body(), status_code=E.TERRA_STATUS.get(terra_code, 400)
+    )
 
 
 def wrap_faults(app: Any, ctx: EmulatorContext) -> Any:
@@ -150,6 +162,7 @@ def wrap_faults(app: Any, ctx: EmulatorContext) -> Any:
         return app
     from terranb.emulator.netem import ApiFaultMiddleware, NetemConfig
 
-    netem = NetemConfig(latency_ms=opts.latency_ms, fail_rate=opts.fail_rate,
-                        seed=int(opts.seed or 0))
+    netem = NetemConfig(
+        latency_ms=opts.latency_ms, fail_rate=opts.fail_rate, seed=int(opts.seed or 0)
+    )
     return ApiFaultMiddleware(app, netem)

@@ -37,6 +37,8 @@ __all__ = [
     "cloudapi_user",
     "flighthub_auth",
     "issue_cloudapi_token",
+    "raw_body",
+    "read_body",
     "terra_auth",
 ]
 
@@ -69,6 +71,23 @@ def ctx_of(request: Request) -> EmulatorContext:
     return ctx
 
 
+async def read_body(request: Request) -> bytes:
+    """FastAPI dependency: read the raw body once, on the event loop.
+
+    Route handlers are plain functions that FastAPI runs in its thread pool (they
+    do blocking SQLite and S3 calls); they get the bytes through :func:`raw_body`.
+    """
+    body = await request.body()
+    request.state.raw_body = body
+    return body
+
+
+def raw_body(request: Request) -> bytes:
+    """The body read by one of this module's dependencies."""
+    body: bytes = getattr(request.state, "raw_body", b"")
+    return body
+
+
 async def terra_auth(request: Request) -> str:
     """FastAPI dependency: verify the TerraAPI HMAC signature, return the AK.
 
@@ -76,14 +95,19 @@ async def terra_auth(request: Request) -> str:
     bytes whose digest was checked.
     """
     ctx = ctx_of(request)
-    body = await request.body()
+    body = await read_body(request)
     raw_path = request.scope.get("raw_path")
     path = raw_path.decode("latin-1") if raw_path else request.url.path
     query = request.scope.get("query_string", b"").decode("latin-1")
     try:
         return signing.verify(
-            request.method, path, query, dict(request.headers), body,
-            ctx.state.secret_for, clock_skew=ctx.options.clock_skew,
+            request.method,
+            path,
+            query,
+            dict(request.headers),
+            body,
+            ctx.state.secret_for,
+            clock_skew=ctx.options.clock_skew,
         )
     except SignatureError as exc:
         raise GatewayAuthError(exc.message, exc.reason) from None
@@ -99,20 +123,25 @@ FH2_CODE_FORBIDDEN = 200403
 async def flighthub_auth(request: Request) -> str:
     """FastAPI dependency: check X-User-Token and X-Project-Uuid, return the project."""
     ctx = ctx_of(request)
+    await read_body(request)
     token = request.headers.get("x-user-token", "")
     if not token:
-        raise FH2AuthError(FH2_CODE_UNAUTHORIZED,
-                           "X-User-Token header is missing; send the organization key")
+        raise FH2AuthError(
+            FH2_CODE_UNAUTHORIZED, "X-User-Token header is missing; send the organization key"
+        )
     if not hmac.compare_digest(token.encode(), ctx.user_token.encode()):
-        raise FH2AuthError(FH2_CODE_UNAUTHORIZED,
-                           "X-User-Token is invalid; use the organization key of this organization")
+        raise FH2AuthError(
+            FH2_CODE_UNAUTHORIZED,
+            "X-User-Token is invalid; use the organization key of this organization",
+        )
     project = request.headers.get("x-project-uuid", "")
     if not project:
         raise FH2AuthError(FH2_CODE_FORBIDDEN, "X-Project-Uuid header is missing")
     if project != ctx.project_uuid:
-        raise FH2AuthError(FH2_CODE_FORBIDDEN,
-                           f"project {project!r} does not exist or the organization key "
-                           "has no access to it")
+        raise FH2AuthError(
+            FH2_CODE_FORBIDDEN,
+            f"project {project!r} does not exist or the organization key has no access to it",
+        )
     return project
 
 
@@ -143,8 +172,13 @@ def decode_cloudapi_token(token: str, *, verify_exp: bool = True) -> CloudApiUse
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            claims = jwt.decode(token, CLOUDAPI_JWT_SECRET, algorithms=["HS256"], issuer="DJI",
-                                options={"verify_exp": verify_exp})
+            claims = jwt.decode(
+                token,
+                CLOUDAPI_JWT_SECRET,
+                algorithms=["HS256"],
+                issuer="DJI",
+                options={"verify_exp": verify_exp},
+            )
     except jwt.PyJWTError:
         raise CloudApiUnauthorized() from None
     user = CLOUDAPI_USERS.get(str(claims.get("username", "")))
@@ -155,4 +189,5 @@ def decode_cloudapi_token(token: str, *, verify_exp: bool = True) -> CloudApiUse
 
 async def cloudapi_user(request: Request) -> CloudApiUser:
     """FastAPI dependency: the user of a valid x-auth-token (else 401, empty body)."""
+    await read_body(request)
     return decode_cloudapi_token(request.headers.get("x-auth-token", ""))

@@ -55,10 +55,12 @@ class CloudApiUser:
 
 
 CLOUDAPI_USERS: dict[str, CloudApiUser] = {
-    "adminPC": CloudApiUser("a1559e7c-8dd8-4780-b952-100cc4797da2", "adminPC", "adminPC", 1,
-                            "admin", "admin"),
-    "pilot": CloudApiUser("be7c6c3d-afe9-4be4-b9eb-c55066c0914e", "pilot", "pilot123", 2,
-                          "pilot", "pilot123"),
+    "adminPC": CloudApiUser(
+        "a1559e7c-8dd8-4780-b952-100cc4797da2", "adminPC", "adminPC", 1, "admin", "admin"
+    ),
+    "pilot": CloudApiUser(
+        "be7c6c3d-afe9-4be4-b9eb-c55066c0914e", "pilot", "pilot123", 2, "pilot", "pilot123"
+    ),
 }
 
 

@@ -114,5 +114,6 @@ class CloudApiError(Exception):
 
 def openapi_body(schema: dict[str, Any], *, required: bool = True) -> dict[str, Any]:
     """``openapi_extra`` for a route that reads its JSON body itself."""
-    return {"requestBody": {"required": required,
-                            "content": {"application/json": {"schema": schema}}}}
+    return {
+        "requestBody": {"required": required, "content": {"application/json": {"schema": schema}}}
+    }

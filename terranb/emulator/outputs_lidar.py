@@ -25,6 +25,11 @@ read those proprietary files and works on LAS/LAZ point clouds in the resource):
   points), ``generate *`` flags saying what was written (only LAS), timings in
   milliseconds. Keys DJI fills from flight data (``flight param``, ``imu traj
   error``, ``pos status`` ...) are left out because there is no flight data.
+* ``lidars/terra_dem/dem.tif`` when ``generate_dem``: float32 GeoTIFF at
+  ``dem_resolution`` metres (default 0.5, coarsened to stay under 40 M cells)
+  holding the lowest ground point (classification 2) per cell, or the lowest
+  point of any class when the cloud has no ground class; -9999 = no data.
+  No interpolation and no ground extraction are done.
 * ``mission.json`` (see :func:`~terranb.emulator.outputs_common.write_mission`).
 
 Files without a CRS are read as WGS 84 when their coordinates look like
@@ -59,10 +64,12 @@ if TYPE_CHECKING:
     import numpy as np
     from pyproj import CRS
 
-__all__ = ["CLOUD_PATH", "REPORT_PATH", "produce_lidar"]
+__all__ = ["CLOUD_PATH", "DEM_PATH", "REPORT_PATH", "produce_lidar"]
 
 CLOUD_PATH = "lidars/terra_las/cloud_merged.las"
 REPORT_PATH = "lidars/report/report.json"
+DEM_PATH = "lidars/terra_dem/dem.tif"
+_DEM_MAX_CELLS = 40_000_000
 
 # Dimensions copied from input to output when both have them.
 _COPY_DIMS = (
@@ -246,6 +253,15 @@ def produce_lidar(
     }
     processed = 0
     written = 0
+    dropped = 0
+    dem: _DemGrid | None = None
+    want_dem = as_bool(param(parameters, "generate_dem"), False)
+    dem_resolution = as_float(param(parameters, "dem_resolution"), 0.5)
+    if want_dem:
+        if dem_resolution <= 0:
+            raise ValidationError(f"dem_resolution must be > 0 m, got {dem_resolution}")
+        res_units = dem_resolution / (110_540.0 if geographic else _unit_m(target_h))
+        dem = _DemGrid(np, (txmin, tymin, txmax, tymax), res_units)
     ox_min = oy_min = oz_min = math.inf
     ox_max = oy_max = oz_max = -math.inf
     out_path = out_dir / CLOUD_PATH
@@ -264,12 +280,17 @@ def produce_lidar(
                     x = np.asarray(x, dtype=np.float64)
                     y = np.asarray(y, dtype=np.float64)
                     z = np.asarray(chunk.z, dtype=np.float64) * zf + height_offset
+                    # Points outside the target CRS's domain come back as inf: drop them.
+                    finite = np.isfinite(x) & np.isfinite(y)
+                    dropped += int(n - finite.sum())
                     if sample_distance > 0:
-                        keys = _voxel_keys(np, x, y, z, origin, (vx, vy, vz))
-                        keep, seen = _first_new(np, keys, seen)
+                        fin = np.nonzero(finite)[0]
+                        keys = _voxel_keys(np, x[fin], y[fin], z[fin], origin, (vx, vy, vz))
+                        first, seen = _first_new(np, keys, seen)
+                        keep = fin[first]
                     else:
                         idx = processed + np.arange(n)
-                        keep = np.nonzero(idx % decimate == 0)[0]
+                        keep = np.nonzero((idx % decimate == 0) & finite)[0]
                     processed += n
                     if keep.size:
                         rec = laspy.ScaleAwarePointRecord.zeros(keep.size, header=header)
@@ -291,6 +312,9 @@ def produce_lidar(
                         _count_cells(
                             np, density_cells, kx, ky, geographic, mid_lat, _unit_m(target_h)
                         )
+                        if dem is not None:
+                            cls = np.asarray(rec["classification"])
+                            dem.add(np, kx, ky, kz, cls == 2)
                     progress.update(
                         processed / total_in, f"merged {processed:,} of {total_in:,} points"
                     )
@@ -326,7 +350,7 @@ def produce_lidar(
         "generate ply": False,
         "generate s3mb": False,
         "generate i3s": False,
-        "generate dem tif": False,
+        "generate dem tif": dem is not None,
         "generate contour dxf": False,
         "generate contour shp": False,
         "merge point": as_bool(param(parameters, "merge_point"), False),
@@ -336,8 +360,10 @@ def produce_lidar(
             "do ground extraction": as_bool(param(parameters, "ground_extract"), False)
         },
         "dem generation": {
-            "generate dem": False,
-            "dem resolution": as_float(param(parameters, "dem_resolution"), 0.0),
+            "generate dem": dem is not None,
+            "dem resolution": dem.resolution_m(geographic, _unit_m(target_h))
+            if dem is not None
+            else dem_resolution,
         },
         "block num": 1,
         "hardware information": {
@@ -351,6 +377,7 @@ def produce_lidar(
         # terranb additions (not in DJI's report): what the stand-in did.
         "input point number": total_in,
         "output point number": written,
+        "points outside the output CRS": dropped,
         "covered area m2": area_m2,
         "output bounds": [ox_min, oy_min, oz_min, ox_max, oy_max, oz_max],
         "input files": [s.name for s in sources],
@@ -362,6 +389,8 @@ def produce_lidar(
     }
     write_json(out_dir / REPORT_PATH, report)
     produced = [CLOUD_PATH, REPORT_PATH]
+    if dem is not None:
+        produced.append(dem.write(np, out_dir / DEM_PATH, target))
     produced.append(
         write_mission(
             out_dir,
@@ -463,3 +492,64 @@ def _density_report(
             area_m2 = float(total)
     out["average density"] = float(written / area_m2) if area_m2 else 0.0
     return out, area_m2
+
+
+class _DemGrid:
+    """Lowest point per cell, kept for ground points (class 2) and for all points.
+
+    Memory is two float32 grids over the output bounds; the resolution is
+    coarsened when the grid would exceed ``_DEM_MAX_CELLS`` cells.
+    """
+
+    def __init__(self, np: Any, bounds: tuple[float, float, float, float], res: float) -> None:
+        minx, miny, maxx, maxy = bounds
+        cells = (maxx - minx) / res * (maxy - miny) / res
+        if cells > _DEM_MAX_CELLS:
+            res *= math.sqrt(cells / _DEM_MAX_CELLS)
+        self.res = res
+        self.x0 = math.floor(minx / res) * res
+        self.y1 = math.ceil(maxy / res) * res
+        self.cols = max(1, math.ceil((maxx - self.x0) / res) + 1)
+        self.rows = max(1, math.ceil((self.y1 - miny) / res) + 1)
+        self.ground = np.full((self.rows, self.cols), np.inf, dtype=np.float32)
+        self.lowest = np.full((self.rows, self.cols), np.inf, dtype=np.float32)
+
+    def resolution_m(self, geographic: bool, unit_m: float) -> float:
+        """Cell size in metres."""
+        return float(self.res * (110_540.0 if geographic else unit_m))
+
+    def add(self, np: Any, x: Any, y: Any, z: Any, is_ground: Any) -> None:
+        """Fold points into the grids."""
+        c = np.clip(((x - self.x0) / self.res).astype(np.int64), 0, self.cols - 1)
+        r = np.clip(((self.y1 - y) / self.res).astype(np.int64), 0, self.rows - 1)
+        z32 = z.astype(np.float32)
+        np.minimum.at(self.lowest, (r, c), z32)
+        if is_ground.any():
+            np.minimum.at(self.ground, (r[is_ground], c[is_ground]), z32[is_ground])
+
+    def write(self, np: Any, path: Path, crs: CRS) -> str:
+        """Write the DEM GeoTIFF (ground points when the cloud is classified); returns DEM_PATH."""
+        rasterio = require("rasterio", "geo")
+        from rasterio.transform import from_origin
+
+        # A classified cloud gives a terrain model; otherwise the lowest return per cell.
+        grid = self.ground if np.isfinite(self.ground).any() else self.lowest
+        nodata = -9999.0
+        data = np.where(np.isfinite(grid), grid, nodata).astype(np.float32)
+        profile = {
+            "driver": "GTiff",
+            "width": self.cols,
+            "height": self.rows,
+            "count": 1,
+            "dtype": "float32",
+            "crs": crs.to_wkt(),
+            "transform": from_origin(self.x0, self.y1, self.res, self.res),
+            "nodata": nodata,
+            "tiled": True,
+            "blockxsize": 256,
+            "blockysize": 256,
+            "compress": "deflate",
+        }
+        with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
+            dst.write(data, 1)
+        return DEM_PATH

@@ -29,6 +29,8 @@ from terranb.emulator.auth import (
     ctx_of,
     decode_cloudapi_token,
     issue_cloudapi_token,
+    raw_body,
+    read_body,
 )
 from terranb.emulator.config import (
     CLOUDAPI_BUCKET,
@@ -54,9 +56,9 @@ def ok(data: Any = "") -> JSONResponse:
     return JSONResponse(body)
 
 
-async def _body(request: Request) -> CIDict:
+def _body(request: Request) -> CIDict:
     try:
-        return parse_object(await request.body(), allow_empty=False)
+        return parse_object(raw_body(request), allow_empty=False)
     except BodyError as exc:
         raise CloudApiError(str(exc)) from None
 
@@ -79,10 +81,16 @@ def _workspace(user: CloudApiUser, workspace_id: str) -> None:
 
 def _user_dto(ctx: EmulatorContext, user: CloudApiUser) -> dict[str, Any]:
     host = ctx.options.host
-    return {"user_id": user.user_id, "username": user.username, "workspace_id": user.workspace_id,
-            "user_type": user.user_type, "mqtt_username": user.mqtt_username,
-            "mqtt_password": user.mqtt_password, "access_token": issue_cloudapi_token(user),
-            "mqtt_addr": f"tcp://{host}:1883"}
+    return {
+        "user_id": user.user_id,
+        "username": user.username,
+        "workspace_id": user.workspace_id,
+        "user_type": user.user_type,
+        "mqtt_username": user.mqtt_username,
+        "mqtt_password": user.mqtt_password,
+        "access_token": issue_cloudapi_token(user),
+        "mqtt_addr": f"tcp://{host}:1883",
+    }
 
 
 def _fmt_time(ts: float) -> str:
@@ -90,24 +98,45 @@ def _fmt_time(ts: float) -> str:
 
 
 def _media_dto(row: dict[str, Any]) -> dict[str, Any]:
-    return {"file_id": row["file_id"], "file_name": row["name"], "file_path": row["path"],
-            "object_key": row["object_key"], "is_original": bool(row["is_original"]),
-            "drone": row["drone"], "payload": row["payload"],
-            "tinny_fingerprint": row["tinny_fingerprint"], "fingerprint": row["fingerprint"],
-            "create_time": _fmt_time(row["create_time"]), "job_id": row["job_id"]}
+    return {
+        "file_id": row["file_id"],
+        "file_name": row["name"],
+        "file_path": row["path"],
+        "object_key": row["object_key"],
+        "is_original": bool(row["is_original"]),
+        "drone": row["drone"],
+        "payload": row["payload"],
+        "tinny_fingerprint": row["tinny_fingerprint"],
+        "fingerprint": row["fingerprint"],
+        "create_time": _fmt_time(row["create_time"]),
+        "job_id": row["job_id"],
+    }
 
 
 # --------------------------------------------------------------------- manage
-manage = APIRouter(prefix="/manage/api/v1", tags=["Cloud API manage"])
+manage = APIRouter(
+    prefix="/manage/api/v1", tags=["Cloud API manage"], dependencies=[Depends(read_body)]
+)
 
 
-@manage.post("/login", summary="Log in (flag 1 web, 2 pilot)", openapi_extra=openapi_body({
-    "type": "object", "required": ["username", "password", "flag"],
-    "properties": {"username": {"type": "string"}, "password": {"type": "string"},
-                   "flag": {"type": "integer", "enum": [1, 2]}}}))
-async def login(request: Request) -> Response:
+@manage.post(
+    "/login",
+    summary="Log in (flag 1 web, 2 pilot)",
+    openapi_extra=openapi_body(
+        {
+            "type": "object",
+            "required": ["username", "password", "flag"],
+            "properties": {
+                "username": {"type": "string"},
+                "password": {"type": "string"},
+                "flag": {"type": "integer", "enum": [1, 2]},
+            },
+        }
+    ),
+)
+def login(request: Request) -> Response:
     """A UserDTO with a fresh ``access_token`` (the x-auth-token)."""
-    body = await _body(request)
+    body = _body(request)
     username = _text(body, "username")
     password = _text(body, "password")
     flag = body.get("flag")
@@ -124,7 +153,7 @@ async def login(request: Request) -> Response:
 
 
 @manage.post("/token/refresh", summary="Refresh the x-auth-token (expired tokens accepted)")
-async def refresh(request: Request) -> Response:
+def refresh(request: Request) -> Response:
     """A new UserDTO; 401 ``{"code": -1, "message": "token is null"}`` for a bad token."""
     try:
         user = decode_cloudapi_token(request.headers.get("x-auth-token", ""), verify_exp=False)
@@ -134,55 +163,94 @@ async def refresh(request: Request) -> Response:
 
 
 # ---------------------------------------------------------------------- media
-media = APIRouter(prefix="/media/api/v1", tags=["Cloud API media"],
-                  dependencies=[Depends(cloudapi_user)])
+media = APIRouter(
+    prefix="/media/api/v1", tags=["Cloud API media"], dependencies=[Depends(cloudapi_user)]
+)
 
-_EXT_SCHEMA = {"type": "object", "properties": {
-    "drone_model_key": {"type": "string"}, "file_group_id": {"type": "string"},
-    "is_original": {"type": "boolean"}, "payload_model_key": {"type": "string"},
-    "tinny_fingerprint": {"type": "string"}, "sn": {"type": "string"}}}
+_EXT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "drone_model_key": {"type": "string"},
+        "file_group_id": {"type": "string"},
+        "is_original": {"type": "boolean"},
+        "payload_model_key": {"type": "string"},
+        "tinny_fingerprint": {"type": "string"},
+        "sn": {"type": "string"},
+    },
+}
 
 
-@media.post("/workspaces/{workspace_id}/fast-upload", summary="Media fast upload",
-            openapi_extra=openapi_body({"type": "object", "required": ["fingerprint"], "properties": {
-                "fingerprint": {"type": "string"}, "name": {"type": "string"},
-                "path": {"type": "string"}, "ext": _EXT_SCHEMA}}))
-async def fast_upload(workspace_id: str, request: Request,
-                      user: CloudApiUser = Depends(cloudapi_user)) -> Response:
+@media.post(
+    "/workspaces/{workspace_id}/fast-upload",
+    summary="Media fast upload",
+    openapi_extra=openapi_body(
+        {
+            "type": "object",
+            "required": ["fingerprint"],
+            "properties": {
+                "fingerprint": {"type": "string"},
+                "name": {"type": "string"},
+                "path": {"type": "string"},
+                "ext": _EXT_SCHEMA,
+            },
+        }
+    ),
+)
+def fast_upload(
+    workspace_id: str, request: Request, user: CloudApiUser = Depends(cloudapi_user)
+) -> Response:
     """Success if a file with this fingerprint is already in the workspace."""
     _workspace(user, workspace_id)
-    body = await _body(request)
+    body = _body(request)
     fingerprint = _text(body, "fingerprint")
     row = ctx_of(request).state.one(
         "SELECT file_id FROM media WHERE workspace_id = ? AND fingerprint = ?",
-        (workspace_id, fingerprint))
+        (workspace_id, fingerprint),
+    )
     if row is None:
         raise CloudApiError(f"{fingerprint}don't exist.")
     return ok("")
 
 
 _CALLBACK_SCHEMA = {
-    "type": "object", "required": ["object_key", "fingerprint", "name"],
+    "type": "object",
+    "required": ["object_key", "fingerprint", "name"],
     "properties": {
-        "object_key": {"type": "string"}, "sub_file_type": {"type": "integer", "enum": [0, 1]},
-        "ext": _EXT_SCHEMA, "fingerprint": {"type": "string"}, "name": {"type": "string"},
+        "object_key": {"type": "string"},
+        "sub_file_type": {"type": "integer", "enum": [0, 1]},
+        "ext": _EXT_SCHEMA,
+        "fingerprint": {"type": "string"},
+        "name": {"type": "string"},
         "path": {"type": "string"},
-        "metadata": {"type": "object", "properties": {
-            "absolute_altitude": {"type": "number"}, "created_time": {"type": "string"},
-            "gimbal_yaw_degree": {"type": "number"}, "relative_altitude": {"type": "number"},
-            "shoot_position": {"type": "object", "properties": {
-                "lat": {"type": "number"}, "lng": {"type": "number"}}}}}},
+        "metadata": {
+            "type": "object",
+            "properties": {
+                "absolute_altitude": {"type": "number"},
+                "created_time": {"type": "string"},
+                "gimbal_yaw_degree": {"type": "number"},
+                "relative_altitude": {"type": "number"},
+                "shoot_position": {
+                    "type": "object",
+                    "properties": {"lat": {"type": "number"}, "lng": {"type": "number"}},
+                },
+            },
+        },
+    },
 }
 
 
-@media.post("/workspaces/{workspace_id}/upload-callback", summary="App reports file upload result",
-            openapi_extra=openapi_body(_CALLBACK_SCHEMA))
-async def upload_callback(workspace_id: str, request: Request,
-                          user: CloudApiUser = Depends(cloudapi_user)) -> Response:
+@media.post(
+    "/workspaces/{workspace_id}/upload-callback",
+    summary="App reports file upload result",
+    openapi_extra=openapi_body(_CALLBACK_SCHEMA),
+)
+def upload_callback(
+    workspace_id: str, request: Request, user: CloudApiUser = Depends(cloudapi_user)
+) -> Response:
     """Register an uploaded object as a media file; ``data`` is the object key."""
     _workspace(user, workspace_id)
     ctx = ctx_of(request)
-    body = await _body(request)
+    body = _body(request)
     object_key = _text(body, "object_key")
     fingerprint = _text(body, "fingerprint")
     name = _text(body, "name")
@@ -202,67 +270,105 @@ async def upload_callback(workspace_id: str, request: Request,
         if value not in (None, "") and (not isinstance(value, str) or not _MODEL_KEY.match(value)):
             raise CloudApiError(f"{key} {value!r} is not a device key like '0-67-0'")
     if ctx.storage.head_object(CLOUDAPI_BUCKET, object_key) is None:
-        raise CloudApiError(f"{object_key} doesn't exist in the bucket; upload it with the /sts "
-                            "credentials first")
+        raise CloudApiError(
+            f"{object_key} doesn't exist in the bucket; upload it with the /sts credentials first"
+        )
     info = ctx.storage.head_object(CLOUDAPI_BUCKET, object_key)
     now = time.time()
     values = {
-        "workspace_id": workspace_id, "name": name, "path": path, "object_key": object_key,
+        "workspace_id": workspace_id,
+        "name": name,
+        "path": path,
+        "object_key": object_key,
         "fingerprint": fingerprint,
         "tinny_fingerprint": str(ext.get("tinny_fingerprint") or ""),
-        "is_original": int(bool(ext.get("is_original", True))), "drone": str(ext.get("sn") or ""),
-        "payload": str(ext.get("payload_model_key") or ""), "sub_file_type": int(sub),
-        "job_id": str(ext.get("file_group_id") or ""), "metadata": metadata,
+        "is_original": int(bool(ext.get("is_original", True))),
+        "drone": str(ext.get("sn") or ""),
+        "payload": str(ext.get("payload_model_key") or ""),
+        "sub_file_type": int(sub),
+        "job_id": str(ext.get("file_group_id") or ""),
+        "metadata": metadata,
         "size": int(info.size) if info is not None else 0,
     }
     with ctx.state.transaction() as st:
-        old = st.one("SELECT file_id FROM media WHERE workspace_id = ? AND object_key = ?",
-                     (workspace_id, object_key))
+        old = st.one(
+            "SELECT file_id FROM media WHERE workspace_id = ? AND object_key = ?",
+            (workspace_id, object_key),
+        )
         if old is not None:
             st.update("media", "file_id", old["file_id"], values)
         else:
             seq = st.one("SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM media")
-            st.insert("media", {**values, "file_id": str(uuid_mod.uuid4()),
-                                "seq": int(seq["n"]) if seq else 1, "create_time": now})
+            st.insert(
+                "media",
+                {
+                    **values,
+                    "file_id": str(uuid_mod.uuid4()),
+                    "seq": int(seq["n"]) if seq else 1,
+                    "create_time": now,
+                },
+            )
     return ok(object_key)
 
 
-@media.post("/workspaces/{workspace_id}/files/tiny-fingerprints",
-            summary="Which tiny fingerprints already exist",
-            openapi_extra=openapi_body({"type": "object", "required": ["tiny_fingerprints"],
-                                        "properties": {"tiny_fingerprints": {
-                                            "type": "array", "items": {"type": "string"}}}}))
-async def tiny_fingerprints(workspace_id: str, request: Request,
-                            user: CloudApiUser = Depends(cloudapi_user)) -> Response:
+@media.post(
+    "/workspaces/{workspace_id}/files/tiny-fingerprints",
+    summary="Which tiny fingerprints already exist",
+    openapi_extra=openapi_body(
+        {
+            "type": "object",
+            "required": ["tiny_fingerprints"],
+            "properties": {"tiny_fingerprints": {"type": "array", "items": {"type": "string"}}},
+        }
+    ),
+)
+def tiny_fingerprints(
+    workspace_id: str, request: Request, user: CloudApiUser = Depends(cloudapi_user)
+) -> Response:
     """The subset of the given tiny fingerprints already in the workspace."""
     _workspace(user, workspace_id)
-    body = await _body(request)
+    body = _body(request)
     wanted = body.get("tiny_fingerprints")
     if not isinstance(wanted, list) or not all(isinstance(w, str) for w in wanted):
         raise CloudApiError("tiny_fingerprintsmust not be null")
     rows = ctx_of(request).state.query(
-        "SELECT DISTINCT tinny_fingerprint FROM media WHERE workspace_id = ?", (workspace_id,))
+        "SELECT DISTINCT tinny_fingerprint FROM media WHERE workspace_id = ?", (workspace_id,)
+    )
     have = {r["tinny_fingerprint"] for r in rows}
     return ok({"tiny_fingerprints": [w for w in wanted if w in have]})
 
 
-@media.post("/workspaces/{workspace_id}/group-upload-callback",
-            summary="Callback after a file group upload completes (empty answer)",
-            openapi_extra=openapi_body({"type": "object", "properties": {
-                "file_group_id": {"type": "string"}, "file_count": {"type": "integer"},
-                "file_uploaded_count": {"type": "integer"}}}))
-async def group_upload_callback(workspace_id: str, request: Request,
-                                user: CloudApiUser = Depends(cloudapi_user)) -> Response:
+@media.post(
+    "/workspaces/{workspace_id}/group-upload-callback",
+    summary="Callback after a file group upload completes (empty answer)",
+    openapi_extra=openapi_body(
+        {
+            "type": "object",
+            "properties": {
+                "file_group_id": {"type": "string"},
+                "file_count": {"type": "integer"},
+                "file_uploaded_count": {"type": "integer"},
+            },
+        }
+    ),
+)
+def group_upload_callback(
+    workspace_id: str, request: Request, user: CloudApiUser = Depends(cloudapi_user)
+) -> Response:
     """The demo returns ``null``: HTTP 200 with an empty body."""
     _workspace(user, workspace_id)
-    await _body(request)
+    _body(request)
     return Response(status_code=200)
 
 
 @media.get("/files/{workspace_id}/files", summary="Media files of a workspace, newest first")
-async def list_files(workspace_id: str, request: Request,
-                     user: CloudApiUser = Depends(cloudapi_user),
-                     page: int = 1, page_size: int = 10) -> Response:
+def list_files(
+    workspace_id: str,
+    request: Request,
+    user: CloudApiUser = Depends(cloudapi_user),
+    page: int = 1,
+    page_size: int = 10,
+) -> Response:
     """``{list, pagination: {page, page_size, total}}``."""
     _workspace(user, workspace_id)
     if page < 1 or page_size < 1:
@@ -270,23 +376,36 @@ async def list_files(workspace_id: str, request: Request,
     page_size = min(page_size, 1000)
     st = ctx_of(request).state
     total_row = st.one("SELECT COUNT(*) AS n FROM media WHERE workspace_id = ?", (workspace_id,))
-    rows = st.query("SELECT * FROM media WHERE workspace_id = ? ORDER BY seq DESC LIMIT ? OFFSET ?",
-                    (workspace_id, page_size, (page - 1) * page_size))
-    return ok({"list": [_media_dto(r) for r in rows],
-               "pagination": {"page": page, "page_size": page_size,
-                              "total": int(total_row["n"]) if total_row else 0}})
+    rows = st.query(
+        "SELECT * FROM media WHERE workspace_id = ? ORDER BY seq DESC LIMIT ? OFFSET ?",
+        (workspace_id, page_size, (page - 1) * page_size),
+    )
+    return ok(
+        {
+            "list": [_media_dto(r) for r in rows],
+            "pagination": {
+                "page": page,
+                "page_size": page_size,
+                "total": int(total_row["n"]) if total_row else 0,
+            },
+        }
+    )
 
 
-@media.get("/files/{workspace_id}/file/{file_id}/url",
-           summary="302 redirect to a presigned download URL",
-           responses={302: {"description": "Location: presigned GET URL"}})
-async def file_url(workspace_id: str, file_id: str, request: Request,
-                   user: CloudApiUser = Depends(cloudapi_user)) -> Response:
+@media.get(
+    "/files/{workspace_id}/file/{file_id}/url",
+    summary="302 redirect to a presigned download URL",
+    responses={302: {"description": "Location: presigned GET URL"}},
+)
+def file_url(
+    workspace_id: str, file_id: str, request: Request, user: CloudApiUser = Depends(cloudapi_user)
+) -> Response:
     """Redirect to the object (valid 1 hour); unknown file -> ``{} doesn't exist.``."""
     _workspace(user, workspace_id)
     ctx = ctx_of(request)
-    row = ctx.state.one("SELECT * FROM media WHERE workspace_id = ? AND file_id = ?",
-                        (workspace_id, file_id))
+    row = ctx.state.one(
+        "SELECT * FROM media WHERE workspace_id = ? AND file_id = ?", (workspace_id, file_id)
+    )
     if row is None:
         raise CloudApiError("{} doesn't exist.")  # the demo's literal text
     url = ctx.storage.presigned_get_url(CLOUDAPI_BUCKET, row["object_key"], expires=3600)
@@ -294,30 +413,49 @@ async def file_url(workspace_id: str, file_id: str, request: Request,
 
 
 # -------------------------------------------------------------------- storage
-storage = APIRouter(prefix="/storage/api/v1", tags=["Cloud API storage"],
-                    dependencies=[Depends(cloudapi_user)])
+storage = APIRouter(
+    prefix="/storage/api/v1", tags=["Cloud API storage"], dependencies=[Depends(cloudapi_user)]
+)
 
 
 @storage.post("/workspaces/{workspace_id}/sts", summary="Get STS token")
-async def sts(workspace_id: str, request: Request,
-              user: CloudApiUser = Depends(cloudapi_user)) -> Response:
+def sts(
+    workspace_id: str, request: Request, user: CloudApiUser = Depends(cloudapi_user)
+) -> Response:
     """Temporary credentials for the media bucket."""
     _workspace(user, workspace_id)
     ctx = ctx_of(request)
     creds = ctx.storage.issue_credentials(ttl=ctx.options.token_ttl)
     expire = max(0, int(creds.expire_time - time.time()))
-    ctx.state.insert("tokens", {
-        "callback_param": f"sts:{uuid_mod.uuid4()}", "api": "cloudapi", "owner": workspace_id,
-        "bucket": CLOUDAPI_BUCKET, "region": CLOUDAPI_REGION,
-        "store_path": f"{CLOUDAPI_OBJECT_PREFIX}/{{fileName}}",
-        "access_key_id": creds.access_key_id, "expire_time": int(creds.expire_time),
-        "created_at": time.time()})
-    return ok({"bucket": CLOUDAPI_BUCKET,
-               "credentials": {"access_key_id": creds.access_key_id,
-                               "access_key_secret": creds.secret_access_key,
-                               "expire": expire, "security_token": creds.session_token},
-               "endpoint": ctx.storage.endpoint_url, "object_key_prefix": CLOUDAPI_OBJECT_PREFIX,
-               "provider": "aws", "region": CLOUDAPI_REGION})
+    ctx.state.insert(
+        "tokens",
+        {
+            "callback_param": f"sts:{uuid_mod.uuid4()}",
+            "api": "cloudapi",
+            "owner": workspace_id,
+            "bucket": CLOUDAPI_BUCKET,
+            "region": CLOUDAPI_REGION,
+            "store_path": f"{CLOUDAPI_OBJECT_PREFIX}/{{fileName}}",
+            "access_key_id": creds.access_key_id,
+            "expire_time": int(creds.expire_time),
+            "created_at": time.time(),
+        },
+    )
+    return ok(
+        {
+            "bucket": CLOUDAPI_BUCKET,
+            "credentials": {
+                "access_key_id": creds.access_key_id,
+                "access_key_secret": creds.secret_access_key,
+                "expire": expire,
+                "security_token": creds.session_token,
+            },
+            "endpoint": ctx.storage.endpoint_url,
+            "object_key_prefix": CLOUDAPI_OBJECT_PREFIX,
+            "provider": "aws",
+            "region": CLOUDAPI_REGION,
+        }
+    )
 
 
 def routers() -> list[APIRouter]:

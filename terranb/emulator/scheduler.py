@@ -69,8 +69,9 @@ class Scheduler:
         work_dir: scratch space for inputs and outputs of running jobs.
     """
 
-    def __init__(self, ctx: EmulatorContext, engine_factory: Callable[[], Any],
-                 work_dir: Path) -> None:
+    def __init__(
+        self, ctx: EmulatorContext, engine_factory: Callable[[], Any], work_dir: Path
+    ) -> None:
         self.ctx = ctx
         self.engine_factory = engine_factory
         self.work_dir = Path(work_dir)
@@ -119,16 +120,24 @@ class Scheduler:
         resumed: list[str] = []
         now = time.time()
         for row in st.query("SELECT uuid FROM jobs WHERE status IN (1, 2, 3, 4)"):
-            st.execute("UPDATE jobs SET status = 1, percentage = 0, stop_requested = 0, "
-                       "message = 'resumed after an emulator restart', updated_at = ? "
-                       "WHERE uuid = ?", (now, row["uuid"]))
+            st.execute(
+                "UPDATE jobs SET status = 1, percentage = 0, stop_requested = 0, "
+                "message = 'resumed after an emulator restart', updated_at = ? "
+                "WHERE uuid = ?",
+                (now, row["uuid"]),
+            )
             self.submit_job(row["uuid"])
             resumed.append(row["uuid"])
-        for row in st.query("SELECT uuid FROM models WHERE status IN (12, 14) OR "
-                            "(status = 15 AND zip_status IN (0, 1))"):
-            st.execute("UPDATE models SET status = 12, progress = 0, zip_status = 0, "
-                       "zip_progress = 0, message = 'resumed after an emulator restart', "
-                       "updated_at = ? WHERE uuid = ?", (now, row["uuid"]))
+        for row in st.query(
+            "SELECT uuid FROM models WHERE status IN (12, 14) OR "
+            "(status = 15 AND zip_status IN (0, 1))"
+        ):
+            st.execute(
+                "UPDATE models SET status = 12, progress = 0, zip_status = 0, "
+                "zip_progress = 0, message = 'resumed after an emulator restart', "
+                "updated_at = ? WHERE uuid = ?",
+                (now, row["uuid"]),
+            )
             self.submit_model(row["uuid"])
             resumed.append(row["uuid"])
         return resumed
@@ -161,7 +170,8 @@ class Scheduler:
         sets = ", ".join(f"{k} = ?" for k in values)
         changed = self.ctx.state.execute(
             f"UPDATE jobs SET {sets} WHERE uuid = ? AND status NOT IN (5, 6, 7)",
-            [*values.values(), job_uuid])
+            [*values.values(), job_uuid],
+        )
         if not changed:
             raise _Cancelled()
 
@@ -211,18 +221,26 @@ class Scheduler:
             # 2 preparing: fetch the inputs
             s = time.monotonic()
             self._job_update(job_uuid, status=2)
-            inputs, pixels = self._download_inputs(row["origin_resource_uuid"], work / "inputs",
-                                                   lambda f: progress(1, f),
-                                                   lambda: self._check_job(job_uuid))
+            inputs, pixels = self._download_inputs(
+                row["origin_resource_uuid"],
+                work / "inputs",
+                lambda f: progress(1, f),
+                lambda: self._check_job(job_uuid),
+            )
             self._job_update(job_uuid, pixels=float(pixels))
             hold(1, s)
             # 3 executing: compute outputs
             s = time.monotonic()
             self._job_update(job_uuid, status=3)
             out_dir = work / "outputs"
-            produced = self._produce(job_type, params, inputs, out_dir,
-                                     lambda f, _m: progress(2, f),
-                                     lambda: self._check_job(job_uuid))
+            produced = self._produce(
+                job_type,
+                params,
+                inputs,
+                out_dir,
+                lambda f, _m: progress(2, f),
+                lambda: self._check_job(job_uuid),
+            )
             hold(2, s)
             # 4 result processing: upload and register the output resource
             s = time.monotonic()
@@ -231,16 +249,20 @@ class Scheduler:
             hold(3, s)
             now = time.time()
             # message keeps a resume note, if any; it is "" for an uninterrupted job
-            self._job_update(job_uuid, status=6, percentage=1.0, remain_seconds=0,
-                             completed_at=now)
+            self._job_update(job_uuid, status=6, percentage=1.0, remain_seconds=0, completed_at=now)
         except (_Cancelled, JobStopped):
             pass
         except Exception as exc:  # the job fails, the emulator goes on
             log.warning("job %s failed: %s", job_uuid, exc)
             log.debug("%s", traceback.format_exc())
             try:
-                self._job_update(job_uuid, status=7, remain_seconds=0,
-                                 message=f"reconstruction failed: {exc}", completed_at=time.time())
+                self._job_update(
+                    job_uuid,
+                    status=7,
+                    remain_seconds=0,
+                    message=f"reconstruction failed: {exc}",
+                    completed_at=time.time(),
+                )
             except _Cancelled:
                 pass
         finally:
@@ -248,8 +270,13 @@ class Scheduler:
                 shutil.rmtree(work, ignore_errors=True)
 
     # ---------------------------------------------------------- shared steps
-    def _download_inputs(self, resource_uuid: str, dest: Path, on_fraction: Callable[[float], None],
-                         check: Callable[[], None]) -> tuple[list[tuple[str, Path]], int]:
+    def _download_inputs(
+        self,
+        resource_uuid: str,
+        dest: Path,
+        on_fraction: Callable[[float], None],
+        check: Callable[[], None],
+    ) -> tuple[list[tuple[str, Path]], int]:
         files = self.ctx.state.resource_files(resource_uuid)
         if not files:
             raise RuntimeError(f"input resource {resource_uuid} has no files (deleted?)")
@@ -269,9 +296,15 @@ class Scheduler:
             on_fraction((i + 1) / len(files))
         return inputs, pixels
 
-    def _produce(self, job_type: str, params: dict[str, Any], inputs: list[tuple[str, Path]],
-                 out_dir: Path, on_progress: Callable[[float, str], None],
-                 check: Callable[[], None]) -> list[str]:
+    def _produce(
+        self,
+        job_type: str,
+        params: dict[str, Any],
+        inputs: list[tuple[str, Path]],
+        out_dir: Path,
+        on_progress: Callable[[float, str], None],
+        check: Callable[[], None],
+    ) -> list[str]:
         if out_dir.exists():
             shutil.rmtree(out_dir)
         out_dir.mkdir(parents=True)
@@ -286,8 +319,13 @@ class Scheduler:
             produced: list[str] = list(engine.produce(job_type, params, inputs, out_dir, cb))
         return produced
 
-    def _register_outputs(self, job: dict[str, Any], out_dir: Path, produced: list[str],
-                          on_fraction: Callable[[float], None]) -> None:
+    def _register_outputs(
+        self,
+        job: dict[str, Any],
+        out_dir: Path,
+        produced: list[str],
+        on_fraction: Callable[[float], None],
+    ) -> None:
         from terranb.emulator.config import TERRA_BUCKET
 
         st = self.ctx.state
@@ -299,10 +337,25 @@ class Scheduler:
             key = f"{prefix}/{rel}"
             etag = str(self.ctx.storage.upload_file(TERRA_BUCKET, key, local)).strip('"')
             now = time.time()
-            rows.append(({"uuid": str(uuid.uuid4()), "owner": job["owner"], "name": rel,
-                          "checksum": etag, "etag": etag, "size": local.stat().st_size,
-                          "meta": "", "position": {}, "bucket": TERRA_BUCKET, "object_key": key,
-                          "created_at": now, "updated_at": now}, rel))
+            rows.append(
+                (
+                    {
+                        "uuid": str(uuid.uuid4()),
+                        "owner": job["owner"],
+                        "name": rel,
+                        "checksum": etag,
+                        "etag": etag,
+                        "size": local.stat().st_size,
+                        "meta": "",
+                        "position": {},
+                        "bucket": TERRA_BUCKET,
+                        "object_key": key,
+                        "created_at": now,
+                        "updated_at": now,
+                    },
+                    rel,
+                )
+            )
             on_fraction((i + 1) / max(1, len(produced)))
         with st.transaction():
             existing = {r["bound_name"] for r in st.resource_files(out_uuid)}
@@ -323,7 +376,8 @@ class Scheduler:
         terminal = "(8, 16)" if allow_done else "(8, 15, 16)"
         changed = self.ctx.state.execute(
             f"UPDATE models SET {sets} WHERE uuid = ? AND status NOT IN {terminal}",
-            [*values.values(), model_uuid])
+            [*values.values(), model_uuid],
+        )
         if not changed:
             raise _Cancelled()
 
@@ -360,8 +414,12 @@ class Scheduler:
             params = json.loads(row["parameters"] or "{}")
             s = time.monotonic()
             self._model_update(model_uuid, status=12, started_at=time.time())
-            inputs, _ = self._download_inputs(row["resource_uuid"], work / "inputs",
-                                              lambda f: None, lambda: self._check_model(model_uuid))
+            inputs, _ = self._download_inputs(
+                row["resource_uuid"],
+                work / "inputs",
+                lambda f: None,
+                lambda: self._check_model(model_uuid),
+            )
             hold(STAGE_SHARES[0] + STAGE_SHARES[1], s, lambda f: None)
             s = time.monotonic()
             self._model_update(model_uuid, status=14, progress=0)
@@ -370,12 +428,25 @@ class Scheduler:
                 self._model_update(model_uuid, progress=int(max(0.0, min(1.0, f)) * 99))
 
             out_dir = work / "outputs"
-            produced = self._produce(job_type, params, inputs, out_dir, on_progress,
-                                     lambda: self._check_model(model_uuid))
+            produced = self._produce(
+                job_type,
+                params,
+                inputs,
+                out_dir,
+                on_progress,
+                lambda: self._check_model(model_uuid),
+            )
             hold(STAGE_SHARES[2], s, lambda f: None)
             size = sum(out_dir.joinpath(*p.split("/")).stat().st_size for p in produced)
-            self._model_update(model_uuid, status=15, progress=100, model_size=size,
-                               zip_status=1, zip_progress=0, completed_at=time.time())
+            self._model_update(
+                model_uuid,
+                status=15,
+                progress=100,
+                model_size=size,
+                zip_status=1,
+                zip_progress=0,
+                completed_at=time.time(),
+            )
             # zip the outputs into the bucket of obtain_token (NOTES.md decision)
             s = time.monotonic()
             zip_path = work / f"{model_uuid}.zip"
@@ -383,15 +454,28 @@ class Scheduler:
                 for i, rel in enumerate(sorted(set(produced))):
                     self._check_model(model_uuid)
                     zf.write(out_dir.joinpath(*rel.split("/")), rel)
-                    self._model_update(model_uuid, allow_done=True,
-                                       zip_progress=int(90 * (i + 1) / max(1, len(produced))))
+                    self._model_update(
+                        model_uuid,
+                        allow_done=True,
+                        zip_progress=int(90 * (i + 1) / max(1, len(produced))),
+                    )
             key = f"{row['project']}/open_model/{model_uuid}/{model_uuid}.zip"
             self.ctx.storage.upload_file(FH2_BUCKET, key, zip_path)
-            hold(STAGE_SHARES[3], s,
-                 lambda f: self._model_update(model_uuid, allow_done=True,
-                                              zip_progress=90 + int(9 * f)))
-            self._model_update(model_uuid, allow_done=True, zip_status=2, zip_progress=100,
-                               zip_file_key=key, message="")
+            hold(
+                STAGE_SHARES[3],
+                s,
+                lambda f: self._model_update(
+                    model_uuid, allow_done=True, zip_progress=90 + int(9 * f)
+                ),
+            )
+            self._model_update(
+                model_uuid,
+                allow_done=True,
+                zip_status=2,
+                zip_progress=100,
+                zip_file_key=key,
+                message="",
+            )
             if row["delete_resource"]:
                 self._delete_fh2_resource_if_idle(row["resource_uuid"])
             log.debug("model %s done in %.1fs", model_uuid, time.monotonic() - t0)
@@ -403,12 +487,20 @@ class Scheduler:
             try:
                 cur = self._model(model_uuid)
                 if cur is not None and int(cur["status"]) == 15:
-                    self._model_update(model_uuid, allow_done=True, zip_status=3,
-                                       message=f"packing the model failed: {exc}")
+                    self._model_update(
+                        model_uuid,
+                        allow_done=True,
+                        zip_status=3,
+                        message=f"packing the model failed: {exc}",
+                    )
                 else:
-                    self._model_update(model_uuid, status=8, error_code=FH2_ERROR_FAILED,
-                                       message=f"reconstruction failed: {exc}",
-                                       completed_at=time.time())
+                    self._model_update(
+                        model_uuid,
+                        status=8,
+                        error_code=FH2_ERROR_FAILED,
+                        message=f"reconstruction failed: {exc}",
+                        completed_at=time.time(),
+                    )
             except _Cancelled:
                 pass
         finally:
@@ -417,14 +509,18 @@ class Scheduler:
 
     def _delete_fh2_resource_if_idle(self, resource_uuid: str) -> None:
         st = self.ctx.state
-        busy = st.one("SELECT COUNT(*) AS n FROM models WHERE resource_uuid = ? AND "
-                      "(status IN (12, 14) OR (status = 15 AND zip_status IN (0, 1)))",
-                      (resource_uuid,))
+        busy = st.one(
+            "SELECT COUNT(*) AS n FROM models WHERE resource_uuid = ? AND "
+            "(status IN (12, 14) OR (status = 15 AND zip_status IN (0, 1)))",
+            (resource_uuid,),
+        )
         if busy and int(busy["n"]) == 0:
             with st.transaction():
                 st.execute("DELETE FROM resource_files WHERE resource_uuid = ?", (resource_uuid,))
-                st.execute("UPDATE resources SET status = 3, updated_at = ? WHERE uuid = ?",
-                           (time.time(), resource_uuid))
+                st.execute(
+                    "UPDATE resources SET status = 3, updated_at = ? WHERE uuid = ?",
+                    (time.time(), resource_uuid),
+                )
 
 
 def _pixels(path: Path) -> int:

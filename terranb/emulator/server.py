@@ -122,13 +122,22 @@ class Emulator:
             self.storage.start()
         storage = self.storage
         state.set_setting("s3_port", storage.endpoint_url.rsplit(":", 1)[1].strip("/"))
-        for bucket, region in ((TERRA_BUCKET, TERRA_REGION), (FH2_BUCKET, FH2_REGION),
-                               (CLOUDAPI_BUCKET, CLOUDAPI_REGION)):
+        for bucket, region in (
+            (TERRA_BUCKET, TERRA_REGION),
+            (FH2_BUCKET, FH2_REGION),
+            (CLOUDAPI_BUCKET, CLOUDAPI_REGION),
+        ):
             storage.ensure_bucket(bucket, region)
 
-        self.ctx = ctx = EmulatorContext(options=opts, state=state, storage=storage,
-                                         user_token=user_token, project_uuid=project_uuid,
-                                         app_key=app_key, secret_key=secret_key)
+        self.ctx = ctx = EmulatorContext(
+            options=opts,
+            state=state,
+            storage=storage,
+            user_token=user_token,
+            project_uuid=project_uuid,
+            app_key=app_key,
+            secret_key=secret_key,
+        )
         seed = int(opts.seed or 0)
 
         def engine_factory() -> Any:
@@ -138,18 +147,28 @@ class Emulator:
 
         ctx.scheduler = Scheduler(ctx, engine_factory, data_dir / "work")
         app = wrap_faults(create_app(ctx), ctx)
-        config = uvicorn.Config(app, host=opts.host, port=opts.port, log_config=None,
-                                access_log=False, lifespan="off", server_header=False,
-                                timeout_graceful_shutdown=3)
+        config = uvicorn.Config(
+            app,
+            host=opts.host,
+            port=opts.port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            server_header=False,
+            timeout_graceful_shutdown=3,
+        )
         self._server = server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=server.run, name="terranb-emulator-http",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=server.run, name="terranb-emulator-http", daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + 30
         while not server.started:
             if not self._thread.is_alive():
-                raise OSError(f"the emulator's HTTP server did not start on "
-                              f"{opts.host}:{opts.port} (port in use?)")
+                raise OSError(
+                    f"the emulator's HTTP server did not start on "
+                    f"{opts.host}:{opts.port} (port in use?)"
+                )
             if time.monotonic() > deadline:
                 raise TimeoutError("the emulator's HTTP server did not start within 30 s")
             time.sleep(0.02)
@@ -161,9 +180,13 @@ class Emulator:
         self.info = EmulatorInfo(
             base_url=f"http://{_url_host(opts.host)}:{port}",
             s3_endpoint_url=storage.endpoint_url,
-            app_key=app_key, secret_key=secret_key, user_token=user_token,
-            project_uuid=project_uuid, workspace_id=CLOUDAPI_WORKSPACE_ID,
-            cloudapi_username=user.username, cloudapi_password=user.password,
+            app_key=app_key,
+            secret_key=secret_key,
+            user_token=user_token,
+            project_uuid=project_uuid,
+            workspace_id=CLOUDAPI_WORKSPACE_ID,
+            cloudapi_username=user.username,
+            cloudapi_password=user.password,
             data_dir=str(data_dir),
         )
         return self.info
@@ -172,8 +195,7 @@ class Emulator:
         opts = self.options
         stored_ak = state.get_setting("app_key")
         app_key = opts.app_key or stored_ak or secrets.token_hex(16)
-        secret_key = (opts.secret_key or state.secret_for(app_key)
-                      or secrets.token_urlsafe(32))
+        secret_key = opts.secret_key or state.secret_for(app_key) or secrets.token_urlsafe(32)
         state.put_account(app_key, secret_key, account_prefix(app_key))
         state.set_setting("app_key", app_key)
         user_token = opts.user_token or state.get_setting("user_token") or _make_org_key()
@@ -216,8 +238,11 @@ def _make_org_key() -> str:
     """An organisation key shaped like FlightHub 2's (a JWT), valid for this emulator only."""
     import jwt
 
-    claims = {"organization_uuid": str(uuid.uuid4()), "iat": int(time.time()),
-              "iss": "terranb-emulator"}
+    claims = {
+        "organization_uuid": str(uuid.uuid4()),
+        "iat": int(time.time()),
+        "iss": "terranb-emulator",
+    }
     return str(jwt.encode(claims, secrets.token_hex(32), algorithm="HS256"))
 
 
@@ -258,9 +283,13 @@ def run_forever(options: EmulatorOptions) -> int:
         info = emulator.start()
         sys.stdout.write(json.dumps(info.to_dict()) + "\n")
         sys.stdout.flush()
-        print(f"terranb emulator: TerraAPI/FlightHub 2/Cloud API at {info.base_url}, "
-              f"S3 at {info.s3_endpoint_url}, data in {info.data_dir}; Ctrl-C stops it "
-              "(these keys are for the local emulator only)", file=sys.stderr, flush=True)
+        print(  # noqa: T201  (the human-readable line goes to stderr)
+            f"terranb emulator: TerraAPI/FlightHub 2/Cloud API at {info.base_url}, "
+            f"S3 at {info.s3_endpoint_url}, data in {info.data_dir}; Ctrl-C stops it "
+            "(these keys are for the local emulator only)",
+            file=sys.stderr,
+            flush=True,
+        )
         while not stop.wait(0.5):
             pass
         return 0

@@ -30,7 +30,8 @@ UNFINISHED_JOB_STATES = (1, 2, 3, 4)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS accounts (
-    app_key TEXT PRIMARY KEY, secret_key TEXT NOT NULL, prefix TEXT NOT NULL, created_at REAL NOT NULL);
+    app_key TEXT PRIMARY KEY, secret_key TEXT NOT NULL, prefix TEXT NOT NULL,
+    created_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS tokens (
     callback_param TEXT PRIMARY KEY, api TEXT NOT NULL, owner TEXT NOT NULL, bucket TEXT NOT NULL,
     region TEXT NOT NULL, store_path TEXT NOT NULL, access_key_id TEXT NOT NULL,
@@ -60,7 +61,8 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE TABLE IF NOT EXISTS models (
     uuid TEXT PRIMARY KEY, project TEXT NOT NULL, resource_uuid TEXT NOT NULL,
     model_type INTEGER NOT NULL, job_type TEXT NOT NULL, parameters TEXT NOT NULL,
-    status INTEGER NOT NULL, progress INTEGER NOT NULL DEFAULT 0, error_code INTEGER NOT NULL DEFAULT 0,
+    status INTEGER NOT NULL, progress INTEGER NOT NULL DEFAULT 0,
+    error_code INTEGER NOT NULL DEFAULT 0,
     message TEXT NOT NULL DEFAULT '', zip_status INTEGER NOT NULL DEFAULT 0,
     zip_progress INTEGER NOT NULL DEFAULT 0, zip_file_key TEXT NOT NULL DEFAULT '',
     model_size INTEGER NOT NULL DEFAULT 0, delete_resource INTEGER NOT NULL DEFAULT 0,
@@ -82,7 +84,7 @@ _JSON_COLUMNS = {"scope", "position", "metadata"}
 
 def _row(cursor: sqlite3.Cursor, values: tuple[Any, ...]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for (name, *_), value in zip(cursor.description, values):
+    for (name, *_), value in zip(cursor.description, values, strict=True):
         out[name] = json.loads(value) if name in _JSON_COLUMNS and value is not None else value
     return out
 
@@ -141,8 +143,10 @@ class State:
     def insert(self, table: str, values: dict[str, Any]) -> None:
         """Insert one row; dict/list values of JSON columns are serialised."""
         cols = list(values)
-        data = [json.dumps(v) if c in _JSON_COLUMNS and not isinstance(v, str) else v
-                for c, v in values.items()]
+        data = [
+            json.dumps(v) if c in _JSON_COLUMNS and not isinstance(v, str) else v
+            for c, v in values.items()
+        ]
         sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
         self.execute(sql, data)
 
@@ -151,8 +155,10 @@ class State:
         if not values:
             return 0
         sets = ", ".join(f"{c} = ?" for c in values)
-        data = [json.dumps(v) if c in _JSON_COLUMNS and not isinstance(v, str) else v
-                for c, v in values.items()]
+        data = [
+            json.dumps(v) if c in _JSON_COLUMNS and not isinstance(v, str) else v
+            for c, v in values.items()
+        ]
         return self.execute(f"UPDATE {table} SET {sets} WHERE {key} = ?", [*data, key_value])
 
     # ---------------------------------------------------------------- settings
@@ -163,8 +169,11 @@ class State:
 
     def set_setting(self, key: str, value: str) -> None:
         """Store a setting."""
-        self.execute("INSERT INTO settings(key, value) VALUES(?, ?) "
-                     "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+        self.execute(
+            "INSERT INTO settings(key, value) VALUES(?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
 
     # ---------------------------------------------------------------- accounts
     def put_account(self, app_key: str, secret_key: str, prefix: str) -> None:
@@ -172,7 +181,8 @@ class State:
         self.execute(
             "INSERT INTO accounts(app_key, secret_key, prefix, created_at) VALUES(?, ?, ?, ?) "
             "ON CONFLICT(app_key) DO UPDATE SET secret_key = excluded.secret_key",
-            (app_key, secret_key, prefix, time.time()))
+            (app_key, secret_key, prefix, time.time()),
+        )
 
     def secret_for(self, app_key: str) -> str | None:
         """The SK of an AK, or ``None`` for an unknown AK."""
@@ -196,32 +206,45 @@ class State:
         return self.query(
             "SELECT f.*, rf.name AS bound_name FROM resource_files rf "
             "JOIN files f ON f.uuid = rf.file_uuid WHERE rf.resource_uuid = ? ORDER BY rf.seq",
-            (resource_uuid,))
+            (resource_uuid,),
+        )
 
     def bind_file(self, resource_uuid: str, file_uuid: str, name: str) -> None:
         """Link a file into a resource under ``name``."""
-        row = self.one("SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM resource_files "
-                       "WHERE resource_uuid = ?", (resource_uuid,))
+        row = self.one(
+            "SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM resource_files WHERE resource_uuid = ?",
+            (resource_uuid,),
+        )
         seq = int(row["n"]) if row else 1
-        self.execute("INSERT INTO resource_files(resource_uuid, file_uuid, name, seq) "
-                     "VALUES(?, ?, ?, ?)", (resource_uuid, file_uuid, name, seq))
+        self.execute(
+            "INSERT INTO resource_files(resource_uuid, file_uuid, name, seq) VALUES(?, ?, ?, ?)",
+            (resource_uuid, file_uuid, name, seq),
+        )
 
     def resource_stats(self, resource_uuid: str) -> tuple[int, int]:
         """(file count, total bytes) of a resource."""
-        row = self.one("SELECT COUNT(*) AS n, COALESCE(SUM(f.size), 0) AS s FROM resource_files rf "
-                       "JOIN files f ON f.uuid = rf.file_uuid WHERE rf.resource_uuid = ?",
-                       (resource_uuid,))
+        row = self.one(
+            "SELECT COUNT(*) AS n, COALESCE(SUM(f.size), 0) AS s FROM resource_files rf "
+            "JOIN files f ON f.uuid = rf.file_uuid WHERE rf.resource_uuid = ?",
+            (resource_uuid,),
+        )
         return (int(row["n"]), int(row["s"])) if row else (0, 0)
 
     def file_resources(self, file_uuid: str) -> list[str]:
         """Uuids of the resources a file is bound to."""
-        return [r["resource_uuid"] for r in self.query(
-            "SELECT resource_uuid FROM resource_files WHERE file_uuid = ?", (file_uuid,))]
+        return [
+            r["resource_uuid"]
+            for r in self.query(
+                "SELECT resource_uuid FROM resource_files WHERE file_uuid = ?", (file_uuid,)
+            )
+        ]
 
     # ------------------------------------------------------------------- jobs
     def count_unfinished_jobs(self, owner: str) -> int:
         """TerraAPI jobs of an account in states 1..4."""
         marks = ", ".join("?" * len(UNFINISHED_JOB_STATES))
-        row = self.one(f"SELECT COUNT(*) AS n FROM jobs WHERE owner = ? AND status IN ({marks})",
-                       (owner, *UNFINISHED_JOB_STATES))
+        row = self.one(
+            f"SELECT COUNT(*) AS n FROM jobs WHERE owner = ? AND status IN ({marks})",
+            (owner, *UNFINISHED_JOB_STATES),
+        )
         return int(row["n"]) if row else 0

@@ -13,9 +13,11 @@
 Isolation: moto keeps its state in process-wide dictionaries. Each storage
 instance uses its own moto account id (the proxy adds ``x-moto-account-id``)
 and removes its buckets from moto when it stops, so instances started one
-after another in one process do not see each other's objects. Bucket names are
-global in moto, so two instances running *at the same time* in one process
-cannot both own a bucket of the same name.
+after another in one process do not see each other's objects. moto has one
+global bucket namespace; when two instances run at the same time in one
+process and both need a bucket name (the DJI default buckets),
+:meth:`~EmbeddedStorage.ensure_bucket` creates the second one directly in its
+own account, bypassing moto's global name check, and each serves its own.
 
 Persistence (``data_dir/s3/``): moto is in-memory, so every completed write is
 mirrored to disk before the client gets its answer:
@@ -294,7 +296,9 @@ class EmbeddedStorage:
                 for part in list(bucket.multiparts.values()):
                     with contextlib.suppress(Exception):
                         part.dispose()
-                s3_backends.bucket_accounts.pop(name, None)
+                # Another running storage may own the global entry of this name.
+                if s3_backends.bucket_accounts.get(name, ("", ""))[1] == self.account_id:
+                    s3_backends.bucket_accounts.pop(name, None)
                 backend.buckets.pop(name, None)
         except Exception:  # moto internals changed: nothing worse than a leak
             log.debug("could not clear moto state", exc_info=True)
@@ -420,22 +424,54 @@ class EmbeddedStorage:
         """Create ``bucket`` in ``region`` unless it exists."""
         client = self._require_started()
         with self._lock:
-            try:
-                client.head_bucket(Bucket=bucket)
-            except client.exceptions.ClientError:
+            if not self._owns_bucket(client, bucket):
                 kwargs: dict[str, Any] = {"Bucket": bucket}
                 if region and region != "us-east-1":
                     kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
                 try:
                     client.create_bucket(**kwargs)
-                except client.exceptions.BucketAlreadyExists as exc:
-                    raise RuntimeError(
-                        f"bucket {bucket!r} is owned by another emulator storage running in this "
-                        "process; stop it first or use another bucket name"
-                    ) from exc
+                except client.exceptions.BucketAlreadyExists:
+                    self._create_shadowed_bucket(bucket, region)
             if self._buckets.get(bucket) != region:
                 self._buckets[bucket] = region
                 self._save_buckets()
+
+    def _owns_bucket(self, client: Any, bucket: str) -> bool:
+        # moto answers HEAD for a bucket of another account (another storage in this
+        # process) too, so look at this account's own table when possible.
+        try:
+            from moto.s3.models import s3_backends
+
+            return bucket in s3_backends[self.account_id]["global"].buckets
+        except Exception:
+            try:
+                client.head_bucket(Bucket=bucket)
+                return True
+            except client.exceptions.ClientError:
+                return False
+
+    def _create_shadowed_bucket(self, bucket: str, region: str) -> None:
+        """Create a bucket whose name another storage in this process already owns.
+
+        moto keeps one global bucket namespace per process (as S3 has one per
+        partition); two emulators running side by side in one process (tests,
+        notebooks) both need the DJI bucket names, so the name check is bypassed
+        for this account. Each account then serves its own bucket.
+        """
+        try:
+            from moto.s3.models import s3_backends
+
+            owner = s3_backends.bucket_accounts.pop(bucket, None)
+            try:
+                s3_backends[self.account_id]["global"].create_bucket(bucket, region or "us-east-1")
+            finally:
+                if owner is not None:
+                    s3_backends.bucket_accounts[bucket] = owner
+        except Exception as exc:
+            raise RuntimeError(
+                f"bucket {bucket!r} is owned by another emulator storage running in this "
+                "process and could not be shadowed; stop the other one first"
+            ) from exc
 
     def head_object(self, bucket: str, key: str) -> ObjectInfo | None:
         """Size and ETag of an object, or ``None`` when it does not exist."""

@@ -24,8 +24,13 @@ def go_json(content: Any) -> bytes:
     """Serialise like Go: compact, UTF-8, HTML-sensitive characters escaped."""
     text = json.dumps(content, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     # Outside strings JSON never contains these characters, so a plain replace is exact.
-    text = (text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
-            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+    text = (
+        text.replace("&", "\\u0026")
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )
     return text.encode("utf-8")
 
 

@@ -84,10 +84,16 @@ class FlightHubBackend:
 
     def bound_names(self, resource_uuid: str) -> set[str]:
         """``GET /open_model/resource/{uuid}`` file names (empty before the first bind)."""
-        try:
-            return set(self.client.get_resource(resource_uuid).file_names)
-        except NotFoundError:
-            return set()
+        for attempt in range(1, 6):
+            try:
+                return set(self.client.get_resource(resource_uuid).file_names)
+            except NotFoundError:
+                return set()
+            except TerranbError as exc:
+                if not _transient(exc) or attempt == 5:
+                    raise
+                self._sleep(min(10.0, 0.5 * 2 ** attempt))
+        return set()
 
     def start(self, resource_uuid: str, job_type: int, parameters: str, name: str,
               kind: str = "") -> str:

@@ -72,7 +72,8 @@ class TerraBackend:
 
     def bound_names(self, resource_uuid: str) -> set[str]:
         """Names of the files of a resource (``GET /v2/files?resourceUuid=``)."""
-        return {f.name for f in self.client.files.list(resource_uuid=resource_uuid)}
+        return self._retrying("list bound files", lambda: {
+            f.name for f in self.client.files.list(resource_uuid=resource_uuid)})
 
     def _retrying(self, what: str, fn: Callable[[], Any], attempts: int = 5) -> Any:
         for attempt in range(1, attempts + 1):

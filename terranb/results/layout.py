@@ -32,8 +32,8 @@ __all__ = ["RASTER_SUFFIXES", "ResultTree", "open_results"]
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".jpg", ".jpeg", ".png", ".jp2")
 _PC_SUFFIXES = (".las", ".laz")
-_TREE_DIRS = ("map", "models", "lidars")
-_KNOWN_TOP = {"AT", "map", "models", "lidars", "images", "mission.json", "report"}
+_TREE_DIRS = ("map", "models", "lidars", "3dgs")
+_KNOWN_TOP = {"AT", "map", "models", "lidars", "3dgs", "images", "mission.json", "report"}
 
 
 @dataclass
@@ -42,8 +42,8 @@ class ResultTree:
 
     Attributes:
         root: the folder (or the file) opened.
-        kind: ``"2d"``, ``"3d"``, ``"lidar"`` for DJI Terra trees (``"mixed"`` when a
-            tree has more than one of map/, models/, lidars/), or ``"ortho"``,
+        kind: ``"2d"``, ``"3d"``, ``"lidar"``, ``"3dgs"`` for DJI Terra trees (``"mixed"``
+            when a tree has more than one of map/, models/, lidars/, 3dgs/), or ``"ortho"``,
             ``"point_cloud"``, ``"mesh"``, ``"report"`` for a single file.
         ortho: the orthomosaic (``map/result.tif``), if any.
         dsm: the DSM (``map/dsm.tif``) or DEM (``terra_dem/dem.tif``), if any.
@@ -52,7 +52,8 @@ class ResultTree:
         meshes: OBJ meshes (geometry loads on first use).
         reports: parsed reports by kind (``map_report``, ``sfm_report``, ``model_report``,
             ``lidar_report``).
-        tilesets: other products by name (``3dtiles``, ``osgb``, ``map_tiles``, ``ply``) -> path.
+        tilesets: other products by name (``3dtiles``, ``osgb``, ``map_tiles``, ``ply``,
+            ``3dgs``) -> path.
         mission: the decoded ``mission.json``, if any.
         findings: missing or odd parts, and every part's own findings.
     """
@@ -193,8 +194,8 @@ def _load_report_into(tree: ResultTree, path: Path, kind: str) -> Report | None:
 
 def _open_tree(root: Path, job_parameters: Any) -> ResultTree:
     present = [d for d in _TREE_DIRS if (root / d).is_dir()]
-    kind = {"map": "2d", "models": "3d", "lidars": "lidar"}[present[0]] if len(present) == 1 \
-        else "mixed"
+    kind = {"map": "2d", "models": "3d", "lidars": "lidar", "3dgs": "3dgs"}[present[0]] \
+        if len(present) == 1 else "mixed"
     tree = ResultTree(root=root, kind=kind)
 
     # Leftovers of interrupted downloads and empty files.
@@ -234,6 +235,13 @@ def _open_tree(root: Path, job_parameters: Any) -> ResultTree:
         _open_models(tree, root / "models", job_parameters)
     if "lidars" in present:
         _open_lidars(tree, root / "lidars", job_parameters)
+    if "3dgs" in present:
+        splat = root / "3dgs" / "point_cloud.ply"
+        if splat.is_file():
+            tree.tilesets["3dgs"] = splat
+        else:
+            _add(tree, "error", "tree.no_3dgs", "3dgs/point_cloud.ply (the Gaussian splats) is "
+                 "missing", splat)
     return tree
 
 

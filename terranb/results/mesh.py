@@ -465,29 +465,35 @@ def _parse_obj_fast(path: Path, np_: Any) -> list[tuple[str | None, Any, Any, An
     Each returned part is (material, vertices, faces, uv): one vertex per distinct
     (position, texture coordinate) pair the part uses, so UV seams are kept.
     """
-    buf = np_.frombuffer(path.read_bytes(), dtype=np_.uint8)
-    if buf.size == 0:
+    size = path.stat().st_size
+    if size == 0:
         return []
-    nl = np_.flatnonzero(buf == 10)
+    # One writable copy of the file; every later step works on views or small arrays.
+    data = bytearray(size)
+    with path.open("rb") as fh:
+        got = fh.readinto(data)
+    work = np_.frombuffer(data, dtype=np_.uint8)[:got]
+    nl = np_.flatnonzero(work == 10)
     starts = np_.concatenate([[0], nl + 1])
-    ends = np_.concatenate([nl + 1, [buf.size]])
-    keep = starts < buf.size
-    starts, ends = starts[keep], ends[keep]
-    padded = np_.concatenate([buf, np_.zeros(2, dtype=np_.uint8)])
-    c0, c1 = padded[starts], padded[starts + 1]
+    starts = starts[starts < got]
+    lengths = np_.diff(np_.append(starts, got))
+    del nl
+    c0 = work[starts]
+    c1 = work[np_.minimum(starts + 1, got - 1)]
     blank = (c1 == 32) | (c1 == 9)
     is_v = (c0 == ord("v")) & blank
     is_vt = (c0 == ord("v")) & (c1 == ord("t"))
     is_f = (c0 == ord("f")) & blank
     if not is_f.any() or not is_v.any():
         return [] if not is_f.any() else None
-    work = buf.copy()
+    mat_lines = np_.flatnonzero((c0 == ord("u")) & (c1 == ord("s")))
+    mat_text = [bytes(work[starts[li]:starts[li] + lengths[li]]).decode("utf-8", "replace")
+                for li in mat_lines]
     work[starts[is_v | is_vt | is_f]] = 32  # blank the record tags so only numbers remain
     work[starts[is_vt] + 1] = 32
-    lengths = ends - starts
 
-    def gather(mask: Any) -> bytes:
-        return bytes(work[np_.repeat(mask, lengths)])
+    def gather(mask: Any, work: Any = work, lengths: Any = lengths) -> bytes:
+        return work[np_.repeat(mask, lengths)].tobytes()  # type: ignore[no-any-return]
 
     nv, nvt, nf = int(is_v.sum()), int(is_vt.sum()), int(is_f.sum())
     with warnings.catch_warnings():
@@ -495,35 +501,39 @@ def _parse_obj_fast(path: Path, np_: Any) -> list[tuple[str | None, Any, Any, An
         vals = np_.fromstring(gather(is_v), dtype=np_.float64, sep=" ")
         if vals.size not in (3 * nv, 4 * nv, 6 * nv, 7 * nv):
             return None
-        verts = vals.reshape(nv, -1)[:, :3]
+        verts = np_.ascontiguousarray(vals.reshape(nv, -1)[:, :3])
+        del vals
         uvs = None
         if nvt:
             tv = np_.fromstring(gather(is_vt), dtype=np_.float64, sep=" ")
             if tv.size not in (2 * nvt, 3 * nvt):
                 return None
-            uvs = tv.reshape(nvt, -1)[:, :2]
-        fbytes = np_.frombuffer(gather(is_f), dtype=np_.uint8).copy()
-        slash = fbytes == ord("/")
-        if (fbytes == ord("-")).any() or (slash[:-1] & slash[1:]).any():
+            uvs = np_.ascontiguousarray(tv.reshape(nvt, -1)[:, :2])
+            del tv
+        ftext = gather(is_f)
+        f_lines = np_.flatnonzero(is_f)
+        del gather, work, data, starts, lengths
+        if b"-" in ftext or b"//" in ftext:
             return None  # relative indexes or v//vn: leave to trimesh
-        fbytes[slash] = 32
-        ints = np_.fromstring(fbytes.tobytes(), dtype=np_.int64, sep=" ")
-    per = int(slash.sum()) // (3 * nf) + 1
-    if ints.size != 3 * nf * per or int(slash.sum()) != 3 * nf * (per - 1):
+        nslash = ftext.count(b"/")
+        ftext = ftext.replace(b"/", b" ")
+        ints = np_.fromstring(ftext, dtype=np_.int64, sep=" ")
+        del ftext
+    per = nslash // (3 * nf) + 1
+    if ints.size != 3 * nf * per or nslash != 3 * nf * (per - 1):
         return None  # polygons or corners mixing v, v/vt and v/vt/vn
     idx = ints.reshape(nf, 3, per)
     fv = idx[:, :, 0] - 1
     fvt = idx[:, :, 1] - 1 if per >= 2 and uvs is not None else None
+    del idx, ints
     if fv.min() < 0 or fv.max() >= nv:
         return None
     if fvt is not None and uvs is not None and (fvt.min() < 0 or fvt.max() >= nvt):
         fvt = None
     # Materials: each usemtl applies to the faces after it.
-    mat_lines = np_.flatnonzero((c0 == ord("u")) & (c1 == ord("s")))
-    f_lines = np_.flatnonzero(is_f)
     mats: list[tuple[str | None, int]] = [(None, 0)]
-    for li in mat_lines:
-        text = bytes(buf[starts[li]:ends[li]]).decode("utf-8", "replace").strip()
+    for li, raw in zip(mat_lines, mat_text, strict=True):
+        text = raw.strip()
         if text.startswith("usemtl"):
             mats.append((text[6:].strip(), int(np_.searchsorted(f_lines, li))))
     by_mat: dict[str | None, list[tuple[int, int]]] = {}

@@ -318,7 +318,8 @@ class PointCloud:
 
         COPC: octree levels are read from the root down until they hold at least ``n``
         points (the upper levels are already a spatially even thinning), then thinned
-        at random to ``n``; the deep levels are never read.
+        at random to ``n``; the deep levels are never read. Memory is the levels read,
+        typically a few times ``n`` points (each level holds up to ~4-8x the one above).
 
         Args:
             n: the most points to return (all points when the file has fewer).

@@ -12,7 +12,9 @@ import functools
 import re
 from importlib import resources
 
-__all__ = ["LEAFLET_VERSION", "THREE_VERSION", "leaflet_css", "leaflet_js", "read_static", "three_js"]
+__all__ = [
+    "LEAFLET_VERSION", "THREE_VERSION", "leaflet_css", "leaflet_js", "read_static", "three_js",
+]
 
 THREE_VERSION = "0.160.1"
 LEAFLET_VERSION = "1.9.4"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from terranb.errors import ValidationError, require
 
@@ -122,7 +122,7 @@ def cluster_decimate(vertices: np.ndarray, faces: np.ndarray, target_faces: int,
     extent = float(np.max(v.max(axis=0) - v.min(axis=0))) or 1.0
     cell = math.sqrt(2.0 * area / target_faces) if area > 0 else extent / math.sqrt(target_faces)
     cell = max(cell, extent * 1e-6)
-    best: tuple[float, np.ndarray, int] | None = None  # cell, cluster ids, face count
+    best: tuple[float, Any, int] | None = None  # cell, cluster ids, face count
     for _ in range(8):
         cid, _n = _cluster(v, cell)
         kept = int(_surviving(f, cid).sum())

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CLASS_COLOURS",
+    "CLASS_NAMES",
     "classification_colours",
     "data_uri",
     "encode_jpeg",
@@ -25,6 +26,8 @@ __all__ = [
     "fit_jpeg",
     "fit_png",
     "ramp",
+    "ramp_css",
+    "ramp_range",
     "to_uint8",
 ]
 
@@ -71,6 +74,32 @@ CLASS_COLOURS: dict[int, tuple[int, int, int]] = {
 }
 
 
+CLASS_NAMES: dict[int, str] = {
+    0: "never classified", 1: "unclassified", 2: "ground", 3: "low vegetation",
+    4: "medium vegetation", 5: "high vegetation", 6: "building", 7: "low point (noise)",
+    8: "model key", 9: "water", 10: "rail", 11: "road surface", 12: "overlap",
+    13: "wire guard", 14: "wire conductor", 15: "transmission tower",
+    16: "wire connector", 17: "bridge deck", 18: "high noise",
+}
+
+
+def ramp_range(values: np.ndarray) -> tuple[float, float]:
+    """The default value range of :func:`ramp`: 2nd and 98th percentile of finite values."""
+    np = require("numpy", "geo")
+    v = np.asarray(values, dtype="float64")
+    finite = v[np.isfinite(v)]
+    if not finite.size:
+        return 0.0, 1.0
+    lo, hi = np.percentile(finite, [2, 98])
+    return float(lo), float(hi)
+
+
+def ramp_css(name: str = "viridis") -> str:
+    """A CSS ``linear-gradient`` matching :func:`ramp`, for legends."""
+    stops = ", ".join(f"#{r:02x}{g:02x}{b:02x}" for r, g, b in RAMPS[name])
+    return f"linear-gradient(to right, {stops})"
+
+
 def ramp(values: np.ndarray, name: str = "viridis", vmin: float | None = None,
          vmax: float | None = None) -> np.ndarray:
     """Map values to RGB with a built-in colour ramp.
@@ -88,16 +117,15 @@ def ramp(values: np.ndarray, name: str = "viridis", vmin: float | None = None,
     if name not in RAMPS:
         raise ValidationError(f"unknown colour ramp {name!r}; use one of {sorted(RAMPS)}")
     v = np.asarray(values, dtype="float64")
-    finite = v[np.isfinite(v)]
-    if vmin is None:
-        vmin = float(np.percentile(finite, 2)) if finite.size else 0.0
-    if vmax is None:
-        vmax = float(np.percentile(finite, 98)) if finite.size else 1.0
+    if vmin is None or vmax is None:
+        lo, hi = ramp_range(v)
+        vmin = lo if vmin is None else vmin
+        vmax = hi if vmax is None else vmax
     span = vmax - vmin if vmax > vmin else 1.0
     t = np.clip(np.nan_to_num((v - vmin) / span, nan=0.0), 0.0, 1.0)
     anchors = np.asarray(RAMPS[name], dtype="float64")
     pos = np.linspace(0.0, 1.0, len(anchors))
-    out = np.empty(v.shape + (3,), dtype="uint8")
+    out = np.empty((*v.shape, 3), dtype="uint8")
     for c in range(3):
         out[..., c] = np.round(np.interp(t, pos, anchors[:, c])).astype("uint8")
     return out
@@ -247,9 +275,10 @@ def _presize(array: np.ndarray, max_bytes: int, encoder: Any) -> np.ndarray:
     if pixels <= 4 * _SAMPLE_PIXELS:
         return array
     trial = _resize(array, (_SAMPLE_PIXELS / pixels) ** 0.5)
-    bpp = len(encoder(trial)) / float(trial.shape[0] * trial.shape[1])
+    npx = float(trial.shape[0] * trial.shape[1])
+    bpp = len(encoder(trial)) / npx
     if array.ndim == 3:  # the palette fallback is usually ~3x smaller than RGBA
-        bpp = min(bpp, len(encode_png(trial, palette=True)) / float(trial.shape[0] * trial.shape[1]))
+        bpp = min(bpp, len(encode_png(trial, palette=True)) / npx)
     fit_pixels = max_bytes / max(bpp, 1e-6)
     if fit_pixels >= pixels:
         return array

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from terranb.errors import require
 
@@ -94,7 +94,7 @@ def render(points: list[tuple[np.ndarray, np.ndarray, int]],
     ox = width / 2 - scale * (sx.max() + sx.min()) / 2
     oy = height / 2 + scale * (sy.max() + sy.min()) / 2
 
-    def project(xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def project(xyz: Any) -> tuple[Any, Any, Any]:
         rel = xyz - centre
         return ox + scale * (rel @ right), oy - scale * (rel @ up), rel @ forward
 
@@ -129,7 +129,7 @@ def _splat(fr: _Frags, px: np.ndarray, py: np.ndarray, depth: np.ndarray, rgb: n
         for dy in range(size):
             x, y = x0 + dx, y0 + dy
             ok = (x >= 0) & (x < width) & (y >= 0) & (y < height)
-            fr.pix.append((y[ok] * width + x[ok]))
+            fr.pix.append(y[ok] * width + x[ok])
             fr.depth.append(depth[ok])
             fr.rgb.append(rgb[ok])
 
@@ -154,10 +154,7 @@ def _triangles(fr: _Frags, v: np.ndarray, faces: np.ndarray, px: np.ndarray, py:
     light = -forward + np.array([0.3, 0.2, 1.0])
     light /= np.linalg.norm(light)
     shade = 0.35 + 0.65 * np.abs(n @ light)
-    if cols is not None:
-        base = np.asarray(cols, dtype=np.float64)
-    else:
-        base = np.full((len(v), 3), 200.0)
+    base = np.full((len(v), 3), 200.0) if cols is None else np.asarray(cols, dtype=np.float64)
 
     tx, ty = px[faces], py[faces]  # (F, 3)
     xmin = np.clip(np.floor(tx.min(axis=1)), 0, width - 1).astype(np.int64)
@@ -169,8 +166,7 @@ def _triangles(fr: _Frags, v: np.ndarray, faces: np.ndarray, px: np.ndarray, py:
     size = np.maximum(xmax - xmin, ymax - ymin) + 1
     bucket = np.ceil(np.log2(np.maximum(size, 1))).astype(np.int64)
 
-    def emit(fidx: np.ndarray, X: np.ndarray, Y: np.ndarray, w0: np.ndarray, w1: np.ndarray,
-             w2: np.ndarray) -> None:
+    def emit(fidx: Any, X: Any, Y: Any, w0: Any, w1: Any, w2: Any) -> None:
         f3 = faces[fidx]
         depth = w0 * dz[f3[:, 0]] + w1 * dz[f3[:, 1]] + w2 * dz[f3[:, 2]]
         if textured:
@@ -216,7 +212,7 @@ def _triangles(fr: _Frags, v: np.ndarray, faces: np.ndarray, px: np.ndarray, py:
             w1 = ((cy_ - ay) * (Xc - cx_) + (ax - cx_) * (Yc - cy_)) / den
             w2 = 1.0 - w0 - w1
             inside = ((w0 >= -1e-6) & (w1 >= -1e-6) & (w2 >= -1e-6)
-                      & (X <= xmax[f_ids][:, None]) & (Y <= ymax[f_ids][:, None]))
+                      & (xmax[f_ids][:, None] >= X) & (ymax[f_ids][:, None] >= Y))
             rows, cols_i = np.nonzero(inside)
             if rows.size == 0:
                 continue

@@ -40,6 +40,7 @@ __all__ = [
     "ortho_overlay",
     "result_map",
     "save_map",
+    "tree_map",
 ]
 
 Bounds = tuple[float, float, float, float]  # west, south, east, north (degrees)
@@ -191,7 +192,8 @@ def ortho_overlay(ortho: Any, *, max_png_bytes: int = 2_000_000,
             if opened:
                 src.close()
     h, w = rgba.shape[:2]
-    xs, ys = zip(*(_xy(transform, c, r) for c, r in ((0, 0), (w, 0), (w, h), (0, h))))
+    corners = [_xy(transform, c, r) for c, r in ((0, 0), (w, 0), (w, h), (0, h))]
+    xs, ys = [c[0] for c in corners], [c[1] for c in corners]
     src_bounds = (min(xs), min(ys), max(xs), max(ys))
     dst_crs = CRS.from_epsg(3857)
     dst_transform, dw, dh = calculate_default_transform(src_crs, dst_crs, w, h, *src_bounds)
@@ -251,7 +253,7 @@ def _points_array(points: Any, max_points: int) -> tuple[np.ndarray, Any]:
         raise ValidationError(f"points must be an (N, 2) or (N, 3) array, got shape {a.shape}")
     if len(a) > max_points:
         # A fixed stride keeps the spatial distribution and is deterministic.
-        a = a[:: int(math.ceil(len(a) / max_points))]
+        a = a[:: math.ceil(len(a) / max_points)]
     return a, crs
 
 
@@ -288,8 +290,8 @@ def density_overlay(points: Any, *, crs: Any = None, bins: int = 512,
     x0, x1, y0, y1 = mx.min(), mx.max(), my.min(), my.max()
     span = max(x1 - x0, y1 - y0, 1e-6)
     cell = span / bins
-    nx = max(1, int(math.ceil((x1 - x0) / cell)) or 1)
-    ny = max(1, int(math.ceil((y1 - y0) / cell)) or 1)
+    nx = max(1, math.ceil((x1 - x0) / cell))
+    ny = max(1, math.ceil((y1 - y0) / cell))
     x1, y1 = x0 + nx * cell, y0 + ny * cell
     counts, _, _ = np.histogram2d(my, mx, bins=(ny, nx), range=((y0, y1), (x0, x1)))
     counts = counts[::-1]  # row 0 is north
@@ -301,7 +303,8 @@ def density_overlay(points: Any, *, crs: Any = None, bins: int = 512,
     to_ll = pyproj.Transformer.from_crs(3857, 4326, always_xy=True)
     west, south = to_ll.transform(x0, y0)
     east, north = to_ll.transform(x1, y1)
-    note = f"{mx.size} points, {nx}x{ny} cells of {cell:.2f} m (Mercator), max {int(counts.max())}/cell"
+    note = (f"{mx.size} points, {nx}x{ny} cells of {cell:.2f} m (Mercator), "
+            f"max {int(counts.max())}/cell")
     return Overlay(png=png, bounds=(west, south, east, north), size=size, note=note)
 
 
@@ -423,7 +426,8 @@ def offline_map(m: folium.Map) -> folium.Map:
         f"<style>{_assets.leaflet_css()}</style>\n"
         f"<script>{_assets.leaflet_js()}</script>"
     )
-    m.get_root().header.add_child(branca.Element(inline), name="terranb_leaflet_inline", index=0)
+    root: Any = m.get_root()  # a branca Figure (typed as Element)
+    root.header.add_child(branca.Element(inline), name="terranb_leaflet_inline", index=0)
     return m
 
 
@@ -522,6 +526,32 @@ def result_map(
         m.fit_bounds([[s, w], [n, e]])
     folium.LayerControl(collapsed=False).add_to(m)
     return m
+
+
+def tree_map(tree: Any, *, footprints: Any = None, **kwargs: Any) -> folium.Map:
+    """:func:`result_map` of a ``terranb.results.layout.ResultTree`` (``open_results``).
+
+    Shows the orthomosaic (else the DSM), the first point cloud as a density layer,
+    and the WGS84 extent of every point cloud and mesh as boxes. ``kwargs`` go to
+    :func:`result_map`.
+    """
+    ortho = getattr(tree, "ortho", None) or getattr(tree, "dsm", None)
+    clouds = list(getattr(tree, "point_clouds", []) or [])
+    meshes = list(getattr(tree, "meshes", []) or [])
+    boxes: dict[str, Bounds] = {}
+    for item in clouds + meshes:
+        b = getattr(item, "bounds_wgs84", None)
+        if b is not None:
+            boxes[Path(str(getattr(item, "path", "extent"))).name] = tuple(b)  # type: ignore[assignment]
+    points = next((c for c in clouds if getattr(c, "crs", None) is not None), None)
+    if ortho is not None and getattr(ortho, "crs", None) is None and "ortho_crs" not in kwargs:
+        ortho = None  # cannot be placed; its findings already say why
+    if ortho is None and points is None and not boxes and footprints is None:
+        raise ValidationError(
+            f"nothing in {getattr(tree, 'root', 'this result')} can be placed on a map "
+            "(no georeferenced orthomosaic, point cloud or mesh)"
+        )
+    return result_map(ortho, footprints, boxes or None, points, **kwargs)
 
 
 def _geojson_bounds(fc: Mapping[str, Any]) -> list[Bounds]:

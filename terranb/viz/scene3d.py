@@ -16,7 +16,8 @@ clustering) as needed. Per point the page costs 12 bytes, per mesh face about
 
 Example:
     >>> from terranb.results.pointcloud import PointCloud  # doctest: +SKIP
-    >>> Scene3D.from_pointcloud(PointCloud.open("cloud.laz"), color_by="elevation")  # doctest: +SKIP
+    >>> cloud = PointCloud.open("cloud.laz")  # doctest: +SKIP
+    >>> Scene3D.from_pointcloud(cloud, color_by="elevation")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from __future__ import annotations
 import base64
 import html as html_mod
 import json
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +52,7 @@ class _PointLayer:
     rgb: np.ndarray | None
     size: float
     source_count: int
+    legend: dict[str, Any] | None = None
 
 
 @dataclass
@@ -60,9 +61,10 @@ class _MeshLayer:
     vertices: np.ndarray
     faces: np.ndarray
     uv: np.ndarray | None
-    texture: np.ndarray | None
+    texture: Any  # a Path, PIL image or uint8 array; decoded when encoding
     colors: np.ndarray | None
     source_faces: int
+    legend: dict[str, Any] | None = None
     _cache: dict[int, Any] = field(default_factory=dict, repr=False)
 
     def cached_within(self, max_faces: int) -> Any:
@@ -101,23 +103,64 @@ def _rgb8(rgb: Any) -> np.ndarray:
     return (a // 257 if top > 255 else a).astype(np.uint8)
 
 
-def _load_texture(texture: Any) -> np.ndarray:
+def _check_texture(texture: Any) -> Any:
+    """Validate a texture source without decoding it (paths stay paths until encoding)."""
     np = require("numpy", "geo")
-    pil = require("PIL.Image", "geo")
     if isinstance(texture, (str, os.PathLike)):
         p = Path(texture)
         if not p.is_file():
             raise ValidationError(f"texture file {p} does not exist")
-        with pil.open(p) as im:
-            return np.asarray(im.convert("RGB"))
+        return p
     if hasattr(texture, "convert"):  # a PIL image
-        return np.asarray(texture.convert("RGB"))
+        return texture
     a = np.asarray(texture)
     if a.ndim == 2:
         a = np.repeat(a[..., None], 3, axis=2)
     if a.ndim != 3 or a.shape[2] < 3:
         raise ValidationError(f"texture must be an image path or (H, W, 3) array, got {a.shape}")
     return _png.to_uint8(a[..., :3]) if a.dtype != np.uint8 else a[..., :3]
+
+
+def _load_texture(texture: Any, max_px: int) -> np.ndarray:
+    """Decode a texture source to RGB uint8 with its longest side at most ``max_px``.
+
+    Textures are decoded one at a time and reduced on decode (JPEG draft mode), so a
+    mesh with dozens of 8k atlases never holds them all at full size.
+    """
+    np = require("numpy", "geo")
+    pil = require("PIL.Image", "geo")
+    if isinstance(texture, Path):
+        with pil.open(texture) as im:
+            im.draft("RGB", (max_px, max_px))  # JPEG: decode at 1/2, 1/4, 1/8 scale
+            img = im.convert("RGB")
+    elif hasattr(texture, "convert"):
+        img = texture.convert("RGB")
+    else:
+        img = pil.fromarray(np.ascontiguousarray(texture))
+    if max(img.size) > max_px:
+        img = img.copy()
+        img.thumbnail((max_px, max_px), pil.Resampling.LANCZOS)
+    return np.asarray(img)
+
+
+def _elevation(z: Any) -> tuple[Any, dict[str, Any]]:
+    """Viridis colours for heights and the legend describing them."""
+    lo, hi = _png.ramp_range(z)
+    return _png.ramp(z, "viridis", lo, hi), {"ramp": _png.ramp_css("viridis"),
+                                             "min": round(lo, 2), "max": round(hi, 2)}
+
+
+def _class_legend(codes: Any, most: int = 16) -> dict[str, Any]:
+    """The classes present (most frequent first) with their colours and ASPRS names."""
+    np = require("numpy", "geo")
+    counts = np.bincount(np.asarray(codes).astype(np.int64) & 0xFF, minlength=256)
+    present = [int(c) for c in np.argsort(-counts) if counts[c] > 0][:most]
+    out = []
+    for c in present:
+        r, g, b = _png.CLASS_COLOURS.get(c, (128, 128, 128))
+        out.append([c, _png.CLASS_NAMES.get(c, f"class {c}"), f"#{r:02x}{g:02x}{b:02x}",
+                    int(counts[c])])
+    return {"classes": out}
 
 
 def _b64(a: np.ndarray) -> str:
@@ -148,12 +191,18 @@ class Scene3D:
         texture_share: at most this fraction of the budget goes to textures.
         max_points: cap on points shown per point layer (the byte budget may keep fewer).
         max_faces: cap on faces shown per mesh layer (the byte budget may keep fewer).
+        up: ``"z"`` (survey data, DJI Terra) or ``"y"`` (many generic OBJ models):
+            which input axis points up; ``"y"`` input is rotated to z-up.
     """
 
     def __init__(self, *, max_bytes: int = 10_000_000, height: int = 480, title: str = "",
                  background: str = "#1b1d22", camera: Camera | None = None,
                  max_texture_px: int = 2048, texture_share: float = 0.4,
-                 max_points: int | None = None, max_faces: int | None = None) -> None:
+                 max_points: int | None = None, max_faces: int | None = None,
+                 up: str = "z") -> None:
+        if up not in ("z", "y"):
+            raise ValidationError(f"up must be 'z' or 'y', got {up!r}")
+        self.up = up
         self.max_points = max_points
         self.max_faces = max_faces
         self.max_bytes = int(max_bytes)
@@ -190,12 +239,14 @@ class Scene3D:
         a = np.asarray(xyz, dtype=np.float64)
         if a.ndim != 2 or a.shape[1] != 3 or len(a) == 0:
             raise ValidationError(f"xyz must be a non-empty (N, 3) array, got shape {a.shape}")
+        a = self._z_up(a)
         ok = np.all(np.isfinite(a), axis=1)
         mode = self._check_mode(color_by)
         if mode == "auto":
             mode = "rgb" if rgb is not None else (
                 "classification" if classification is not None else "elevation")
-        colours: np.ndarray | None
+        colours: Any
+        legend = None
         if mode == "rgb":
             if rgb is None:
                 raise ValidationError("color_by='rgb' needs rgb colours (this data has none)")
@@ -203,20 +254,23 @@ class Scene3D:
         elif mode == "classification":
             if classification is None:
                 raise ValidationError("color_by='classification' needs classification codes")
-            colours = _png.classification_colours(np.asarray(classification))
+            codes = np.asarray(classification)
+            colours = _png.classification_colours(codes)
+            legend = _class_legend(codes)
         elif mode == "elevation":
-            colours = _png.ramp(a[:, 2], "viridis")
+            colours, legend = _elevation(a[:, 2])
         elif mode == "none":
             colours = None
         else:
-            raise ValidationError(f"color_by={mode!r} is for meshes; use rgb/elevation/classification")
+            raise ValidationError(
+                f"color_by={mode!r} is for meshes; use rgb, elevation or classification")
         if colours is not None and len(colours) != len(a):
             raise ValidationError(f"{len(colours)} colours for {len(a)} points")
         if not ok.all():
             a = a[ok]
             colours = None if colours is None else colours[ok]
         self._points.append(_PointLayer(name, a, colours, float(size),
-                                        int(source_count or len(a))))
+                                        int(source_count or len(a)), legend))
         self._built = None
         return self
 
@@ -244,6 +298,7 @@ class Scene3D:
         f = np.asarray(faces)
         if v.ndim != 2 or v.shape[1] != 3 or len(v) == 0:
             raise ValidationError(f"vertices must be a non-empty (V, 3) array, got {v.shape}")
+        v = self._z_up(v)
         if f.ndim != 2 or f.shape[1] != 3:
             raise ValidationError(
                 f"faces must be an (F, 3) triangle index array, got {f.shape}; triangulate first"
@@ -255,26 +310,33 @@ class Scene3D:
         if mode == "auto":
             mode = "texture" if texture is not None and uv is not None else (
                 "rgb" if colors is not None else "elevation")
-        tex_arr = uv_arr = col = None
+        tex_arr = uv_arr = col = legend = None
         if mode == "texture":
             if texture is None or uv is None:
                 raise ValidationError("color_by='texture' needs both uv and texture")
             uv_arr = np.asarray(uv, dtype=np.float64)
             if uv_arr.shape != (len(v), 2):
                 raise ValidationError(f"uv must be ({len(v)}, 2), got {uv_arr.shape}")
-            tex_arr = _load_texture(texture)
+            tex_arr = _check_texture(texture)
         elif mode == "rgb":
             if colors is None:
                 raise ValidationError("color_by='rgb' needs vertex colours")
             col = _rgb8(colors)
         elif mode == "elevation":
-            col = _png.ramp(v[:, 2], "viridis")
+            col, legend = _elevation(v[:, 2])
         elif mode == "classification":
             raise ValidationError("color_by='classification' is for point layers")
         self._meshes.append(_MeshLayer(name, v, f, uv_arr, tex_arr, col,
-                                       int(source_faces or len(f))))
+                                       int(source_faces or len(f)), legend))
         self._built = None
         return self
+
+    def _z_up(self, a: Any) -> Any:
+        """Rotate y-up input to z-up (x, y, z) -> (x, -z, y); z-up input is returned as is."""
+        if self.up == "z":
+            return a
+        np = require("numpy", "geo")
+        return np.stack([a[:, 0], -a[:, 2], a[:, 1]], axis=1)
 
     @staticmethod
     def _check_mode(mode: str) -> str:
@@ -286,7 +348,7 @@ class Scene3D:
     @classmethod
     def from_points(cls, xyz: Any, rgb: Any = None, classification: Any = None, *,
                     color_by: str = "auto", size: float = 2.0, **kwargs: Any) -> Scene3D:
-        """A scene with one point layer (see :meth:`add_points`); ``kwargs`` go to the constructor."""
+        """A scene with one point layer (see :meth:`add_points`); ``kwargs`` go to ``Scene3D``."""
         return cls(**kwargs).add_points(xyz, rgb, classification, color_by=color_by, size=size)
 
     @classmethod
@@ -376,6 +438,18 @@ class Scene3D:
             return cls.from_mesh(result, **kwargs)
         return cls.from_pointcloud(result, **kwargs)
 
+    @classmethod
+    def from_tree(cls, tree: Any, **kwargs: Any) -> Scene3D:
+        """A scene of a ``terranb.results`` ``ResultTree``: its first mesh, else point cloud."""
+        meshes = list(getattr(tree, "meshes", []) or [])
+        clouds = list(getattr(tree, "point_clouds", []) or [])
+        if meshes:
+            return cls.from_mesh(meshes[0], **kwargs)
+        if clouds:
+            return cls.from_pointcloud(clouds[0], **kwargs)
+        raise ValidationError(
+            f"{getattr(tree, 'root', 'this result')} has no mesh or point cloud to show in 3D")
+
     # ------------------------------------------------------------------ build
     def _centre_radius(self) -> tuple[np.ndarray, float]:
         np = require("numpy", "geo")
@@ -429,7 +503,8 @@ class Scene3D:
                 return self._built
             # Mesh vertex counts after clustering are only estimated; shrink and retry.
             factor *= 0.95 * (geo_avail / float(max(1, size - fixed - tex_bytes)))
-        raise ValidationError(f"could not fit the scene into {self.max_bytes} bytes; raise max_bytes")
+        raise ValidationError(
+            f"could not fit the scene into {self.max_bytes} bytes; raise max_bytes")
 
     @staticmethod
     def _point_bytes(n: int) -> float:
@@ -447,23 +522,13 @@ class Scene3D:
         per = int(avail * self.texture_share / len(textured) / _B64)
         out: dict[int, str] = {}
         for i in textured:
-            tex = self._meshes[i].texture
-            assert tex is not None
-            longest = max(tex.shape[:2])
-            if longest > self.max_texture_px:
-                pil = require("PIL.Image", "geo")
-                np = require("numpy", "geo")
-                s = self.max_texture_px / float(longest)
-                im = pil.fromarray(tex).resize((max(1, int(tex.shape[1] * s)),
-                                                max(1, int(tex.shape[0] * s))),
-                                               pil.Resampling.LANCZOS)
-                tex = np.asarray(im)
+            tex = _load_texture(self._meshes[i].texture, self.max_texture_px)
             jpg, _ = _png.fit_jpeg(tex, per)
             out[i] = _png.data_uri(jpg, "image/jpeg")
         return out
 
-    def _encode_layers(self, factor: float, centre: np.ndarray,
-                       textures: dict[int, str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def _encode_layers(self, factor: float, centre: np.ndarray, textures: dict[int, str],
+                       ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         np = require("numpy", "geo")
         layers: list[dict[str, Any]] = []
         shown: list[dict[str, Any]] = []
@@ -478,6 +543,8 @@ class Scene3D:
                                      "scale": scale, "size": p.size}
             if p.rgb is not None:
                 layer["col"] = _b64(np.ascontiguousarray(p.rgb[idx]))
+            if p.legend:
+                layer["legend"] = p.legend
             layers.append(layer)
             shown.append({"kind": "points", "name": p.name, "shown": len(idx),
                           "source": p.source_count})
@@ -503,6 +570,8 @@ class Scene3D:
                 layer["tex"] = textures[i]
             if d.colors is not None:
                 layer["col"] = _b64(np.ascontiguousarray(d.colors))
+            if m.legend:
+                layer["legend"] = m.legend
             layers.append(layer)
             shown.append({"kind": "mesh", "name": m.name, "shown": len(d.faces),
                           "source": m.source_faces, "vertices": len(d.vertices)})
@@ -548,7 +617,8 @@ class Scene3D:
         meshes = []
         for m in self._meshes:
             d = m.cached_within(max_faces) or m.decimated(min(len(m.faces), max_faces))
-            meshes.append((d.vertices, d.faces, d.uv, m.texture, d.colors))
+            tex = None if m.texture is None else _load_texture(m.texture, max(width, height))
+            meshes.append((d.vertices, d.faces, d.uv, tex, d.colors))
         bg = self.background.lstrip("#")
         rgb_bg = tuple(int(bg[i:i + 2], 16) for i in (0, 2, 4)) if len(bg) == 6 else (30, 30, 30)
         return render(pts, meshes, width=width, height=height, camera=self.camera,
@@ -578,7 +648,7 @@ def _mesh_parts(mesh: Any) -> list[tuple[str, Any, Any, Any, Any, Any]]:
     np = require("numpy", "geo")
     geoms = getattr(mesh, "geometry", None)
     if isinstance(geoms, dict):  # trimesh.Scene: apply each node's transform
-        out = []
+        out: list[tuple[str, Any, Any, Any, Any, Any]] = []
         graph = mesh.graph
         for node in graph.nodes_geometry:
             transform, gname = graph[node]
@@ -628,12 +698,16 @@ html,body{margin:0;height:100%;overflow:hidden;background:__BG__;
 #hud label{display:block;white-space:nowrap}
 #hud small{color:#aaa}
 #hud button{margin-top:3px;font-size:11px}
+#hud .bar{height:8px;width:160px;margin:2px 0 0 22px;border-radius:2px}
+#hud .lg{margin-left:22px;color:#ccc}
+#hud .sw{display:inline-block;width:9px;height:9px;margin-right:4px;border-radius:2px}
 #msg{position:absolute;inset:0;display:none;align-items:center;justify-content:center;
   text-align:center;padding:2em}
 </style></head><body>
 <canvas id="c" tabindex="0"></canvas>
 <div id="hud"><b>__TITLE__</b><div id="layers"></div>
-<small>drag: rotate &middot; right-drag/shift: pan &middot; wheel: zoom &middot; double-click: reset</small><br>
+<small>drag: rotate &middot; right-drag/shift: pan &middot; wheel: zoom
+&middot; double-click: reset</small><br>
 <button id="reset" type="button">reset view</button></div>
 <div id="msg"></div>
 <script>__THREE__</script>
@@ -666,7 +740,8 @@ var canvas = document.getElementById("c"), renderer;
 try {
   renderer = new THREE.WebGLRenderer({canvas: canvas, antialias: true});
 } catch (err) {
-  fail("WebGL is not available here (" + err.message + "). Scene3D.to_png() gives a static picture.");
+  fail("WebGL is not available here (" + err.message + "). " +
+       "Scene3D.to_png() gives a static picture.");
   return;
 }
 renderer.outputColorSpace = THREE.LinearSRGBColorSpace;
@@ -685,7 +760,9 @@ var list = document.getElementById("layers");
 D.layers.forEach(function (L) {
   var g = new THREE.BufferGeometry(), obj, mat;
   g.setAttribute("position", new THREE.BufferAttribute(new Uint16Array(bytes(L.pos)), 3, true));
-  if (L.col) g.setAttribute("color", new THREE.BufferAttribute(new Uint8Array(bytes(L.col)), 3, true));
+  if (L.col) {
+    g.setAttribute("color", new THREE.BufferAttribute(new Uint8Array(bytes(L.col)), 3, true));
+  }
   if (L.kind === "points") {
     mat = new THREE.PointsMaterial({size: L.size, sizeAttenuation: false,
       vertexColors: !!L.col, color: L.col ? 0xffffff : 0xcccccc});
@@ -702,8 +779,12 @@ D.layers.forEach(function (L) {
       tex.anisotropy = renderer.capabilities.getMaxAnisotropy();
       var img = new Image();
       state.pending++;
-      img.onload = function () { tex.image = img; tex.needsUpdate = true; state.pending--; request(); };
-      img.onerror = function () { state.pending--; fail("texture of " + L.name + " did not decode"); };
+      img.onload = function () {
+        tex.image = img; tex.needsUpdate = true; state.pending--; request();
+      };
+      img.onerror = function () {
+        state.pending--; fail("texture of " + L.name + " did not decode");
+      };
       img.src = L.tex;
       mat = new THREE.MeshBasicMaterial({map: tex, side: THREE.DoubleSide});
     } else {
@@ -722,9 +803,29 @@ D.layers.forEach(function (L) {
   row.appendChild(box);
   var what = L.kind === "points" ? " points" : " faces";
   var note = L.count < L.source ? " of " + L.source.toLocaleString() : "";
-  row.appendChild(document.createTextNode(" " + L.name + ": " + L.count.toLocaleString() + note + what));
+  var text = " " + L.name + ": " + L.count.toLocaleString() + note + what;
+  row.appendChild(document.createTextNode(text));
   list.appendChild(row);
+  legend(L.legend);
 });
+
+function legend(lg) {
+  if (!lg) return;
+  if (lg.ramp) {
+    var bar = document.createElement("div");
+    bar.className = "bar"; bar.style.background = lg.ramp;
+    var txt = document.createElement("div");
+    txt.className = "lg"; txt.textContent = "z " + lg.min + " \u2026 " + lg.max;
+    list.appendChild(bar); list.appendChild(txt);
+  }
+  (lg.classes || []).forEach(function (c) {
+    var d = document.createElement("div"), sw = document.createElement("span");
+    d.className = "lg"; sw.className = "sw"; sw.style.background = c[2];
+    d.appendChild(sw);
+    d.appendChild(document.createTextNode(c[0] + " " + c[1] + " (" + c[3].toLocaleString() + ")"));
+    list.appendChild(d);
+  });
+}
 
 var R = D.radius, target = new THREE.Vector3(), view = {};
 function reset() {

@@ -16,7 +16,7 @@ from terranb.api.terra import TerraClient
 from terranb.errors import AuthenticationError, InvalidOperationError, NotFoundError
 from terranb.params import Params2D
 
-pytestmark = pytest.mark.served
+pytestmark = [pytest.mark.served, pytest.mark.slow]
 
 boto3 = pytest.importorskip("boto3")
 pytest.importorskip("fastapi")

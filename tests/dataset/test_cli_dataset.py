@@ -41,9 +41,9 @@ def test_sample_data_preflight_mosaic(tmp_path, capsys):
 
 
 def test_errors_map_to_exit_1(tmp_path, capsys):
-    code, out, err = _run(["mosaic", str(tmp_path / "missing"), str(tmp_path / "m.tif")], capsys)
+    code, _out, err = _run(["mosaic", str(tmp_path / "missing"), str(tmp_path / "m.tif")], capsys)
     assert code == 1 and "does not exist" in err
-    code, out, err = _run(["sample-data", str(tmp_path / "x"), "--size", "big"], capsys)
+    code, _out, err = _run(["sample-data", str(tmp_path / "x"), "--size", "big"], capsys)
     assert code == 1 and "--size" in err
     with pytest.raises(SystemExit):
         _run(["sample-data", str(tmp_path / "x"), "--overlap", "120"], capsys)

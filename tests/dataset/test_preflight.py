@@ -141,11 +141,11 @@ def test_lidar_folder(tmp_path, monkeypatch):
     import terranb.dataset.preflight as pf
 
     folder = make_lidar_folder(tmp_path / "lidar", seed=1)
-    shutil.rmtree(folder / "_flight")
+    assert len(list(folder.glob("*.JPG"))) == 9
     rep = preflight(folder, backend="terra", job_type="lidar")
     assert [f.code for f in rep.findings] == ["summary"], rep.to_text()
     names = sorted(p.name for p in folder.iterdir())
-    assert any(n.endswith("_Zenmuse-L1-mission.RTK") for n in names)
+    assert "DJI_202405141000_001.RTK" in names and "DJI_202405141000_001.CLC" in names
     assert "NOT A DJI FILE" in next(folder.glob("*.IMU")).read_text()
     next(folder.glob("*.RTK")).unlink()
     (folder / "stray.docx").write_bytes(b"x")

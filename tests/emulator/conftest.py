@@ -1,120 +1,23 @@
-"""Fixtures for the emulator tests: a served emulator, signed TerraAPI calls, S3 uploads, photos."""
+"""Fixtures for the emulator tests: a served emulator and geotagged photos."""
 
 from __future__ import annotations
 
-import json
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import requests
-
-pytest.importorskip("fastapi")
-pytest.importorskip("moto")
-
-from terranb.api.signing import sign  # noqa: E402
-from terranb.emulator.config import EmulatorOptions  # noqa: E402
-from terranb.emulator.context import account_prefix  # noqa: E402
-from terranb.emulator.server import Emulator  # noqa: E402
-
-from emu_photos import make_photos  # noqa: E402
-
-
-class Terra:
-    """Minimal signed TerraAPI caller (requests + terranb.api.signing)."""
-
-    def __init__(self, base_url: str, app_key: str, secret_key: str) -> None:
-        self.base_url = base_url
-        self.app_key = app_key
-        self.secret_key = secret_key
-
-    def call(self, method: str, path: str, body: Any = None, query: str = "",
-             headers: dict[str, str] | None = None, sign_kw: dict[str, Any] | None = None
-             ) -> requests.Response:
-        full = f"/terra-rescon-be/v2{path}"
-        target = f"{full}?{query}" if query else full
-        if body is None:
-            raw = b""
-        elif isinstance(body, bytes):
-            raw = body
-        else:
-            raw = json.dumps(body).encode()
-        h = sign(method, target, raw, self.app_key, self.secret_key, **(sign_kw or {}))
-        h["Content-Type"] = "application/json;charset=UTF-8"
-        h.update(headers or {})
-        return requests.request(method, self.base_url + target, data=raw, headers=h, timeout=30)
-
-    def ok(self, method: str, path: str, body: Any = None, query: str = "") -> Any:
-        r = self.call(method, path, body, query)
-        assert r.status_code == 200, r.text
-        doc = r.json()
-        assert doc["result"]["code"] == 0, doc
-        return doc["data"]
-
-    def err(self, method: str, path: str, body: Any = None, query: str = "") -> tuple[int, int, str]:
-        r = self.call(method, path, body, query)
-        doc = r.json()
-        assert doc["result"]["code"] != 0, doc
-        return r.status_code, doc["result"]["code"], doc["result"]["desc"]
-
-
-def s3_client(endpoint: str, creds: dict[str, Any]) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "s3", endpoint_url=endpoint,
-        aws_access_key_id=creds.get("accessKeyID") or creds.get("access_key_id"),
-        aws_secret_access_key=creds.get("secretAccessKey") or creds.get("secret_access_key"),
-        aws_session_token=creds.get("sessionToken") or creds.get("session_token"),
-        region_name=creds.get("region") or "us-east-1",
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
-
-
-def upload_files(endpoint: str, token: dict[str, Any], files: dict[str, bytes]) -> list[dict[str, str]]:
-    """Put objects under the token's storePath; return upload_callback file entries."""
-    client = s3_client(endpoint, token)
-    bucket = token.get("cloudBucketName") or token.get("cloud_bucket_name")
-    store = token.get("storePath") or token.get("store_path")
-    out = []
-    for name, data in files.items():
-        put = client.put_object(Bucket=bucket, Key=store.replace("{fileName}", name), Body=data)
-        etag = put["ETag"].strip('"')
-        out.append({"name": name, "etag": etag, "checksum": etag})
-    return out
-
-
-class Served:
-    """A running emulator plus handles the tests need."""
-
-    def __init__(self, emulator: Emulator) -> None:
-        self.emulator = emulator
-        assert emulator.info is not None
-        self.info = emulator.info
-
-    @property
-    def base_url(self) -> str:
-        return self.info.base_url
-
-    def terra(self, fresh: bool = True) -> Terra:
-        """A caller; ``fresh`` makes a new account so tests do not share the job limit."""
-        if not fresh:
-            return Terra(self.base_url, self.info.app_key, self.info.secret_key)
-        ak, sk = secrets.token_hex(8), secrets.token_urlsafe(16)
-        assert self.emulator.state is not None
-        self.emulator.state.put_account(ak, sk, account_prefix(ak))
-        return Terra(self.base_url, ak, sk)
-
-    def fh2_headers(self) -> dict[str, str]:
-        return {"X-User-Token": self.info.user_token, "X-Project-Uuid": self.info.project_uuid,
-                "X-Request-Id": "", "X-Language": "en", "Content-Type": "application/json"}
 
 
 @pytest.fixture(scope="session")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """One emulator for the whole session (jobs take about a second)."""
+    pytest.importorskip("fastapi")
+    pytest.importorskip("moto")
+    from emu_helpers import Served
+
+    from terranb.emulator.config import EmulatorOptions
+    from terranb.emulator.server import Emulator
+
     opts = EmulatorOptions(data_dir=tmp_path_factory.mktemp("emu"), job_seconds=0.8, seed=1)
     emulator = Emulator(opts)
     emulator.start()
@@ -127,15 +30,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 @pytest.fixture(scope="session")
 def photos(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """12 small geotagged JPEGs of a flight (sorted)."""
+    from emu_photos import make_photos
+
     return make_photos(tmp_path_factory.mktemp("photos"), n=12)
-
-
-def bound_resource(served: Served, terra: Terra, photos: list[Path]) -> str:
-    """A resource with the photos uploaded and bound; returns its uuid."""
-    token = terra.ok("POST", "/store/obtain_token")
-    files = upload_files(served.info.s3_endpoint_url, token, {p.name: p.read_bytes() for p in photos})
-    res = terra.ok("POST", "/resources", {"name": "photos", "type": "map"})
-    terra.ok("POST", "/store/upload_callback", {"resourceUUID": res["uuid"],
-                                                "callbackParam": token["callbackParam"],
-                                                "files": files})
-    return str(res["uuid"])

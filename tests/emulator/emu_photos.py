@@ -42,7 +42,7 @@ def _own_photos(out_dir: Path, n: int) -> list[Path]:
     from PIL.TiffImagePlugin import IFDRational
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    cols = max(2, int(math.ceil(math.sqrt(n))))
+    cols = max(2, math.ceil(math.sqrt(n)))
     paths = []
     rng = np.random.default_rng(0)
     for i in range(n):
@@ -58,9 +58,9 @@ def _own_photos(out_dir: Path, n: int) -> list[Path]:
         exif = Image.Exif()
         exif[0x010F] = "DJI"
         exif[0x0110] = "FC6310"
-        exif[0x0132] = "2024:01:01 10:00:%02d" % (i % 60)
+        exif[0x0132] = f"2024:01:01 10:00:{i % 60:02d}"
         ex = exif.get_ifd(0x8769)
-        ex[0x9003] = "2024:01:01 10:00:%02d" % (i % 60)
+        ex[0x9003] = f"2024:01:01 10:00:{i % 60:02d}"
         ex[0x920A] = IFDRational(88, 10)  # focal length 8.8 mm
         ex[0xA405] = 24  # 35 mm equivalent
         gps = exif.get_ifd(0x8825)
@@ -83,8 +83,9 @@ def make_photos(out_dir: Path, n: int = 12) -> list[Path]:
     except ImportError:
         return _own_photos(out_dir, n)
     try:
-        flight = make_sample_flight(out_dir, seed=0, photos=n, image_size=(480, 320),
-                                    origin=(LAT0, LON0), lidar=False)
+        flight = make_sample_flight(
+            out_dir, seed=0, photos=n, image_size=(480, 320), origin=(LAT0, LON0), lidar=False
+        )
         photos = sorted(Path(p) for p in flight.photos)
         if len(photos) >= n:
             return photos

@@ -16,15 +16,30 @@ from terranb.api.signing import sign
 
 pytestmark = [pytest.mark.served, pytest.mark.slow]
 
-KEYS = {"base_url", "s3_endpoint_url", "app_key", "secret_key", "user_token", "project_uuid",
-        "workspace_id", "cloudapi_username", "cloudapi_password", "data_dir"}
+KEYS = {
+    "base_url",
+    "s3_endpoint_url",
+    "app_key",
+    "secret_key",
+    "user_token",
+    "project_uuid",
+    "workspace_id",
+    "cloudapi_username",
+    "cloudapi_password",
+    "data_dir",
+}
 
 
 def _start(args, tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "terranb", "emulator", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            cwd=tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "terranb", "emulator", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     line = proc.stdout.readline()
     if not line:
         proc.kill()
@@ -35,8 +50,23 @@ def _start(args, tmp_path):
 def test_cli_first_line_json_and_sigterm(tmp_path):
     sig = signal.SIGTERM
     data = tmp_path / "data"
-    proc, info = _start(["--port", "0", "--app-key", "my-ak", "--secret-key", "my-sk",
-                         "--data-dir", str(data), "--job-seconds", "1", "--seed", "3"], tmp_path)
+    proc, info = _start(
+        [
+            "--port",
+            "0",
+            "--app-key",
+            "my-ak",
+            "--secret-key",
+            "my-sk",
+            "--data-dir",
+            str(data),
+            "--job-seconds",
+            "1",
+            "--seed",
+            "3",
+        ],
+        tmp_path,
+    )
     try:
         assert KEYS <= set(info)
         assert info["app_key"] == "my-ak" and info["secret_key"] == "my-sk"
@@ -45,8 +75,9 @@ def test_cli_first_line_json_and_sigterm(tmp_path):
         assert info["base_url"].startswith("http://127.0.0.1:")
         assert info["data_dir"] == str(data.resolve())
         path = "/terra-rescon-be/v2/store/obtain_token"
-        r = requests.post(info["base_url"] + path, headers=sign("POST", path, b"", "my-ak", "my-sk"),
-                          timeout=10)
+        r = requests.post(
+            info["base_url"] + path, headers=sign("POST", path, b"", "my-ak", "my-sk"), timeout=10
+        )
         assert r.status_code == 200 and r.json()["result"]["code"] == 0
         s3 = requests.get(info["s3_endpoint_url"], timeout=10)
         assert s3.status_code in (400, 403)  # S3 answers (unsigned requests are refused)
@@ -65,8 +96,13 @@ def test_cli_first_line_json_and_sigterm(tmp_path):
 
 
 def test_cli_rejects_bad_knob(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "terranb", "emulator", "--fail-rate", "2"],
-                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "terranb", "emulator", "--fail-rate", "2"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 1 and "--fail-rate" in proc.stderr
     assert proc.stdout == ""
 

@@ -375,3 +375,29 @@ def test_errors_name_the_problem(photo_inputs, tmp_path):
             tmp_path / "o",
             None,
         )
+
+
+def test_lidar_dem_from_ground_points(tmp_path):
+    src = tmp_path / "cloud.las"
+    lon, lat, z = _lonlat_las(src, n=20_000)  # all class 2, z in 180..185
+    out = tmp_path / "out"
+    produced = Engine().produce(
+        "lidar",
+        {"parameter": {"generate_dem": True, "dem_resolution": 5.0}},
+        [("cloud.las", src)],
+        out,
+        None,
+    )
+    assert "lidars/terra_dem/dem.tif" in produced
+    with rasterio.open(out / "lidars/terra_dem/dem.tif") as ds:
+        assert ds.crs.to_epsg() == 32615 and ds.res == pytest.approx((5.0, 5.0))
+        dem = ds.read(1, masked=True)
+        # Each cell holds the lowest point in it: never above the cloud's range.
+        assert 180.0 <= dem.min() and dem.max() <= 185.0
+        assert dem.count() > 0.8 * dem.size
+        ex, ey = pyproj.Transformer.from_crs(4326, 32615, always_xy=True).transform(lon, lat)
+        r, c = ds.index(ex[:200], ey[:200])
+        cells = dem[np.asarray(r), np.asarray(c)]
+        assert (cells <= z[:200] + 0.001).all()
+    report = json.loads((out / "lidars/report/report.json").read_text())
+    assert report["generate dem tif"] is True and report["dem generation"]["dem resolution"] == 5.0

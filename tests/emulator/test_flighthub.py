@@ -7,8 +7,7 @@ import time
 import uuid
 
 import requests
-
-from conftest import upload_files
+from emu_helpers import s3_client, upload_files
 
 PARAM_2D = json.dumps({"parameter": {"map_mode": 1, "quality_level": 3}})
 
@@ -33,19 +32,34 @@ def _resource(served, photos, version="v0.1"):
     assert tok["end_point"] == served.info.s3_endpoint_url and "{fileName}" in tok["store_path"]
     files = upload_files(tok["end_point"], tok, {p.name: p.read_bytes() for p in photos})
     ruuid = str(uuid.uuid4())
-    out = _ok(served, "POST", "/stores/upload_callback",
-              {"resource_uuid": ruuid, "resource_name": "flight", "callback_param": tok["callback_param"],
-               "files": [{"name": f["name"], "etag": f["etag"]} for f in files]}, version=version)
-    assert out == {"resource_uuid": ruuid, "upload_count": len(photos),
-                   "file_name_list": [p.name for p in photos]}
+    out = _ok(
+        served,
+        "POST",
+        "/stores/upload_callback",
+        {
+            "resource_uuid": ruuid,
+            "resource_name": "flight",
+            "callback_param": tok["callback_param"],
+            "files": [{"name": f["name"], "etag": f["etag"]} for f in files],
+        },
+        version=version,
+    )
+    assert out == {
+        "resource_uuid": ruuid,
+        "upload_count": len(photos),
+        "file_name_list": [p.name for p in photos],
+    }
     return ruuid, tok
 
 
 def test_headers_checked(served):
     h = served.fh2_headers()
-    for broken in ({**h, "X-User-Token": "nope"}, {k: v for k, v in h.items() if k != "X-User-Token"},
-                   {**h, "X-Project-Uuid": str(uuid.uuid4())},
-                   {k: v for k, v in h.items() if k != "X-Project-Uuid"}):
+    for broken in (
+        {**h, "X-User-Token": "nope"},
+        {k: v for k, v in h.items() if k != "X-User-Token"},
+        {**h, "X-Project-Uuid": str(uuid.uuid4())},
+        {k: v for k, v in h.items() if k != "X-Project-Uuid"},
+    ):
         doc = _call(served, "GET", "/models/running", headers=broken)
         assert doc["code"] != 0 and doc["message"]
     assert _call(served, "GET", "/models/running")["code"] == 0
@@ -57,24 +71,47 @@ def test_resource_and_start_rules(served, photos):
     assert detail["status"] == 1 and detail["file_names"] == [p.name for p in photos[:4]]
     assert detail["resource_size"] == sum(p.stat().st_size for p in photos[:4])
     # fewer than 5 images
-    doc = _call(served, "POST", "/models/reconstruction/start",
-                {"resource_uuid": ruuid, "parameter_2d": PARAM_2D})
+    doc = _call(
+        served,
+        "POST",
+        "/models/reconstruction/start",
+        {"resource_uuid": ruuid, "parameter_2d": PARAM_2D},
+    )
     assert doc["code"] != 0 and "at least 5" in doc["message"]
     # no parameter at all
-    doc = _call(served, "POST", "/models/reconstruction/start",
-                {"resource_uuid": ruuid, "parameter_2d": "", "parameter_3d": ""})
+    doc = _call(
+        served,
+        "POST",
+        "/models/reconstruction/start",
+        {"resource_uuid": ruuid, "parameter_2d": "", "parameter_3d": ""},
+    )
     assert doc["code"] != 0 and "parameter_" in doc["message"]
     # parameter must be a string
-    doc = _call(served, "POST", "/models/reconstruction/start",
-                {"resource_uuid": ruuid, "parameter_2d": {"parameter": {}}})
+    doc = _call(
+        served,
+        "POST",
+        "/models/reconstruction/start",
+        {"resource_uuid": ruuid, "parameter_2d": {"parameter": {}}},
+    )
     assert doc["code"] != 0
     # wrong callback param, missing object
-    doc = _call(served, "POST", "/stores/upload_callback",
-                {"resource_uuid": ruuid, "callback_param": "x", "files": [{"name": "a", "etag": "b"}]})
+    doc = _call(
+        served,
+        "POST",
+        "/stores/upload_callback",
+        {"resource_uuid": ruuid, "callback_param": "x", "files": [{"name": "a", "etag": "b"}]},
+    )
     assert doc["code"] != 0
-    doc = _call(served, "POST", "/stores/upload_callback",
-                {"resource_uuid": ruuid, "callback_param": tok["callback_param"],
-                 "files": [{"name": "missing.JPG", "etag": "b"}]})
+    doc = _call(
+        served,
+        "POST",
+        "/stores/upload_callback",
+        {
+            "resource_uuid": ruuid,
+            "callback_param": tok["callback_param"],
+            "files": [{"name": "missing.JPG", "etag": "b"}],
+        },
+    )
     assert doc["code"] != 0 and "not found" in doc["message"]
     assert _call(served, "GET", f"/resource/{uuid.uuid4()}")["code"] != 0
     assert _call(served, "GET", f"/models/{uuid.uuid4()}")["code"] != 0
@@ -84,9 +121,19 @@ def test_resource_and_start_rules(served, photos):
 
 def test_model_lifecycle_and_zip(served, photos):
     ruuid, tok = _resource(served, photos)
-    started = _ok(served, "POST", "/models/reconstruction/start",
-                  {"resource_uuid": ruuid, "parameter_2d": PARAM_2D, "parameter_3d": "",
-                   "parameter_3dgs": "", "parameter_lidar": "", "delete_resource_if_finish": False})
+    started = _ok(
+        served,
+        "POST",
+        "/models/reconstruction/start",
+        {
+            "resource_uuid": ruuid,
+            "parameter_2d": PARAM_2D,
+            "parameter_3d": "",
+            "parameter_3dgs": "",
+            "parameter_lidar": "",
+            "delete_resource_if_finish": False,
+        },
+    )
     assert set(started) == {"model_2d"} and started["model_2d"]["status"] == 12
     model = started["model_2d"]["uuid"]
     seen = []
@@ -102,8 +149,7 @@ def test_model_lifecycle_and_zip(served, photos):
     assert m["reconstruction_progress"] == 100 and m["zip_progress"] == 100
     assert set(seen) <= {12, 14, 15} and seen[-1] == 15
     assert m["model_type"] == 1 and m["resource_uuid"] == ruuid and m["model_size"] > 0
-    client = __import__("conftest").s3_client(tok["end_point"],
-                                              _ok(served, "POST", "/stores/obtain_token"))
+    client = s3_client(tok["end_point"], _ok(served, "POST", "/stores/obtain_token"))
     obj = client.get_object(Bucket=tok["cloud_bucket_name"], Key=m["zip_file_key"])
     import io
     import zipfile
@@ -118,8 +164,12 @@ def test_model_lifecycle_and_zip(served, photos):
 
 def test_stop_running_model(served, photos):
     ruuid, _ = _resource(served, photos[:5])
-    started = _ok(served, "POST", "/models/reconstruction/start",
-                  {"resource_uuid": ruuid, "parameter_3d": PARAM_2D})
+    started = _ok(
+        served,
+        "POST",
+        "/models/reconstruction/start",
+        {"resource_uuid": ruuid, "parameter_3d": PARAM_2D},
+    )
     model = started["model_3d"]["uuid"]
     running = _ok(served, "GET", "/models/running")
     assert model in [m["model_uuid"] for m in running["list"]]

@@ -7,8 +7,8 @@ import time
 
 import pytest
 import requests
+from emu_helpers import Served, bound_resource
 
-from conftest import Served, bound_resource
 from terranb.emulator.config import EmulatorOptions
 from terranb.emulator.server import Emulator
 
@@ -34,8 +34,15 @@ def test_restart_keeps_everything_and_resumes_running_job(tmp_path, photos):
         t = served.terra(fresh=False)
         res = bound_resource(served, t, photos)
         done = t.ok("POST", "/jobs", {"name": "done"})["uuid"]
-        t.ok("POST", f"/jobs/{done}/start", {"type": 14, "resourceUuid": res,
-                                             "parameters": json.dumps({"parameter": {"quality_level": 3}})})
+        t.ok(
+            "POST",
+            f"/jobs/{done}/start",
+            {
+                "type": 14,
+                "resourceUuid": res,
+                "parameters": json.dumps({"parameter": {"quality_level": 3}}),
+            },
+        )
         finished = _wait(t, done)
         assert finished["status"] == 6
         out_files = t.ok("GET", f"/resources/{finished['outputResourceUuid']}")["fileUuids"]
@@ -43,7 +50,9 @@ def test_restart_keeps_everything_and_resumes_running_job(tmp_path, photos):
         # a job that is running when the emulator stops
         emu.options.job_seconds = 30
         running = t.ok("POST", "/jobs", {"name": "running"})["uuid"]
-        t.ok("POST", f"/jobs/{running}/start", {"type": 14, "resourceUuid": res, "parameters": "{}"})
+        t.ok(
+            "POST", f"/jobs/{running}/start", {"type": 14, "resourceUuid": res, "parameters": "{}"}
+        )
         assert t.ok("GET", f"/jobs/{running}")["status"] in (1, 2)
         never = t.ok("POST", "/jobs", {"name": "never started"})["uuid"]
         before = (emu.info.app_key, emu.info.secret_key, emu.info.user_token, emu.info.project_uuid)
@@ -53,20 +62,28 @@ def test_restart_keeps_everything_and_resumes_running_job(tmp_path, photos):
     emu2 = Emulator(EmulatorOptions(data_dir=data, job_seconds=0.5))
     emu2.start()
     try:
-        assert (emu2.info.app_key, emu2.info.secret_key, emu2.info.user_token,
-                emu2.info.project_uuid) == before
+        assert (
+            emu2.info.app_key,
+            emu2.info.secret_key,
+            emu2.info.user_token,
+            emu2.info.project_uuid,
+        ) == before
         t2 = Served(emu2).terra(fresh=False)
         detail = t2.ok("GET", f"/resources/{res}")
         assert len(detail["fileUuids"]) == len(photos) and detail["summary"]["revisable"] is False
         assert t2.ok("GET", f"/jobs/{done}")["status"] == 6
         assert t2.ok("GET", f"/jobs/{never}")["status"] == 0
-        assert t2.ok("GET", f"/resources/{finished['outputResourceUuid']}")["fileUuids"] == out_files
+        assert (
+            t2.ok("GET", f"/resources/{finished['outputResourceUuid']}")["fileUuids"] == out_files
+        )
         # the same object store, and the old presigned URL still works (same S3 port)
         assert requests.get(url, timeout=10).status_code == 200
         resumed = _wait(t2, running)
         assert resumed["status"] == 6 and "resumed" in resumed["message"]
-        names = {t2.ok("GET", f"/files/{u}")["name"]
-                 for u in t2.ok("GET", f"/resources/{resumed['outputResourceUuid']}")["fileUuids"]}
+        names = {
+            t2.ok("GET", f"/files/{u}")["name"]
+            for u in t2.ok("GET", f"/resources/{resumed['outputResourceUuid']}")["fileUuids"]
+        }
         assert "map/result.tif" in names
     finally:
         emu2.stop()

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (DJI's script text is kept verbatim)
 """DJI's TerraAPI quick start (seed 001), run as DJI wrote it, against the emulator.
 
 The bash scripts (curl + openssl signing) and the two Python examples (boto3
@@ -28,7 +29,7 @@ for tool in ("bash", "curl", "openssl"):
         pytest.skip(f"{tool} is needed for DJI's quick start scripts", allow_module_level=True)
 
 # ---- DJI's bash template (identical for every signed call in the quick start) ----
-BASH_SIGNED = r'''#!/bin/bash
+BASH_SIGNED = r"""#!/bin/bash
 DJI_APP_KEY="{your AK}"
 DJI_SECRET_KEY="{your SK}"
 URI=__URI__
@@ -49,23 +50,30 @@ curl -X ${HTTP_METHOD} ${url} \
 -H "Digest: SHA-256=${digest}" \
 -H "Authorization: hmac username=\"${DJI_APP_KEY}\", algorithm=\"hmac-sha256\", headers=\"date @request-target digest\", signature=\"${request_signature}\"" \
 -H 'Content-Type: application/json;charset=UTF-8'__TAIL__
-'''
+"""
 
-PAYLOAD_BLOCK = 'payload=$(\ncat <<EOF\n__BODY__\nEOF\n)\n'
+PAYLOAD_BLOCK = "payload=$(\ncat <<EOF\n__BODY__\nEOF\n)\n"
 
 # The scripts exactly as the quick start lists them (URI, method, heredoc body, curl tail).
 GET_TOKEN = ("/terra-rescon-be/v2/store/obtain_token", "POST", "", ' \\\n-d "$payload" -v')
-CREATE_RESOURCE = ("/terra-rescon-be/v2/resources", "POST", '{"name": "test_resource", "type": "map"}',
-                   ' \\\n-d "$payload" -v')
+CREATE_RESOURCE = (
+    "/terra-rescon-be/v2/resources",
+    "POST",
+    '{"name": "test_resource", "type": "map"}',
+    ' \\\n-d "$payload" -v',
+)
 CREATE_JOB = ("/terra-rescon-be/v2/jobs", "POST", '{"name": "test_name"}', ' \\\n-d "$payload" -v')
-START_2D = ("/terra-rescon-be/v2/jobs/{your uuid}/start", "POST",
-            r'{"type": 14, "resourceUuid": "{uuid from create resource}", "parameters": "{\"parameter\":{\"map_mode\":1,\"quality_level\":1,\"output_geo_desc\":{\"cs_type\":\"GEO_CS\",\"geo_cs\":\"EPSG:32650\",\"geo_cs_wkt\":\"\",\"override_vertical_cs\":\"\"}}}"}',
-            ' \\\n-d "$payload" -v')
+START_2D = (
+    "/terra-rescon-be/v2/jobs/{your uuid}/start",
+    "POST",
+    r'{"type": 14, "resourceUuid": "{uuid from create resource}", "parameters": "{\"parameter\":{\"map_mode\":1,\"quality_level\":1,\"output_geo_desc\":{\"cs_type\":\"GEO_CS\",\"geo_cs\":\"EPSG:32650\",\"geo_cs_wkt\":\"\",\"override_vertical_cs\":\"\"}}}"}',
+    ' \\\n-d "$payload" -v',
+)
 CHECK_JOB = ("/terra-rescon-be/v2/jobs/{uuid from create job}", "GET", None, "")
 GET_RESOURCE = ("/terra-rescon-be/v2/resources/{uuid form check job status}", "GET", None, "")
 GET_FILE = ("/terra-rescon-be/v2/files/{file uuid}", "GET", None, "")
 
-UPLOAD_PY = r'''# -*- coding: utf-8 -*-
+UPLOAD_PY = r"""# -*- coding: utf-8 -*-
 import os
 import boto3
 # Configure AWS visit information
@@ -103,9 +111,9 @@ if uploaded_files:
     import json
     with open("./uploaded_files.json", "w") as f:
         json.dump(uploaded_files, f)
-'''
+"""
 
-BIND_PY = r'''import base64
+BIND_PY = r"""import base64
 import hashlib
 import hmac
 import json
@@ -158,14 +166,18 @@ if __name__ == "__main__":
             mini_batch = []
     if mini_batch:
         bind_batch_files(mini_batch)
-'''
+"""
 
 
 def _bash_script(spec, fills):
     uri, method, body, tail = spec
     payload = "" if body is None else PAYLOAD_BLOCK.replace("__BODY__", body)
-    text = (BASH_SIGNED.replace("__URI__", uri).replace("__METHOD__", method)
-            .replace("__PAYLOAD__", payload).replace("__TAIL__", tail))
+    text = (
+        BASH_SIGNED.replace("__URI__", uri)
+        .replace("__METHOD__", method)
+        .replace("__PAYLOAD__", payload)
+        .replace("__TAIL__", tail)
+    )
     for placeholder, value in fills.items():
         text = text.replace(placeholder, value)
     return text
@@ -175,15 +187,24 @@ class QuickStart:
     def __init__(self, served, workdir: Path) -> None:
         self.workdir = workdir
         self.info = served.info
-        self.base = {"{your AK}": served.info.app_key, "{your SK}": served.info.secret_key,
-                     "https://openapi-us.dji.com": served.info.base_url}
+        self.base = {
+            "{your AK}": served.info.app_key,
+            "{your SK}": served.info.secret_key,
+            "https://openapi-us.dji.com": served.info.base_url,
+        }
         self.env = {**os.environ, "AWS_ENDPOINT_URL_S3": served.info.s3_endpoint_url, "LC_ALL": "C"}
 
     def bash(self, spec, **fills: str) -> dict:
         script = self.workdir / "call.sh"
         script.write_text(_bash_script(spec, {**self.base, **fills}))
-        proc = subprocess.run(["bash", str(script)], cwd=self.workdir, env=self.env,
-                              capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            ["bash", str(script)],
+            cwd=self.workdir,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert proc.returncode == 0, proc.stderr
         doc = json.loads(proc.stdout)
         assert doc["result"]["code"] == 0, doc
@@ -192,8 +213,14 @@ class QuickStart:
     def python(self, text: str) -> str:
         path = self.workdir / "script.py"
         path.write_text(text)
-        proc = subprocess.run([sys.executable, str(path)], cwd=self.workdir, env=self.env,
-                              capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, str(path)],
+            cwd=self.workdir,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert proc.returncode == 0, proc.stderr
         return proc.stdout
 
@@ -209,30 +236,35 @@ def test_quickstart_2d_job(served, photos, tmp_path):
 
     token = qs.bash(GET_TOKEN)
     store_root = token["storePath"][: token["storePath"].rfind("/{fileName}")]
-    upload = (UPLOAD_PY.replace("{your access id}", token["accessKeyID"])
-              .replace("{your access key}", token["secretAccessKey"])
-              .replace("{your token}", token["sessionToken"])
-              .replace("{store path}", store_root)
-              .replace(r"./Three-Dimension-3D\3cm-3D-orthomosaic-70pic", str(folder)))
+    upload = (
+        UPLOAD_PY.replace("{your access id}", token["accessKeyID"])
+        .replace("{your access key}", token["secretAccessKey"])
+        .replace("{your token}", token["sessionToken"])
+        .replace("{store path}", store_root)
+        .replace(r"./Three-Dimension-3D\3cm-3D-orthomosaic-70pic", str(folder))
+    )
     out = qs.python(upload)
     assert out.count("Uploaded: ") == len(photos)
     uploaded = json.loads((tmp_path / "uploaded_files.json").read_text())
     assert sorted(u["name"] for u in uploaded) == sorted(p.name for p in photos)
 
     resource = qs.bash(CREATE_RESOURCE)
-    bind = (BIND_PY.replace("{your app key}", qs.info.app_key)
-            .replace("{your secret key}", qs.info.secret_key)
-            .replace("{your created resource uuid}", resource["uuid"])
-            .replace("{callbackParam from token}", token["callbackParam"])
-            .replace("https://openapi-us.dji.com", qs.info.base_url))
+    bind = (
+        BIND_PY.replace("{your app key}", qs.info.app_key)
+        .replace("{your secret key}", qs.info.secret_key)
+        .replace("{your created resource uuid}", resource["uuid"])
+        .replace("{callbackParam from token}", token["callbackParam"])
+        .replace("https://openapi-us.dji.com", qs.info.base_url)
+    )
     out = qs.python(bind)
     assert '"code":0' in out
     detail = qs.bash(GET_RESOURCE, **{"{uuid form check job status}": resource["uuid"]})
     assert len(detail["fileUuids"]) == len(photos)
 
     job = qs.bash(CREATE_JOB)
-    started = qs.bash(START_2D, **{"{your uuid}": job["uuid"],
-                                   "{uuid from create resource}": resource["uuid"]})
+    started = qs.bash(
+        START_2D, **{"{your uuid}": job["uuid"], "{uuid from create resource}": resource["uuid"]}
+    )
     assert started["status"] == 1
     deadline = time.time() + 120
     while True:
@@ -259,7 +291,7 @@ def test_quickstart_2d_job(served, photos, tmp_path):
         assert ds.count == 4 and ds.dtypes[0] == "uint8"
         t = ds.transform
         bounds = ds.bounds
-    a, d, b, e, c, f = (float(v) for v in tfw)
+    a, _d, _b, e, c, f = (float(v) for v in tfw)
     assert a == pytest.approx(t.a) and e == pytest.approx(t.e)
     assert c == pytest.approx(t.c + t.a / 2) and f == pytest.approx(t.f + t.e / 2)
     from terranb.dataset.exif import read_photo_meta  # the dataset module reads the positions

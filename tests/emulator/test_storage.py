@@ -255,5 +255,22 @@ def test_taken_port_fails_cleanly_and_a_retry_works(tmp_path):
     finally:
         blocker.close()
     with EmbeddedStorage(tmp_path) as again:
-        again.ensure_bucket(BUCKET, "us-east-1")
-        assert again.list_objects(BUCKET) == []
+        again.ensure_bucket("retry-bucket", "us-east-1")
+        assert again.list_objects("retry-bucket") == []
+
+
+def test_two_storages_running_side_by_side_keep_their_own_buckets(storage, tmp_path):
+    """A second emulator in the same process gets its own vg-terra-be-dev."""
+    storage.upload_file(BUCKET, "side/one.txt", Path(__file__))
+    with EmbeddedStorage(tmp_path) as other:
+        other.ensure_bucket(BUCKET, "us-east-1")
+        assert other.list_objects(BUCKET, "side/") == []
+        creds = other.issue_credentials(60)
+        client(other, creds).put_object(Bucket=BUCKET, Key="side/two.txt", Body=b"two")
+        assert [o.key for o in other.list_objects(BUCKET, "side/")] == ["side/two.txt"]
+        assert [o.key for o in storage.list_objects(BUCKET, "side/")] == ["side/one.txt"]
+    # The first one is unaffected after the second stopped.
+    assert [o.key for o in storage.list_objects(BUCKET, "side/")] == ["side/one.txt"]
+    s3 = client(storage, storage.issue_credentials(60))
+    s3.put_object(Bucket=BUCKET, Key="side/three.txt", Body=b"3")
+    assert storage.head_object(BUCKET, "side/three.txt") is not None

@@ -6,8 +6,8 @@ import json
 import time
 
 import requests
+from emu_helpers import bound_resource, upload_files
 
-from conftest import bound_resource, upload_files
 from terranb.api.signing import sign
 
 
@@ -36,7 +36,7 @@ def test_envelope_and_error_statuses(served):
     t = served.terra()
     created = t.ok("POST", "/jobs", {"name": "n", "meta": "m"})
     assert created["status"] == 0 and created["name"] == "n" and "startedAt" not in created
-    assert t.err("GET", "/jobs/does-not-exist") [:2] == (404, 102114)
+    assert t.err("GET", "/jobs/does-not-exist")[:2] == (404, 102114)
     assert t.err("GET", "/resources/nope")[:2] == (404, 102002)
     assert t.err("GET", "/files/nope")[:2] == (404, 102002)
     assert t.err("POST", "/jobs", b"{not json")[:2] == (400, 102001)
@@ -58,8 +58,17 @@ def test_go_style_json_escaping(served):
 def test_obtain_token_shape(served):
     t = served.terra()
     tok = t.ok("POST", "/store/obtain_token")
-    assert set(tok) == {"cloudName", "accessKeyID", "secretAccessKey", "sessionToken", "region",
-                        "cloudBucketName", "storePath", "callbackParam", "expireTime"}
+    assert set(tok) == {
+        "cloudName",
+        "accessKeyID",
+        "secretAccessKey",
+        "sessionToken",
+        "region",
+        "cloudBucketName",
+        "storePath",
+        "callbackParam",
+        "expireTime",
+    }
     assert tok["storePath"].endswith("/{fileName}") and "/tmp/" in tok["storePath"]
     assert tok["cloudBucketName"] == "vg-terra-be-dev" and tok["region"] == "us-east-1"
     assert abs(tok["expireTime"] - (time.time() + 600)) < 30
@@ -71,54 +80,85 @@ def test_upload_callback_rules(served):
     files = upload_files(served.info.s3_endpoint_url, tok, {"a/x.JPG": b"1" * 10, "y.JPG": b"22"})
     res = t.ok("POST", "/resources", {"name": "r", "type": "map"})["uuid"]
     # wrong callbackParam
-    code = t.err("POST", "/store/upload_callback",
-                 {"resourceUUID": res, "callbackParam": "bogus", "files": files})
+    code = t.err(
+        "POST",
+        "/store/upload_callback",
+        {"resourceUUID": res, "callbackParam": "bogus", "files": files},
+    )
     assert code[:2] == (400, 102001) and "callbackParam" in code[2]
     # object that is not in the bucket
     missing = [{"name": "z.JPG", "etag": "0" * 32, "checksum": "0" * 32}]
-    code = t.err("POST", "/store/upload_callback",
-                 {"resourceUUID": res, "callbackParam": tok["callbackParam"], "files": missing})
+    code = t.err(
+        "POST",
+        "/store/upload_callback",
+        {"resourceUUID": res, "callbackParam": tok["callbackParam"], "files": missing},
+    )
     assert code[1] == 102001 and "not found" in code[2]
     # wrong etag
     bad = [dict(files[0], etag="f" * 32)]
-    code = t.err("POST", "/store/upload_callback",
-                 {"resourceUUID": res, "callbackParam": tok["callbackParam"], "files": bad})
+    code = t.err(
+        "POST",
+        "/store/upload_callback",
+        {"resourceUUID": res, "callbackParam": tok["callbackParam"], "files": bad},
+    )
     assert code[1] == 102001 and "etag" in code[2]
     # quoted ETag accepted, lower-case key spelling accepted
     quoted = [dict(f, etag=f'"{f["etag"]}"') for f in files]
-    out = t.ok("POST", "/store/upload_callback",
-               {"resourceuuid": res, "CALLBACKPARAM": tok["callbackParam"], "files": quoted})
+    out = t.ok(
+        "POST",
+        "/store/upload_callback",
+        {"resourceuuid": res, "CALLBACKPARAM": tok["callbackParam"], "files": quoted},
+    )
     assert sorted(f["name"] for f in out) == ["a/x.JPG", "y.JPG"]
     assert {f["size"] for f in out} == {10, 2}
     # idempotent re-bind of the same name + etag
-    again = t.ok("POST", "/store/upload_callback",
-                 {"resourceUuid": res, "callbackParam": tok["callbackParam"], "files": files})
+    again = t.ok(
+        "POST",
+        "/store/upload_callback",
+        {"resourceUuid": res, "callbackParam": tok["callbackParam"], "files": files},
+    )
     assert {f["uuid"] for f in again} == {f["uuid"] for f in out}
     detail = t.ok("GET", f"/resources/{res}")
     assert len(detail["fileUuids"]) == 2 and detail["summary"]["fileCount"] == 2
     # same name, different object -> refused
     files2 = upload_files(served.info.s3_endpoint_url, tok, {"y.JPG": b"changed"})
-    code = t.err("POST", "/store/upload_callback",
-                 {"resourceUUID": res, "callbackParam": tok["callbackParam"], "files": files2})
+    code = t.err(
+        "POST",
+        "/store/upload_callback",
+        {"resourceUUID": res, "callbackParam": tok["callbackParam"], "files": files2},
+    )
     assert code[:2] == (409, 102003)
     # unsafe names
-    code = t.err("POST", "/store/upload_callback",
-                 {"resourceUUID": res, "callbackParam": tok["callbackParam"],
-                  "files": [{"name": "../x", "etag": "1", "checksum": "1"}]})
+    code = t.err(
+        "POST",
+        "/store/upload_callback",
+        {
+            "resourceUUID": res,
+            "callbackParam": tok["callbackParam"],
+            "files": [{"name": "../x", "etag": "1", "checksum": "1"}],
+        },
+    )
     assert code[1] == 102001
     # another account's callbackParam is not accepted
     other = served.terra()
     res2 = other.ok("POST", "/resources", {"name": "r"})["uuid"]
-    assert other.err("POST", "/store/upload_callback",
-                     {"resourceUUID": res2, "callbackParam": tok["callbackParam"],
-                      "files": files})[1] == 102001
+    assert (
+        other.err(
+            "POST",
+            "/store/upload_callback",
+            {"resourceUUID": res2, "callbackParam": tok["callbackParam"], "files": files},
+        )[1]
+        == 102001
+    )
 
 
 def test_files_list_and_url(served, photos):
     t = served.terra()
     res = bound_resource(served, t, photos[:3])
     listed = t.ok("GET", "/files", query=f"resourceUuid={res}&needURL=true&orderAsc=true")
-    assert listed["total"] == 3 and all(f["url"].startswith("http://127.0.0.1") for f in listed["list"])
+    assert listed["total"] == 3 and all(
+        f["url"].startswith("http://127.0.0.1") for f in listed["list"]
+    )
     one = t.ok("GET", f"/files/{listed['list'][0]['uuid']}")
     body = requests.get(one["url"], timeout=10).content
     assert body == next(p for p in photos if p.name == one["name"]).read_bytes()
@@ -132,23 +172,41 @@ def test_start_validation_and_limits(served, photos):
     t = served.terra()
     few = bound_resource(served, t, photos[:9])
     job = _job(t)
-    assert t.err("POST", f"/jobs/{job}/start",
-                 {"type": 14, "resourceUuid": few, "parameters": _params_2d()})[:2] == (400, 102001)
+    assert t.err(
+        "POST", f"/jobs/{job}/start", {"type": 14, "resourceUuid": few, "parameters": _params_2d()}
+    )[:2] == (400, 102001)
     res = bound_resource(served, t, photos[:10])
     # parameters must be a string
-    code = t.err("POST", f"/jobs/{job}/start",
-                 {"type": 14, "resourceUuid": res, "parameters": {"parameter": {}}})
+    code = t.err(
+        "POST",
+        f"/jobs/{job}/start",
+        {"type": 14, "resourceUuid": res, "parameters": {"parameter": {}}},
+    )
     assert code[1] == 102001 and "JSON string" in code[2]
-    assert t.err("POST", f"/jobs/{job}/start",
-                 {"type": 14, "resourceUuid": res, "parameters": "{oops"})[1] == 102001
-    assert t.err("POST", f"/jobs/{job}/start",
-                 {"type": 99, "resourceUuid": res, "parameters": "{}"})[1] == 102001
-    assert t.err("POST", f"/jobs/{job}/start",
-                 {"type": "14", "resourceUuid": res, "parameters": "{}"})[1] == 102001
-    assert t.err("POST", f"/jobs/{job}/start",
-                 {"type": 14, "resourceUuid": "nope", "parameters": "{}"})[:2] == (404, 102002)
-    assert t.err("POST", "/jobs/nope/start",
-                 {"type": 14, "resourceUuid": res, "parameters": "{}"})[:2] == (404, 102114)
+    assert (
+        t.err(
+            "POST", f"/jobs/{job}/start", {"type": 14, "resourceUuid": res, "parameters": "{oops"}
+        )[1]
+        == 102001
+    )
+    assert (
+        t.err("POST", f"/jobs/{job}/start", {"type": 99, "resourceUuid": res, "parameters": "{}"})[
+            1
+        ]
+        == 102001
+    )
+    assert (
+        t.err(
+            "POST", f"/jobs/{job}/start", {"type": "14", "resourceUuid": res, "parameters": "{}"}
+        )[1]
+        == 102001
+    )
+    assert t.err(
+        "POST", f"/jobs/{job}/start", {"type": 14, "resourceUuid": "nope", "parameters": "{}"}
+    )[:2] == (404, 102002)
+    assert t.err("POST", "/jobs/nope/start", {"type": 14, "resourceUuid": res, "parameters": "{}"})[
+        :2
+    ] == (404, 102114)
     # stop before start
     assert t.err("POST", f"/jobs/{job}/stop")[:2] == (409, 102003)
 
@@ -165,13 +223,34 @@ def test_image_count_upper_limit(served, photos):
     with st.transaction():
         for i in range(4001):
             fu = str(uuidlib.uuid4())
-            st.insert("files", {**{k: f[k] for k in ("owner", "checksum", "etag", "size", "meta",
-                                                      "bucket", "object_key")},
-                                "uuid": fu, "name": f"img{i}.jpg", "position": {},
-                                "created_at": now, "updated_at": now})
+            st.insert(
+                "files",
+                {
+                    **{
+                        k: f[k]
+                        for k in (
+                            "owner",
+                            "checksum",
+                            "etag",
+                            "size",
+                            "meta",
+                            "bucket",
+                            "object_key",
+                        )
+                    },
+                    "uuid": fu,
+                    "name": f"img{i}.jpg",
+                    "position": {},
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
             st.bind_file(res, fu, f"img{i}.jpg")
-    code = t.err("POST", f"/jobs/{_job(t)}/start",
-                 {"type": 14, "resourceUuid": res, "parameters": _params_2d()})
+    code = t.err(
+        "POST",
+        f"/jobs/{_job(t)}/start",
+        {"type": 14, "resourceUuid": res, "parameters": _params_2d()},
+    )
     assert code[1] == 102001 and "4000" in code[2]
 
 
@@ -181,8 +260,9 @@ def test_lidar_size_limit(served, photos):
     st = served.emulator.state
     f = st.resource_files(res)[0]
     st.update("files", "uuid", f["uuid"], {"size": 49 * 1024**3})
-    code = t.err("POST", f"/jobs/{_job(t)}/start",
-                 {"type": 13, "resourceUuid": res, "parameters": "{}"})
+    code = t.err(
+        "POST", f"/jobs/{_job(t)}/start", {"type": 13, "resourceUuid": res, "parameters": "{}"}
+    )
     assert code[1] == 102001 and "48 GB" in code[2]
 
 
@@ -190,21 +270,36 @@ def test_job_lifecycle_limits_and_outputs(served, photos):
     t = served.terra()
     res = bound_resource(served, t, photos)
     jobs = [_job(t, f"j{i}") for i in range(3)]
-    started = t.ok("POST", f"/jobs/{jobs[0]}/start",
-                   {"type": 14, "resourceUUID": res, "parameters": _params_2d()})
+    started = t.ok(
+        "POST",
+        f"/jobs/{jobs[0]}/start",
+        {"type": 14, "resourceUUID": res, "parameters": _params_2d()},
+    )
     assert started["status"] == 1 and started["originResourceUuid"] == res
     assert started["outputResourceUuid"] and "startedAt" in started
     # starting twice
-    assert t.err("POST", f"/jobs/{jobs[0]}/start",
-                 {"type": 14, "resourceUuid": res, "parameters": _params_2d()})[:2] == (409, 102003)
-    t.ok("POST", f"/jobs/{jobs[1]}/start",
-         {"type": 14, "resourceUuid": res, "parameters": _params_2d()})
+    assert t.err(
+        "POST",
+        f"/jobs/{jobs[0]}/start",
+        {"type": 14, "resourceUuid": res, "parameters": _params_2d()},
+    )[:2] == (409, 102003)
+    t.ok(
+        "POST",
+        f"/jobs/{jobs[1]}/start",
+        {"type": 14, "resourceUuid": res, "parameters": _params_2d()},
+    )
     # third unfinished job -> 801
-    r = t.call("POST", f"/jobs/{jobs[2]}/start",
-               {"type": 14, "resourceUuid": res, "parameters": _params_2d()})
+    r = t.call(
+        "POST",
+        f"/jobs/{jobs[2]}/start",
+        {"type": 14, "resourceUuid": res, "parameters": _params_2d()},
+    )
     assert r.status_code == 429
-    assert r.json()["result"] == {"code": 801, "msg": "too many requests: jobs over limit",
-                                  "desc": r.json()["result"]["desc"]}
+    assert r.json()["result"] == {
+        "code": 801,
+        "msg": "too many requests: jobs over limit",
+        "desc": r.json()["result"]["desc"],
+    }
     # the input resource is no longer revisable
     assert t.ok("GET", f"/resources/{res}")["summary"]["revisable"] is False
     # stop the second one
@@ -223,8 +318,11 @@ def test_job_lifecycle_limits_and_outputs(served, photos):
     names = {t.ok("GET", f"/files/{u}")["name"] for u in out["fileUuids"]}
     assert "map/result.tif" in names
     # now the third one can start
-    t.ok("POST", f"/jobs/{jobs[2]}/start",
-         {"type": 14, "resourceUuid": res, "parameters": _params_2d()})
+    t.ok(
+        "POST",
+        f"/jobs/{jobs[2]}/start",
+        {"type": 14, "resourceUuid": res, "parameters": _params_2d()},
+    )
     listed = t.ok("GET", "/jobs", query="status=5")
     assert [j["uuid"] for j in listed["list"]] == [jobs[1]]
     _wait(t, jobs[2])

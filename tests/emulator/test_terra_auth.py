@@ -7,7 +7,13 @@ import time
 
 import requests
 
-from terranb.api.signing import MSG_BAD_DATE, MSG_CANNOT_VERIFY, MSG_MISMATCH, MSG_UNAUTHORIZED, sign
+from terranb.api.signing import (
+    MSG_BAD_DATE,
+    MSG_CANNOT_VERIFY,
+    MSG_MISMATCH,
+    MSG_UNAUTHORIZED,
+    sign,
+)
 
 PATH = "/terra-rescon-be/v2/jobs"
 
@@ -31,8 +37,9 @@ def test_valid_signature_accepted(served):
 def test_wrong_secret_key(served):
     t = served.terra()
     body = b'{"name": "x"}'
-    _assert_gateway_401(_post(served, sign("POST", PATH, body, t.app_key, "wrong-sk"), body),
-                        MSG_MISMATCH)
+    _assert_gateway_401(
+        _post(served, sign("POST", PATH, body, t.app_key, "wrong-sk"), body), MSG_MISMATCH
+    )
 
 
 def test_changed_body(served):
@@ -79,8 +86,9 @@ def test_missing_headers(served):
 
 def test_unknown_app_key(served):
     body = b'{"name": "x"}'
-    _assert_gateway_401(_post(served, sign("POST", PATH, body, "no-such-ak", "sk"), body),
-                        MSG_CANNOT_VERIFY)
+    _assert_gateway_401(
+        _post(served, sign("POST", PATH, body, "no-such-ak", "sk"), body), MSG_CANNOT_VERIFY
+    )
 
 
 def test_wrong_algorithm(served):

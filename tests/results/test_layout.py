@@ -129,3 +129,12 @@ def test_bad_parts_become_findings(tmp_path: Path) -> None:
     tree = open_results(root)
     assert {"tree.bad_raster", "tree.bad_report"} <= codes(tree)
     assert tree.ortho is not None and tree.dsm is None
+
+
+def test_3dgs_tree(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    (root / "3dgs").mkdir(parents=True)
+    assert "tree.no_3dgs" in codes(open_results(root))
+    (root / "3dgs" / "point_cloud.ply").write_bytes(b"ply\n")
+    tree = open_results(root)
+    assert tree.kind == "3dgs" and tree.tilesets["3dgs"].name == "point_cloud.ply"

@@ -139,3 +139,13 @@ def test_real_meshes_match_trimesh(real_data: Path) -> None:
     assert fuze.parts[0].texture_path.name == "fuze uv.jpg"
     bunny = Mesh.open(real_data / "obj" / "stanford_bunny" / "stanford-bunny.obj")
     assert not bunny.textured and bunny.face_count == 69_451
+
+
+@pytest.mark.parametrize("faces", ["f 1 2 3 4\n", "f 1//1 2//1 3//1\nf 1//1 3//1 4//1\n",
+                                   "f -4 -3 -2\nf -4 -2 -1\n"])
+def test_layouts_the_fast_parser_leaves_to_trimesh(tmp_path: Path, faces: str) -> None:
+    obj = tmp_path / "q.obj"
+    obj.write_text("v 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\nvn 0 0 1\n" + faces)
+    m = Mesh.open(obj)
+    assert m.face_count == 2 and m.area == pytest.approx(1.0)
+    assert m.bounds_local == pytest.approx((0, 0, 0, 1, 1, 0))

@@ -150,3 +150,11 @@ def test_media_list(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixtu
         "pagination": {"page": 1, "page_size": 10, "total": 1}}})
     assert run(["media", "list", "--base-url", base, "--username", "adminPC"]) == 0
     assert "DJI_1.JPG" in capsys.readouterr().out
+
+
+def test_registered_in_the_real_entry_point(capsys: pytest.CaptureFixture[str]) -> None:
+    from terranb.cli.main import main
+
+    assert main(["configure", "--show", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["settings"]["region"] == "us"
+    assert main(["media"]) == 2

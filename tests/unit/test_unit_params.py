@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from terranb.errors import ValidationError
 from terranb.params import (
@@ -144,3 +146,31 @@ def test_job_type_code() -> None:
         with pytest.raises(ValidationError):
             job_type_code(bad)
     assert isinstance(parameters_from_json("lidar", QS_LIDAR), ParamsLidar)
+
+
+_bool = st.one_of(st.none(), st.booleans())
+
+
+@given(map_mode=st.one_of(st.none(), st.sampled_from([0, 1, 2])),
+       quality=st.one_of(st.none(), st.sampled_from([1, 2, 3])),
+       tile=st.one_of(st.none(), st.integers(1, 4096).map(lambda n: n * 2)),
+       wallis=_bool, pc=_bool, las=_bool, sfm=st.one_of(st.none(),
+                                                        st.sampled_from(["GLOBAL", "INCREMENTAL"])),
+       epsg=st.one_of(st.none(), st.sampled_from([4326, 32650, 32649, 3857])))
+def test_2d_roundtrip_property(map_mode: int | None, quality: int | None, tile: int | None,
+                               wallis: bool | None, pc: bool | None, las: bool | None,
+                               sfm: str | None, epsg: int | None) -> None:
+    if las and not pc:
+        pc = True
+    p = Params2D(map_mode=map_mode, quality_level=quality, dom_tile_size=tile, use_wallis=wallis,
+                 output_pointcloud=pc, generate_las=las, sfm_method=sfm,
+                 output_geo_desc=None if epsg is None else GeoDesc(epsg))
+    text = p.to_json()
+    assert Params2D.from_json(text) == p
+    assert Params2D.from_json(text).to_json() == text
+    assert " " not in text  # compact separators
+    assert set(json.loads(text)["parameter"]) == {
+        k for k, v in (("map_mode", map_mode), ("quality_level", quality),
+                       ("dom_tile_size", tile), ("use_Wallis", wallis),
+                       ("output_pointcloud", pc), ("generate_las", las), ("SfM_method", sfm),
+                       ("output_geo_desc", epsg)) if v is not None}

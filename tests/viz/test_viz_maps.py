@@ -196,8 +196,10 @@ def test_footprints_and_bboxes(tmp_path: Path) -> None:
                 "geometry": {"type": "Polygon", "coordinates": [ring]}}
 
     class Geo:
-        __geo_interface__ = {"type": "Polygon", "coordinates": [[[15, 45], [15.1, 45],
-                                                                 [15.1, 45.1], [15, 45]]]}
+        @property
+        def __geo_interface__(self) -> dict:
+            return {"type": "Polygon",
+                    "coordinates": [[[15, 45], [15.1, 45], [15.1, 45.1], [15, 45]]]}
 
     fc = footprint_collection([square(i) for i in range(3)] + [Geo()])
     assert len(fc["features"]) == 4
@@ -215,3 +217,54 @@ def test_footprints_and_bboxes(tmp_path: Path) -> None:
         result_map(bboxes=[(500000, 5000000, 500100, 5000100)])
     with pytest.raises(ValidationError, match="at least one"):
         result_map()
+
+
+def test_dataset_footprints_are_drawn() -> None:
+    from terranb.dataset.footprint import Footprint, FootprintSet
+
+    def fp(i: int) -> Footprint:
+        x = 114.0 + i * 1e-4
+        ring = ((x, 22.5), (x + 2e-4, 22.5), (x + 2e-4, 22.5002), (x, 22.5002))
+        return Footprint(path=Path(f"DJI_{i:04d}.JPG"), epsg=32650, utm=((0.0, 0.0),) * 4,
+                         wgs84=ring, camera=(0.0, 0.0), centre=(0.0, 0.0), height=100.0,
+                         gsd=0.02)
+
+    fps = FootprintSet(footprints=[fp(i) for i in range(4)], epsg=32650)
+    fc = footprint_collection(fps)
+    assert [f["properties"]["name"] for f in fc["features"]] == [
+        f"DJI_{i:04d}.JPG" for i in range(4)]
+    assert "DJI_0003.JPG" in map_html(result_map(footprints=fps))
+    assert len(footprint_collection([fp(0), fp(1)])["features"]) == 2
+
+
+def test_real_geotiff_map(real_data: Path) -> None:
+    from terranb.results.ortho import Orthomosaic
+
+    tif = real_data / "geotiff" / "rasterio" / "RGB.byte.tif"
+    if not tif.exists():
+        pytest.skip("real GeoTIFF sample missing")
+    ortho = Orthomosaic.open(tif)
+    ov = ortho_overlay(ortho, max_png_bytes=150_000)
+    assert len(ov.png) <= 150_000
+    bw = ortho.bounds_wgs84
+    assert bw is not None
+    tol = (bw[2] - bw[0]) / ov.size[1] * 2
+    assert all(abs(a - b) <= tol for a, b in zip(ov.bounds, bw, strict=True))
+
+
+@pytest.mark.parametrize("kind", ["2d", "3d", "lidar"])
+def test_result_trees_map_and_view(kind: str, tmp_path: Path) -> None:
+    from terranb.results.layout import open_results
+    from terranb.results.samples import write_sample_tree
+    from terranb.viz import Scene3D, tree_map
+
+    tree = open_results(write_sample_tree(tmp_path / kind, kind=kind))
+    html = map_html(tree_map(tree, max_png_bytes=50_000))
+    assert ("orthomosaic" in html) == (kind == "2d")
+    assert ("point density" in html) == (kind != "2d")
+    if kind == "2d":
+        with pytest.raises(ValidationError, match="no mesh or point cloud"):
+            Scene3D.from_tree(tree)
+    else:
+        layer = Scene3D.from_tree(tree).stats["layers"][0]
+        assert layer["kind"] == ("mesh" if kind == "3d" else "points")

@@ -212,3 +212,29 @@ def test_results_objects(tmp_path: Path) -> None:
     (L,) = data_of(m.html())["layers"]
     assert L["kind"] == "mesh" and L["tex"].startswith("data:image/jpeg")
     assert Scene3D.from_result(obj).stats["layers"][0]["shown"] == 800
+
+
+def test_y_up_models_are_turned_upright() -> None:
+    v, f, _ = grid_mesh(10)
+    tall = np.c_[v[:, 0], v[:, 2] * 0 + v[:, 1] * 3, v[:, 1] * 0]  # a wall along +y
+    s = Scene3D(up="y").add_mesh(tall, f)
+    assert s._meshes[0].vertices[:, 2].max() == pytest.approx(tall[:, 1].max())
+    with pytest.raises(ValidationError, match="up"):
+        Scene3D(up="x")
+
+
+def test_real_files_preview(real_data: Path) -> None:
+    from terranb.results.pointcloud import PointCloud
+
+    laz = real_data / "las" / "brighton_beach" / "model.laz"
+    obj = real_data / "obj" / "trimesh_fuze" / "fuze.obj"  # texture file name has a space
+    if not laz.exists() or not obj.exists():
+        pytest.skip("real LAZ/OBJ samples missing")
+    pc = PointCloud.open(laz)
+    s = Scene3D.from_pointcloud(pc, n=50_000, max_bytes=2_000_000)
+    assert s.stats["bytes"] <= 2_000_000 and s.stats["layers"][0]["source"] == pc.point_count
+    _, spread = _png_stats(s.to_png(width=200, height=150))
+    assert spread > 30
+    m = Scene3D.from_mesh(obj)
+    (L,) = data_of(m.html())["layers"]
+    assert L["tex"].startswith("data:image/jpeg") and L["count"] == 1000
