@@ -121,11 +121,11 @@ def _atomic_text(path: Path, text: str) -> None:
 
 
 def _nice(x: float) -> float:
-    """Round up to 1, 2, 2.5 or 5 times a power of ten (tidy pixel sizes)."""
+    """Round up to a tidy pixel size: 1, 1.2, 1.25, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 x 10^k."""
     if x <= 0:
         return x
     p = 10 ** math.floor(math.log10(x))
-    for m in (1, 2, 2.5, 5, 10):
+    for m in (1, 1.2, 1.25, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
         if x <= m * p * (1 + 1e-3):
             return m * p
     return 10 * p
@@ -307,66 +307,73 @@ def quick_mosaic(
     cached_bytes = 0
     covered = 0
     order = sorted(range(len(shots)), key=lambda i: shots[i].row0)
-    with rasterio.open(part, "w", **profile) as dst:
-        dst.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue, ColorInterp.alpha]
-        for si in range(n_strips):
-            r0 = si * strip_rows
-            r1 = min(height, r0 + strip_rows)
-            sh = r1 - r0
-            rgba = np.zeros((sh, width, 4), np.uint8)
-            best = np.full((sh, width), np.inf, np.float32)
-            for i in order:
-                s = shots[i]
-                if s.row0 >= r1:
-                    break
-                if s.row1 <= r0:
-                    continue
-                if i in cache:
-                    img = cache[i]
-                else:
-                    factor = max(1, int(pix / s.cam.nadir_gsd + 1e-6))
-                    img = _load_reduced(s.meta.path, factor)
-                    size = img.size[0] * img.size[1] * 3
-                    # Keep it for the next strips if the budget allows; else decode again then.
-                    if cached_bytes + size <= max_cache_bytes and s.row1 > r1:
-                        cache[i] = img
-                        cached_bytes += size
-                k = s.cam.intr
-                sx, sy = img.size[0] / k.width, img.size[1] / k.height
-                a0, a1 = max(r0, s.row0), min(r1, s.row1)
-                c0, c1 = s.col0, s.col1
-                if a1 <= a0 or c1 <= c0:
-                    continue
-                grid_to_ground = np.array([[pix, 0, west + (c0 + 0.5) * pix],
-                                           [0, -pix, north - (a0 + 0.5) * pix], [0, 0, 1.0]])
-                to_reduced = np.array([[sx, 0, 0.5 * sx - 0.5], [0, sy, 0.5 * sy - 0.5],
-                                       [0, 0, 1.0]])
-                hom = to_reduced @ s.inv @ grid_to_ground
-                coeffs = pil_perspective_coeffs(hom)
-                persp = Image.Transform.PERSPECTIVE
-                wa = np.asarray(img.transform((c1 - c0, a1 - a0), persp, coeffs,
-                                              resample=Image.Resampling.BILINEAR))
-                # Nadir-ness of each output pixel in this photo (squared distance from the
-                # image centre, <= 2 inside the frame), warped the same way; outside -> 9.
-                sc = np.asarray(_score_image(img.size).transform(
-                    (c1 - c0, a1 - a0), persp, coeffs, resample=Image.Resampling.NEAREST,
-                    fillcolor=9.0))
-                sub_best = best[a0 - r0:a1 - r0, c0:c1]
-                take = (sc < 8.0) & (sc < sub_best)
-                np.copyto(sub_best, sc, where=take)
-                sub = rgba[a0 - r0:a1 - r0, c0:c1]
-                np.copyto(sub[..., :3], wa[..., :3], where=take[..., None])
-                np.copyto(sub[..., 3], np.uint8(255), where=take)
-                if s.row1 <= r1 and i in cache:
-                    gone = cache.pop(i)
-                    cached_bytes -= gone.size[0] * gone.size[1] * 3
-            dst.write(rgba.transpose(2, 0, 1), window=Window(0, r0, width, sh))
-            covered += int((rgba[..., 3] > 0).sum())
-            if on_progress is not None:
-                on_progress((si + 1) / n_strips * (1.0 if same else 0.8))
-        dst.update_tags(SOURCE="terranb quick_mosaic (direct georeferencing, no bundle adjustment)",
-                        PHOTOS=str(len(shots)))
-    cache.clear()
+    try:
+        with rasterio.open(part, "w", **profile) as dst:
+            dst.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue,
+                               ColorInterp.alpha]
+            for si in range(n_strips):
+                r0 = si * strip_rows
+                r1 = min(height, r0 + strip_rows)
+                sh = r1 - r0
+                rgba = np.zeros((sh, width, 4), np.uint8)
+                best = np.full((sh, width), np.inf, np.float32)
+                for i in order:
+                    s = shots[i]
+                    if s.row0 >= r1:
+                        break
+                    if s.row1 <= r0:
+                        continue
+                    if i in cache:
+                        img = cache[i]
+                    else:
+                        factor = max(1, int(pix / s.cam.nadir_gsd + 1e-6))
+                        img = _load_reduced(s.meta.path, factor)
+                        size = img.size[0] * img.size[1] * 3
+                        # Keep it for the next strips if the budget allows; else decode again then.
+                        if cached_bytes + size <= max_cache_bytes and s.row1 > r1:
+                            cache[i] = img
+                            cached_bytes += size
+                    k = s.cam.intr
+                    sx, sy = img.size[0] / k.width, img.size[1] / k.height
+                    a0, a1 = max(r0, s.row0), min(r1, s.row1)
+                    c0, c1 = s.col0, s.col1
+                    if a1 <= a0 or c1 <= c0:
+                        continue
+                    grid_to_ground = np.array([[pix, 0, west + (c0 + 0.5) * pix],
+                                               [0, -pix, north - (a0 + 0.5) * pix], [0, 0, 1.0]])
+                    to_reduced = np.array([[sx, 0, 0.5 * sx - 0.5], [0, sy, 0.5 * sy - 0.5],
+                                           [0, 0, 1.0]])
+                    hom = to_reduced @ s.inv @ grid_to_ground
+                    coeffs = pil_perspective_coeffs(hom)
+                    persp = Image.Transform.PERSPECTIVE
+                    wa = np.asarray(img.transform((c1 - c0, a1 - a0), persp, coeffs,
+                                                  resample=Image.Resampling.BILINEAR))
+                    # Nadir-ness of each output pixel in this photo (squared distance from the
+                    # image centre, <= 2 inside the frame), warped the same way; outside -> 9.
+                    sc = np.asarray(_score_image(img.size).transform(
+                        (c1 - c0, a1 - a0), persp, coeffs, resample=Image.Resampling.NEAREST,
+                        fillcolor=9.0))
+                    sub_best = best[a0 - r0:a1 - r0, c0:c1]
+                    take = (sc < 8.0) & (sc < sub_best)
+                    np.copyto(sub_best, sc, where=take)
+                    sub = rgba[a0 - r0:a1 - r0, c0:c1]
+                    np.copyto(sub[..., :3], wa[..., :3], where=take[..., None])
+                    np.copyto(sub[..., 3], np.uint8(255), where=take)
+                    if s.row1 <= r1 and i in cache:
+                        gone = cache.pop(i)
+                        cached_bytes -= gone.size[0] * gone.size[1] * 3
+                dst.write(rgba.transpose(2, 0, 1), window=Window(0, r0, width, sh))
+                covered += int((rgba[..., 3] > 0).sum())
+                if on_progress is not None:
+                    on_progress((si + 1) / n_strips * (1.0 if same else 0.8))
+            dst.update_tags(
+                SOURCE="terranb quick_mosaic (direct georeferencing, no bundle adjustment)",
+                PHOTOS=str(len(shots)))
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    finally:
+        cache.clear()
 
     if same:
         os.replace(part, out)

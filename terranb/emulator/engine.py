@@ -16,8 +16,10 @@ the emulator writes the same tree either way::
            mission.json
     3D:    AT/...  models/pc/0/terra_obj/BlockR/BlockR.obj|.mtl|_0.jpg
            models/pc/0/terra_obj/metadata.xml  [models/pc/0/terra_las/cloud.las]
+           [models/pc/0/terra_ply/BlockR/BlockR.ply  models/pc/0/terra_ply/metadata.xml]
            report/model_report.json  mission.json
-    LiDAR: lidars/terra_las/cloud_merged.las  lidars/report/report.json  mission.json
+    LiDAR: lidars/terra_las/cloud_merged.las  lidars/report/report.json
+           [lidars/terra_dem/dem.tif]  mission.json
     3DGS:  3dgs/point_cloud.ply  3dgs/metadata.xml  mission.json   (FlightHub 2 only;
            DJI's 3DGS layout is undocumented, so this path is the emulator's choice)
 
@@ -39,11 +41,12 @@ How each output is computed:
   ``generate_las``) is sampled on that surface and coloured from the mosaic.
 * **LiDAR** (:mod:`.outputs_lidar`): the LAS/LAZ inputs merged, reprojected
   with pyproj and thinned by ``sample_distance`` (voxel grid) or
-  ``quality_level`` (1/4/16 decimation), in bounded-memory chunks.
+  ``quality_level`` (1/4/16 decimation), in bounded-memory chunks; with
+  ``generate_dem`` a DEM of the lowest ground point per ``dem_resolution`` cell.
 * **3DGS** (:mod:`.outputs_3d`): a Gaussian-splat PLY in the common 3D
   Gaussian Splatting layout (``x y z nx ny nz f_dc_0..2 opacity scale_0..2
   rot_0..3``) whose centres are samples of the 3D surface, coloured from the
-  mosaic, with isotropic scales equal to the sample spacing.
+  mosaic, with isotropic scales of half the sample spacing.
 
 Every file is written atomically (a ``.part`` sibling then ``os.replace``), and
 progress is reported through ``on_progress(fraction, stage_message)``.

@@ -54,6 +54,7 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import string
 import threading
 import time
@@ -218,6 +219,7 @@ class EmbeddedStorage:
         self._client: Any = None
         self._root_key: tuple[str, str] | None = None
         self._buckets: dict[str, str] = {}
+        self._signers: dict[str, Any] = {}
         self._lock = threading.RLock()
 
     # -- lifecycle --------------------------------------------------------------
@@ -274,6 +276,7 @@ class EmbeddedStorage:
             self._moto = None
             self._forget_moto_state()
         self._client = None
+        self._signers = {}
 
     def __enter__(self) -> EmbeddedStorage:
         self.start()
@@ -502,7 +505,7 @@ class EmbeddedStorage:
         """Store a local file as ``bucket/key``; returns its ETag (unquoted)."""
         client = self._require_started()
         client.upload_file(str(path), bucket, key)
-        self._mirror(bucket, key)
+        self._mirror(bucket, key, source=Path(path))
         info = self.head_object(bucket, key)
         if info is None:
             raise RuntimeError(f"upload of s3://{bucket}/{key} did not store the object")
@@ -529,23 +532,33 @@ class EmbeddedStorage:
         Signed with the storage's internal key, which never expires, so the URL
         works for ``expires`` seconds (at most 7 days, as on S3).
         """
-        boto3 = require("boto3", "emulator")
-        from botocore.config import Config
-
-        assert self._root_key is not None
-        signer = boto3.client(
-            "s3",
-            endpoint_url=self.endpoint_url,
-            aws_access_key_id=self._root_key[0],
-            aws_secret_access_key=self._root_key[1],
-            region_name=self._buckets.get(bucket, "us-east-1"),
-            config=Config(s3={"addressing_style": "path"}, signature_version="s3v4"),
-        )
+        signer = self._signer(self._buckets.get(bucket, "us-east-1"))
         return str(
             signer.generate_presigned_url(
                 "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=int(expires)
             )
         )
+
+    def _signer(self, region: str) -> Any:
+        # One client per region: building a boto3 client costs tens of milliseconds,
+        # and file listings ask for a URL per file.
+        with self._lock:
+            signer = self._signers.get(region)
+            if signer is None:
+                boto3 = require("boto3", "emulator")
+                from botocore.config import Config
+
+                assert self._root_key is not None
+                signer = boto3.client(
+                    "s3",
+                    endpoint_url=self.endpoint_url,
+                    aws_access_key_id=self._root_key[0],
+                    aws_secret_access_key=self._root_key[1],
+                    region_name=region,
+                    config=Config(s3={"addressing_style": "path"}, signature_version="s3v4"),
+                )
+                self._signers[region] = signer
+            return signer
 
     # -- persistence ------------------------------------------------------------------
     def _meta_path(self, bucket: str, key: str) -> Path:
@@ -578,8 +591,12 @@ class EmbeddedStorage:
                 self._buckets.pop(event.bucket, None)
                 self._save_buckets()
 
-    def _mirror(self, bucket: str, key: str) -> None:
-        """Copy ``bucket/key`` from moto to disk, atomically, with its metadata."""
+    def _mirror(self, bucket: str, key: str, source: Path | None = None) -> None:
+        """Copy ``bucket/key`` to disk, atomically, with its metadata.
+
+        The bytes come from ``source`` when the caller has the file that was just
+        uploaded, else from moto.
+        """
         client = self._require_started()
         meta_path = self._meta_path(bucket, key)
         old: dict[str, Any] = {}
@@ -589,11 +606,18 @@ class EmbeddedStorage:
         target = self.root / old["file"] if old.get("file") else self._object_path(bucket, key)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f"{target.name}.{secrets.token_hex(4)}.part")
-        resp = client.get_object(Bucket=bucket, Key=key)
+        if source is not None:
+            resp = client.head_object(Bucket=bucket, Key=key)
+        else:
+            resp = client.get_object(Bucket=bucket, Key=key)
         try:
             with open(tmp, "wb") as fh:
-                for chunk in resp["Body"].iter_chunks(1 << 20):
-                    fh.write(chunk)
+                if source is not None:
+                    with open(source, "rb") as src:
+                        shutil.copyfileobj(src, fh, 1 << 20)
+                else:
+                    for chunk in resp["Body"].iter_chunks(1 << 20):
+                        fh.write(chunk)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, target)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser._browser import artifact, assert_not_blank, launch, require_chromium
+from _browser import artifact, assert_not_blank, launch, require_chromium
 
 pytest.importorskip("rasterio")
 pytest.importorskip("folium")

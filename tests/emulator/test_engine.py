@@ -396,8 +396,9 @@ def test_lidar_dem_from_ground_points(tmp_path):
         assert 180.0 <= dem.min() and dem.max() <= 185.0
         assert dem.count() > 0.8 * dem.size
         ex, ey = pyproj.Transformer.from_crs(4326, 32615, always_xy=True).transform(lon, lat)
-        r, c = ds.index(ex[:200], ey[:200])
-        cells = dem[np.asarray(r), np.asarray(c)]
+        inv = ~ds.transform
+        cols, rows = inv * (np.asarray(ex[:200]), np.asarray(ey[:200]))
+        cells = dem[rows.astype(int), cols.astype(int)]
         assert (cells <= z[:200] + 0.001).all()
     report = json.loads((out / "lidars/report/report.json").read_text())
     assert report["generate dem tif"] is True and report["dem generation"]["dem resolution"] == 5.0

@@ -165,6 +165,13 @@ def test_colour_modes_and_inputs() -> None:
     for mode in ("rgb", "elevation", "classification", "auto"):
         s = Scene3D().add_points(xyz, rgb16, cls, color_by=mode)
         assert "col" in data_of(s.html())["layers"][0]
+    elev = data_of(Scene3D().add_points(xyz, color_by="elevation").html())["layers"][0]
+    lo, hi = np.percentile(xyz[:, 2], [2, 98])
+    assert elev["legend"]["min"] == pytest.approx(lo, abs=0.01)
+    assert elev["legend"]["max"] == pytest.approx(hi, abs=0.01)
+    classes = data_of(Scene3D().add_points(xyz, classification=cls).html())["layers"][0]
+    listed = {c[0]: c[3] for c in classes["legend"]["classes"]}
+    assert listed == {int(k): int(v) for k, v in zip(*np.unique(cls, return_counts=True))}
     with pytest.raises(ValidationError, match="rgb"):
         Scene3D().add_points(xyz, color_by="rgb")
     with pytest.raises(ValidationError, match="color_by"):
