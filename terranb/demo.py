@@ -265,7 +265,7 @@ def run_demo(out: str | os.PathLike[str] = "demo-out", *, seed: int = 0,
 
         # 2D and 3D share the photos: the second submit reuses the uploaded,
         # bound resource. Two unfinished jobs at a time, as the service allows.
-        photo_kinds = [k for k in ("2d", "3d") if k in kinds]
+        photo_kinds: list[str] = [k for k in ("2d", "3d") if k in kinds]
         t = time.monotonic()
         for k in photo_kinds:
             submit(k)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import os
 import struct
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -532,8 +532,3 @@ def read_photo_meta(path: str | os.PathLike[str]) -> PhotoMeta:
         exif_width=exif_w, exif_height=exif_h, truncated=truncated or False,
         findings=tuple(findings),
     )
-
-
-def with_findings(meta: PhotoMeta, extra: list[Finding]) -> PhotoMeta:
-    """A copy of ``meta`` with more findings appended."""
-    return replace(meta, findings=meta.findings + tuple(extra))

@@ -46,6 +46,9 @@ __all__ = ["MosaicResult", "parse_crs", "quick_mosaic", "world_file_lines"]
 
 PhotoLike = str | os.PathLike[str] | PhotoMeta
 
+#: GDAL block cache while writing, in MB (GDAL's default is 5 % of RAM).
+GDAL_CACHE_MB = 64
+
 
 @dataclass
 class MosaicResult:
@@ -301,14 +304,16 @@ def quick_mosaic(
     n_strips = math.ceil(height / strip_rows)
     profile = dict(driver="GTiff", width=width, height=height, count=4, dtype="uint8",
                    crs=f"EPSG:{work_epsg}", transform=transform, tiled=True, blockxsize=256,
-                   blockysize=256, compress="deflate", predictor=2, photometric="RGB",
-                   alpha="YES", BIGTIFF="IF_SAFER")
+                   blockysize=256, compress="deflate", predictor=2, zlevel=1,
+                   photometric="RGB", alpha="YES", BIGTIFF="IF_SAFER")
     cache: dict[int, Any] = {}
     cached_bytes = 0
     covered = 0
     order = sorted(range(len(shots)), key=lambda i: shots[i].row0)
     try:
-        with rasterio.open(part, "w", **profile) as dst:
+        # GDAL's block cache defaults to 5 % of RAM; a small one keeps memory bounded.
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), \
+                rasterio.open(part, "w", **profile) as dst:
             dst.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue,
                                ColorInterp.alpha]
             for si in range(n_strips):
@@ -382,12 +387,12 @@ def quick_mosaic(
         out_w, out_h = width, height
         out_pix = pix
     else:
-        out_crs, out_transform, out_w, out_h = _reproject(work_path, out, target, gsd)
-        out_pix = abs(out_transform.a)
         try:
-            work_path.unlink()
-        except OSError:
-            pass
+            out_crs, out_transform, out_w, out_h, covered = _reproject(
+                work_path, out, target, gsd, max_pixels)
+        finally:
+            work_path.unlink(missing_ok=True)
+        out_pix = abs(out_transform.a)
         if on_progress is not None:
             on_progress(1.0)
 
@@ -404,11 +409,11 @@ def quick_mosaic(
         path=out, tfw_path=tfw, prj_path=prj, crs_epsg=out_crs.to_epsg(),
         crs_wkt=out_crs.to_wkt(), transform=t6, bounds=bounds, gsd=out_pix, width=out_w,
         height=out_h, photos_used=len(shots), skipped=skipped,
-        coverage=covered / float(width * height) if width * height else 0.0)
+        coverage=covered / float(out_w * out_h) if out_w * out_h else 0.0)
 
 
-def _reproject(src_path: Path, out: Path, target: Any, gsd: float | None
-               ) -> tuple[Any, Any, int, int]:
+def _reproject(src_path: Path, out: Path, target: Any, gsd: float | None, max_pixels: int
+               ) -> tuple[Any, Any, int, int, int]:
     """Warp the working UTM mosaic into ``target`` CRS block by block."""
     import numpy as np
     import rasterio
@@ -420,18 +425,23 @@ def _reproject(src_path: Path, out: Path, target: Any, gsd: float | None
 
     dst_crs = CRS.from_wkt(target.to_wkt())
     part = out.with_name(out.name + ".part")
-    with rasterio.open(src_path) as src:
+    covered = 0
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), rasterio.open(src_path) as src:
         kwargs: dict[str, Any] = {}
         if gsd is not None:
             kwargs["resolution"] = gsd
         transform, width, height = calculate_default_transform(
             src.crs, dst_crs, src.width, src.height, *src.bounds, **kwargs)
+        if width * height > max_pixels:
+            raise ValidationError(
+                f"a mosaic of {width}x{height} pixels in {dst_crs} is over max_pixels="
+                f"{max_pixels:,}; use a larger gsd or raise max_pixels")
         with WarpedVRT(src, crs=dst_crs, transform=transform, width=width, height=height,
                        resampling=Resampling.bilinear) as vrt:
             profile = dict(driver="GTiff", width=width, height=height, count=4, dtype="uint8",
                            crs=dst_crs, transform=transform, tiled=True, blockxsize=256,
-                           blockysize=256, compress="deflate", predictor=2, photometric="RGB",
-                           alpha="YES", BIGTIFF="IF_SAFER")
+                           blockysize=256, compress="deflate", predictor=2, zlevel=1,
+                           photometric="RGB", alpha="YES", BIGTIFF="IF_SAFER")
             with rasterio.open(part, "w", **profile) as dst:
                 dst.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue,
                                    ColorInterp.alpha]
@@ -439,8 +449,9 @@ def _reproject(src_path: Path, out: Path, target: Any, gsd: float | None
                     win = Window(0, r0, width, min(512, height - r0))
                     data = vrt.read(window=win)
                     data[3] = np.where(data[3] >= 128, 255, 0).astype(np.uint8)
+                    covered += int((data[3] > 0).sum())
                     dst.write(data, window=win)
     os.replace(part, out)
     import pyproj
 
-    return pyproj.CRS.from_wkt(dst_crs.to_wkt()), transform, width, height
+    return pyproj.CRS.from_wkt(dst_crs.to_wkt()), transform, width, height, covered

@@ -72,8 +72,10 @@ def _fmt_bytes(n: float) -> str:
     return f"{n:.1f} TB"
 
 
-def _fmt_duration(s: float) -> str:
-    s = round(s)
+def _fmt_duration(seconds: float) -> str:
+    if seconds < 1:
+        return "under a second"
+    s = round(seconds)
     if s < 90:
         return f"{s} s"
     if s < 5400:

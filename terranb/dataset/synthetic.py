@@ -69,7 +69,8 @@ class SampleFlight:
 
     Attributes:
         photos: the JPEGs, in flight order.
-        truth_tif: north-up RGB GeoTIFF of the scene at ``gsd`` (the ground truth).
+        truth_tif: north-up RGB GeoTIFF of the scene (the ground truth), at ``gsd``
+            unless ``truth_gsd`` was given.
         lidar_las: LAS 1.4 cloud of the scene with heights, or ``None``.
         epsg: UTM CRS of the truth and the cloud.
         gsd: nominal ground sample distance of the photos (m/pixel).
@@ -556,7 +557,8 @@ def make_sample_flight(
     tmp = truth.with_name(truth.name + ".part")
     with rasterio.open(tmp, "w", driver="GTiff", width=tw, height=th, count=3, dtype="uint8",
                        crs=f"EPSG:{epsg}", transform=transform, tiled=True, blockxsize=256,
-                       blockysize=256, compress="deflate", predictor=2, photometric="RGB") as dst:
+                       blockysize=256, compress="deflate", predictor=2, zlevel=1,
+                       photometric="RGB") as dst:
         dst.write(scene.rgb.transpose(2, 0, 1))
         dst.update_tags(SOURCE="terranb synthetic scene", SEED=str(seed), GSD=str(tg))
     os.replace(tmp, truth)

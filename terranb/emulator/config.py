@@ -9,7 +9,7 @@ examples where DJI has any: the quick start's bucket ``vg-terra-be-dev`` in
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +104,6 @@ class EmulatorOptions:
     token_ttl: float = 600.0
     job_seconds: float = 20.0
     clock_skew: float = 300.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first option that is out of range."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from terranb.emulator.config import EmulatorOptions
@@ -40,7 +40,6 @@ class EmulatorContext:
     app_key: str
     secret_key: str
     scheduler: Scheduler | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def new_callback_param(self) -> str:
         """An opaque, base64-looking callbackParam like DJI's (about 300 chars in the wild)."""

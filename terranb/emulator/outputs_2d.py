@@ -9,7 +9,10 @@
   default the WGS 84 UTM zone of the photos. GSD = the photos' median native
   GSD (height / focal length in pixels) times 1, 2 or 4 for ``quality_level``
   1, 2 or 3, enlarged if needed to stay under ``max_pixels``. A 3-band mosaic
-  gets an alpha band (opaque where any colour band is non-zero).
+  gets an alpha band (opaque where any colour band is non-zero). A
+  ``predefine_AOI`` polygon (in its ``geo_desc`` CRS, else WGS 84 lon/lat,
+  else the output CRS) crops the map to its bounding box and makes it
+  transparent outside the polygon.
 * ``map/result.tfw`` (pixel-centre world file: A, D, B, E, C + A/2, F + E/2),
   ``map/result.prj`` (ESRI WKT).
 * ``map/report/map_report.json`` with DJI's key names: ``gps corner`` (WGS 84
@@ -168,8 +171,13 @@ def build_mosaic(
     quality_level: int,
     max_pixels: int,
     progress: Progress,
+    aoi: list[tuple[float, float]] | None = None,
 ) -> MosaicBuild:
-    """Quick-mosaic the photos into an RGBA GeoTIFF at ``out_tif`` (atomically)."""
+    """Quick-mosaic the photos into an RGBA GeoTIFF at ``out_tif`` (atomically).
+
+    ``aoi`` is a polygon ring in ``crs``: the mosaic is cropped to its bounding
+    box and made transparent outside it.
+    """
     rasterio = require("rasterio", "geo")
     np = require("numpy", "geo")
     native = _native_gsd(usable)
@@ -186,6 +194,8 @@ def build_mosaic(
     # quick_mosaic writes the GeoTIFF, .tfw and .prj atomically itself.
     result = _call_quick_mosaic(usable, out_tif, crs, gsd, max_pixels, cb)
     _ensure_rgba(rasterio, np, out_tif)
+    if aoi:
+        _apply_aoi(rasterio, np, out_tif, aoi)
     with rasterio.open(out_tif) as ds:
         res = abs(ds.transform.a)
         # Geographic pixels are square in degrees: report their north-south size.
@@ -202,6 +212,83 @@ def build_mosaic(
             ds.height,
             int(getattr(result, "photos_used", len(usable))),
         )
+
+
+def aoi_ring(parameters: dict[str, Any], crs: CRS) -> list[tuple[float, float]] | None:
+    """``predefine_AOI.polygon_points`` as a ring in ``crs``, or ``None`` when absent.
+
+    The points are in ``predefine_AOI.geo_desc`` when it names a CRS, else in
+    WGS 84 when they look like longitude/latitude, else in the output CRS.
+    (``min_altitude`` / ``max_altitude`` are not applied: the map is 2D.)
+
+    Raises:
+        ValidationError: fewer than three points, or points that are not numbers.
+    """
+    pyproj = require("pyproj", "geo")
+    aoi = None
+    for key, value in parameters.items():
+        if key.lower() == "predefine_aoi" and isinstance(value, dict):
+            aoi = value
+    if not aoi or not aoi.get("polygon_points"):
+        return None
+    try:
+        pts = [(float(p[0]), float(p[1])) for p in aoi["polygon_points"]]
+    except (TypeError, ValueError, IndexError) as exc:
+        raise ValidationError(
+            "predefine_AOI.polygon_points must be a list of [x, y, z] numbers"
+        ) from exc
+    if len(pts) < 3:
+        raise ValidationError("predefine_AOI.polygon_points needs at least 3 points")
+    src = output_crs({"parameter": {"output_geo_desc": aoi.get("geo_desc") or {}}})
+    if src is None:
+        lonlat = all(-180 <= x <= 180 and -90 <= y <= 90 for x, y in pts)
+        src = pyproj.CRS.from_epsg(4326) if lonlat else crs
+    t = pyproj.Transformer.from_crs(src, crs, always_xy=True)
+    xs, ys = t.transform([p[0] for p in pts], [p[1] for p in pts])
+    return list(zip((float(v) for v in xs), (float(v) for v in ys), strict=True))
+
+
+def _apply_aoi(rasterio: Any, np: Any, path: Path, ring: list[tuple[float, float]]) -> None:
+    from rasterio.features import geometry_mask
+    from rasterio.transform import Affine
+    from rasterio.windows import Window
+
+    geom = {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}
+    xs, ys = [p[0] for p in ring], [p[1] for p in ring]
+    with rasterio.open(path) as src:
+        t = src.transform  # north-up, as quick_mosaic writes it
+
+        def shifted(col: int, row: int) -> Any:
+            return Affine(
+                t.a, t.b, t.c + col * t.a + row * t.b, t.d, t.e, t.f + col * t.d + row * t.e
+            )
+
+        col0 = max(0, math.floor((min(xs) - t.c) / t.a))
+        row0 = max(0, math.floor((max(ys) - t.f) / t.e))
+        col1 = min(src.width, math.ceil((max(xs) - t.c) / t.a))
+        row1 = min(src.height, math.ceil((min(ys) - t.f) / t.e))
+        width, height = col1 - col0, row1 - row0
+        if width <= 0 or height <= 0:
+            raise ValidationError(
+                "predefine_AOI does not overlap the photographed area; check its coordinates "
+                "and geo_desc"
+            )
+        profile = src.profile
+        profile.update(width=width, height=height, transform=shifted(col0, row0))
+        with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
+            dst.colorinterp = src.colorinterp
+            for r0 in range(0, height, 512):
+                rows = min(512, height - r0)
+                sub = Window(col0, row0 + r0, width, rows)
+                data = src.read(window=sub)
+                inside = geometry_mask(
+                    [geom],
+                    out_shape=(rows, width),
+                    transform=shifted(col0, row0 + r0),
+                    invert=True,
+                )
+                data[:, ~inside] = 0
+                dst.write(data, window=Window(0, r0, width, rows))
 
 
 def _unit_m(crs: CRS) -> float:
@@ -319,8 +406,11 @@ def produce_2d(
     quality = int(as_float(param(parameters, "quality_level"), 1.0))
     if quality not in _QUALITY_FACTOR:
         raise ValidationError(f"quality_level must be 1, 2 or 3, got {quality}")
+    aoi = aoi_ring(parameters, crs)
     progress.stage("mosaic", f"mosaicking {len(usable)} photos")
-    build = build_mosaic(usable, out_dir / "map" / "result.tif", crs, quality, max_pixels, progress)
+    build = build_mosaic(
+        usable, out_dir / "map" / "result.tif", crs, quality, max_pixels, progress, aoi=aoi
+    )
 
     progress.stage("report", "writing the world file and reports")
     with rasterio.open(build.path) as ds:

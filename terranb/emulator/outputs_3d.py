@@ -11,8 +11,9 @@ What :func:`produce_3d` computes (a stand-in, not a reconstruction):
    Photos without altitudes give a flat surface at z = 0.
 3. A regular grid mesh over the mosaic's bounds at that height, with the
    faces whose corners are all outside the photographed (opaque) area
-   removed. The target face count is 200 000 / 80 000 / 20 000 for
-   ``quality_level`` 1 / 2 / 3 times ``model_simplify`` (default 1).
+   removed; a ``predefine_AOI`` polygon crops the mosaic, hence the mesh.
+   The target face count is 200 000 / 80 000 / 20 000 for ``quality_level``
+   1 / 2 / 3 times ``model_simplify`` (default 1).
 
 Files (``models/pc/0/...`` as in DJI Terra's desktop layout):
 
@@ -56,6 +57,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from terranb.emulator.outputs_2d import (
+    aoi_ring,
     build_mosaic,
     default_crs,
     gps_corner,
@@ -172,7 +174,15 @@ def _build_surface(
     work = out_dir / ".terranb-work"
     work.mkdir(parents=True, exist_ok=True)
     try:
-        build = build_mosaic(usable, work / "mosaic.tif", crs, quality, max_pixels, progress)
+        build = build_mosaic(
+            usable,
+            work / "mosaic.tif",
+            crs,
+            quality,
+            max_pixels,
+            progress,
+            aoi=aoi_ring(parameters, crs),
+        )
         limit = _TEXTURE_MAX[quality]
         scale = max(1.0, max(build.width, build.height) / limit)
         w, h = max(2, round(build.width / scale)), max(2, round(build.height / scale))

@@ -530,7 +530,7 @@ class _DemGrid:
     def write(self, np: Any, path: Path, crs: CRS) -> str:
         """Write the DEM GeoTIFF (ground points when the cloud is classified); returns DEM_PATH."""
         rasterio = require("rasterio", "geo")
-        from rasterio.transform import from_origin
+        from rasterio.transform import Affine
 
         # A classified cloud gives a terrain model; otherwise the lowest return per cell.
         grid = self.ground if np.isfinite(self.ground).any() else self.lowest
@@ -543,7 +543,7 @@ class _DemGrid:
             "count": 1,
             "dtype": "float32",
             "crs": crs.to_wkt(),
-            "transform": from_origin(self.x0, self.y1, self.res, self.res),
+            "transform": Affine(self.res, 0.0, self.x0, 0.0, -self.res, self.y1),
             "nodata": nodata,
             "tiled": True,
             "blockxsize": 256,

@@ -26,6 +26,7 @@ import json
 import re
 import time
 import uuid
+import uuid as uuid_mod  # route parameters are named ``uuid`` (DJI's path name)
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -437,7 +438,7 @@ def upload_callback(request: Request, app_key: str = Depends(terra_auth)) -> GoJ
                 "uuid": file_uuid,
                 "owner": app_key,
                 "name": w["name"],
-                "checksum": strip_etag(w["checksum"]),
+                "checksum": w["checksum"].strip().strip('"'),
                 "etag": strip_etag(w["etag"]),
                 "size": w["size"],
                 "meta": w["meta"],
@@ -653,9 +654,6 @@ def copy_resource(
     return ok(resource_json(ctx, ctx.state.resource(new_uuid) or {}))
 
 
-uuid_mod = uuid  # the route parameter is named ``uuid`` (DJI's path name)
-
-
 @router.delete(
     "/resources/{uuid}",
     summary="Delete a resource (deleteMode 0 keeps files, 1 deletes files no other resource uses)",
@@ -666,7 +664,12 @@ def delete_resource(
     """Delete a resource that no unfinished job uses."""
     ctx = ctx_of(request)
     _own_resource(ctx, app_key, uuid)
-    mode = _int_query(request, "deleteMode", 0, 0, 1)
+    mode = _int_query(request, "deleteMode", 0, 0, 10**6)
+    if mode not in (0, 1):
+        raise TerraError(
+            E.PARAMETER,
+            f"deleteMode must be 0 (keep files) or 1 (delete unshared files), got {mode}",
+        )
     if uuid in _busy_resources(ctx, app_key):
         raise TerraError(
             E.INVALID_OPERATION,

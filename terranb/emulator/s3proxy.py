@@ -30,8 +30,12 @@ private loopback port. For every request the proxy:
    ``on_change`` before answering the client, so the storage layer can mirror
    the object to disk durably.
 
-Only path-style addressing is supported (what boto3 uses for an IP endpoint
-such as ``http://127.0.0.1:PORT``). moto itself holds each request body in
+Addressing: path style (what boto3 uses for an IP endpoint such as
+``http://127.0.0.1:PORT``) and virtual-hosted style on ``*.localhost`` (what
+boto3 uses for ``http://localhost:PORT`` when the system resolves
+``bucket.localhost``). CORS: preflight ``OPTIONS`` requests are answered as if
+every bucket allowed every origin, and ``ETag`` is exposed to browsers, so a
+web page can upload with presigned URLs. moto itself holds each request body in
 memory, so a single multi-GB PutObject costs that much memory in moto; the
 proxy does not, and multipart uploads (boto3's default above 8 MiB) keep it to
 one part at a time.
@@ -51,7 +55,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 from xml.sax.saxutils import escape
 
 from terranb.emulator import sigv4
@@ -81,6 +85,7 @@ _AUTH_HEADERS = {"host", "x-amz-security-token"}
 _AUTH_QUERY = {"X-Amz-Security-Token", "x-amz-security-token"}
 # Clock skew S3 tolerates for header-signed requests.
 MAX_SKEW_S = 15 * 60
+_EXPOSE_HEADERS = "ETag, x-amz-request-id, x-amz-version-id, x-amz-checksum-crc32"
 _SKEWED = "The difference between the request time and the current time is too large."
 # Request bodies up to this size are kept when the proxy needs to read them
 # (CreateBucket configuration, DeleteObjects list).
@@ -235,6 +240,22 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._handle()
 
+    def do_OPTIONS(self) -> None:
+        # CORS preflight from a browser carries no credentials; answer like a bucket
+        # whose CORS rule allows every origin (the emulator's choice, see module doc).
+        self._discard_body()
+        self.send_response(200)
+        self.send_header("Access-Control-Allow-Origin", self.headers.get("Origin") or "*")
+        self.send_header("Access-Control-Allow-Methods", "GET, PUT, POST, DELETE, HEAD")
+        self.send_header(
+            "Access-Control-Allow-Headers",
+            self.headers.get("Access-Control-Request-Headers") or "*",
+        )
+        self.send_header("Access-Control-Expose-Headers", _EXPOSE_HEADERS)
+        self.send_header("Access-Control-Max-Age", "3000")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     # -- request handling ---------------------------------------------------------
     def _headers_lower(self) -> dict[str, str]:
         out: dict[str, str] = {}
@@ -252,6 +273,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("x-amz-request-id", uuid.uuid4().hex[:16].upper())
         if err.status == 503:
             self.send_header("Retry-After", "1")
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         if body:
             self.wfile.write(body)
@@ -283,7 +306,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.close()
 
     def _authenticate(
-        self, raw_path: str, query_pairs: list[tuple[str, str]], headers: dict[str, str]
+        self,
+        raw_path: str,
+        query_pairs: list[tuple[str, str]],
+        headers: dict[str, str],
+        style_path: str,
     ) -> None:
         proxy = self.server.proxy
         try:
@@ -341,7 +368,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if v2 is not None:
             expected = sigv4.signature_v2(
-                entry.secret_access_key, self.command, raw_path, query_pairs, headers, v2
+                entry.secret_access_key, self.command, style_path, query_pairs, headers, v2
             )
             ok = sigv4.signature_matches(expected, v2.signature)
         else:
@@ -374,6 +401,11 @@ class _Handler(BaseHTTPRequestHandler):
         raw_path, _, raw_query = self.path.partition("?")
         query_pairs = sigv4.parse_query(raw_query)
         headers = self._headers_lower()
+        # Virtual-hosted style (``bucket.localhost:PORT``, what boto3 picks for a
+        # ``localhost`` endpoint) becomes path style for moto; SigV4 signs the path
+        # as sent, SigV2 the path-style resource.
+        vbucket = _vhost_bucket(headers.get("host", ""))
+        path_style = f"/{quote(vbucket, safe='')}{raw_path}" if vbucket else raw_path
         if proxy.netem.latency_ms > 0:
             time.sleep(proxy.netem.latency_s)
         verdict = proxy.faults.next() if proxy.netem.fail_rate > 0 else "ok"
@@ -389,12 +421,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error_xml(err, raw_path)
             return
         try:
-            self._authenticate(raw_path, query_pairs, headers)
+            self._authenticate(raw_path, query_pairs, headers, path_style)
         except S3Error as err:
             self._send_error_xml(err, raw_path)
             return
         try:
-            self._forward(raw_path, raw_query, query_pairs, headers)
+            self._forward(path_style, raw_query, query_pairs, headers)
         except (ConnectionError, TimeoutError, http.client.HTTPException, OSError) as exc:
             log.debug("s3 proxy: connection problem on %s %s: %s", self.command, raw_path, exc)
             self.close_connection = True
@@ -512,6 +544,8 @@ class _Handler(BaseHTTPRequestHandler):
             if low in _HOP_BY_HOP or low in ("content-length", "server", "date"):
                 continue
             self.send_header(name, value)
+        if self.headers.get("Origin") and not resp.getheader("Access-Control-Expose-Headers"):
+            self.send_header("Access-Control-Expose-Headers", _EXPOSE_HEADERS)
         self.send_header("Server", "AmazonS3")
         self.send_header("Date", self.date_time_string())
         use_chunked = False
@@ -581,6 +615,17 @@ class _Handler(BaseHTTPRequestHandler):
                 proxy.on_change(event)
             except Exception:  # mirroring must not break the S3 answer
                 log.exception("s3 proxy: on_change failed for %s %s/%s", event.kind, bucket, key)
+
+
+def _vhost_bucket(host_header: str) -> str:
+    """The bucket of a virtual-hosted-style ``Host`` (``bucket.localhost:PORT``), else ``""``."""
+    host = host_header.strip().lower()
+    if host.startswith("["):  # IPv6 literal
+        return ""
+    host = host.rsplit(":", 1)[0] if ":" in host else host
+    if host.endswith(".localhost"):
+        return host_header.strip()[: len(host) - len(".localhost")]
+    return ""
 
 
 def _is_auth_param(name: str) -> bool:

@@ -253,6 +253,8 @@ class Scheduler:
         except (_Cancelled, JobStopped):
             pass
         except Exception as exc:  # the job fails, the emulator goes on
+            if self._shutdown.is_set():
+                return  # interrupted by shutdown: left as is for resume()
             log.warning("job %s failed: %s", job_uuid, exc)
             log.debug("%s", traceback.format_exc())
             try:
@@ -482,6 +484,8 @@ class Scheduler:
         except (_Cancelled, JobStopped):
             pass
         except Exception as exc:
+            if self._shutdown.is_set():
+                return  # interrupted by shutdown: left as is for resume()
             log.warning("model %s failed: %s", model_uuid, exc)
             log.debug("%s", traceback.format_exc())
             try:

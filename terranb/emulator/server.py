@@ -64,6 +64,7 @@ class Emulator:
         self.options = options
         self.info: EmulatorInfo | None = None
         self._temp_dir: Path | None = None
+        self._lock_file: Any = None
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self.state: State | None = None
@@ -85,10 +86,30 @@ class Emulator:
             data_dir = Path(opts.data_dir).expanduser().resolve()
             data_dir.mkdir(parents=True, exist_ok=True)
         try:
+            self._lock_data_dir(data_dir)
             return self._start(data_dir)
         except BaseException:
             self.stop()
             raise
+
+    def _lock_data_dir(self, data_dir: Path) -> None:
+        """Refuse to share a data dir with another running emulator (SQLite + objects)."""
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory locks; the user is on their own
+            return
+        from terranb.errors import ConfigError
+
+        fh = open(data_dir / ".emulator.lock", "a+")  # noqa: SIM115  (held until stop())
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            raise ConfigError(
+                f"another terranb emulator is using the data dir {data_dir}; stop it first "
+                "or pass a different --data-dir"
+            ) from None
+        self._lock_file = fh
 
     def _start(self, data_dir: Path) -> EmulatorInfo:
         import uvicorn
@@ -165,9 +186,11 @@ class Emulator:
         deadline = time.monotonic() + 30
         while not server.started:
             if not self._thread.is_alive():
-                raise OSError(
-                    f"the emulator's HTTP server did not start on "
-                    f"{opts.host}:{opts.port} (port in use?)"
+                from terranb.errors import ConfigError
+
+                raise ConfigError(
+                    f"the emulator's HTTP server could not listen on {opts.host}:{opts.port} "
+                    "(is the port in use?); choose another --port or 0 for any free port"
                 )
             if time.monotonic() > deadline:
                 raise TimeoutError("the emulator's HTTP server did not start within 30 s")
@@ -223,6 +246,9 @@ class Emulator:
         if self.state is not None:
             self.state.close()
             self.state = None
+        if self._lock_file is not None:
+            self._lock_file.close()  # releases the flock
+            self._lock_file = None
         if self._temp_dir is not None:
             shutil.rmtree(self._temp_dir, ignore_errors=True)
             self._temp_dir = None

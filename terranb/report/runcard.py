@@ -53,8 +53,9 @@ class FileSum:
     sha256: str
 
 
-def file_checksums(root: str | os.PathLike[str], files: Iterable[str | os.PathLike[str]] | None = None,
-                   *, skip: Iterable[str] = (RUNCARD_NAME,)) -> list[FileSum]:
+def file_checksums(root: str | os.PathLike[str],
+                   files: Iterable[str | os.PathLike[str]] | None = None, *,
+                   skip: Iterable[str] = (RUNCARD_NAME,)) -> list[FileSum]:
     """Checksums of ``files`` (default: every file under ``root``), paths relative to ``root``.
 
     Hidden files, ``.part`` leftovers and the names in ``skip`` are left out.

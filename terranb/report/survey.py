@@ -160,7 +160,8 @@ def _area_km2(bounds_wgs84: Any) -> float | None:
         return None
     w, s, e, n = (float(v) for v in bounds_wgs84)
     r = 6371.0088
-    return abs(math.radians(e - w) * (math.sin(math.radians(n)) - math.sin(math.radians(s)))) * r * r
+    band = math.sin(math.radians(n)) - math.sin(math.radians(s))
+    return abs(math.radians(e - w) * band) * r * r
 
 
 def ortho_stats(o: Any) -> dict[str, Any]:
@@ -190,7 +191,7 @@ def pointcloud_stats(pc: Any) -> dict[str, Any]:
     stats: dict[str, Any] = {
         "file": pc.path.name,
         "LAS version / format": f"{pc.version} / {pc.point_format}"
-                                + (" (LAZ)" if pc.compressed else "") + (" COPC" if pc.copc else ""),
+        + (" (LAZ)" if pc.compressed else "") + (" COPC" if pc.copc else ""),
         "points": int(pc.point_count),
         "CRS": _crs_name(pc.crs),
         "bounds x,y,z min": _fmt_bbox(pc.mins, 3),
@@ -283,7 +284,9 @@ def _map_section(entries: list[ResultEntry], opts: ReportOptions) -> str:
         m = result_map(ortho=ortho, bboxes=bboxes or None, points=points,
                        max_png_bytes=opts.map_png_bytes, max_pixels=opts.map_pixels,
                        height=520)
-    notes = "".join(f'<p class="note">{html.escape(str(w.message))}</p>' for w in caught)
+    # budget notes (e.g. footprints dropped) are for the reader; library deprecations are not
+    notes = "".join(f'<p class="note">{html.escape(str(w.message))}</p>' for w in caught
+                    if issubclass(w.category, UserWarning))
     caption = ('<p class="note">Orthomosaic, product extents (red) and LiDAR point density; '
                "no base map is loaded, so the page works offline.</p>")
     return T.section("map", "Map", T.iframe(map_html(m), 540, "map") + caption + notes)
@@ -293,7 +296,7 @@ def _scene_html(item: Any, opts: ReportOptions, title: str) -> tuple[str, bytes 
     """(viewer HTML document, PNG bytes or None) for a mesh or a point cloud."""
     from terranb.viz.scene3d import Scene3D
 
-    common = {"max_bytes": opts.viewer_bytes, "title": title, "height": 460}
+    common: dict[str, Any] = {"max_bytes": opts.viewer_bytes, "title": title, "height": 460}
     if hasattr(item, "face_count"):
         scene = Scene3D.from_mesh(item, max_faces=opts.viewer_faces, **common)
     else:

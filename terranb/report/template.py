@@ -50,7 +50,8 @@ def page(title: str, subtitle: str, sections: Sequence[str], nav: Sequence[tuple
     links = "".join(f'<a href="#{esc(anchor)}">{esc(label)}</a>' for anchor, label in nav)
     csp = ("default-src 'none'; img-src data: blob:; style-src 'unsafe-inline'; "
            "script-src 'unsafe-inline' 'unsafe-eval' blob:; frame-src data: about: blob:; "
-           "worker-src blob:; child-src blob: data: about:; font-src data:; connect-src data: blob:")
+           "worker-src blob:; child-src blob: data: about:; font-src data:; "
+           "connect-src data: blob:")
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f'<meta http-equiv="Content-Security-Policy" content="{esc(csp)}">'

@@ -121,7 +121,7 @@ def fmt_duration(seconds: float | None) -> str:
     """``fmt_duration(3725) == '1h 02m'``; ``-`` when unknown."""
     if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)) or seconds < 0:
         return "-"
-    s = int(round(seconds))
+    s = round(float(seconds))
     if s < 60:
         return f"{s}s"
     if s < 3600:
@@ -212,10 +212,7 @@ class JobRow:
 
 def _first(obj: Any, *names: str) -> Any:
     for name in names:
-        if isinstance(obj, dict) and name in obj:
-            value = obj[name]
-        else:
-            value = getattr(obj, name, None)
+        value = obj[name] if isinstance(obj, dict) and name in obj else getattr(obj, name, None)
         if value is not None and value != "":
             return value
     return None
@@ -244,7 +241,8 @@ def job_row(obj: Any) -> JobRow:
     snap = _first(obj, "snapshot", "last", "last_status") or obj
     uuid = (_first(obj, "job_id", "uuid", "job_uuid", "model_uuid", "id")
             or _first(snap, "job_id", "uuid") or "?")
-    state_value = _first(snap, "state") or _first(obj, "state") or _first(snap, "status", "model_status")
+    state_value = (_first(snap, "state") or _first(obj, "state")
+                   or _first(snap, "status", "model_status"))
     status_value = _first(snap, "raw_status", "status", "model_status")
     status_label = getattr(status_value, "name", None) or (
         str(status_value) if status_value is not None else "")
@@ -266,7 +264,8 @@ def job_row(obj: Any) -> JobRow:
         name=str(_first(obj, "name") or _first(snap, "name") or ""),
         backend=str(getattr(_first(obj, "backend", "backend_name") or "", "name",
                             _first(obj, "backend", "backend_name") or "")),
-        job_type=_job_type_word(_first(obj, "job_type", "kind") or _first(snap, "job_type", "type")),
+        job_type=_job_type_word(_first(obj, "job_type", "kind")
+                                or _first(snap, "job_type", "type")),
         state=normalise_state(state_value),
         status=status_label,
         percentage=float(pct) if isinstance(pct, (int, float)) else None,
@@ -281,10 +280,12 @@ def _bar_html(pct: float | None, state: str) -> str:
     value = 100.0 if state == "succeeded" else (pct or 0.0)
     colour = _COLOURS.get(state, "#0969da")
     label = "-" if pct is None and state != "succeeded" else f"{value:.0f}%"
-    return (f'<div style="width:120px;background:#eaeef2;border-radius:3px;position:relative;'
-            f'height:14px"><div style="width:{max(0.0, min(100.0, value)):.1f}%;background:{colour};'
-            f'height:14px;border-radius:3px"></div><span style="position:absolute;top:-1px;left:4px;'
-            f'font-size:11px;color:#1f2328">{label}</span></div>')
+    width = max(0.0, min(100.0, value))
+    return (f'<div style="width:120px;background:#eaeef2;border-radius:3px;'
+            f'position:relative;height:14px"><div style="width:{width:.1f}%;'
+            f'background:{colour};height:14px;border-radius:3px"></div><span '
+            f'style="position:absolute;top:-1px;left:4px;font-size:11px;color:#1f2328">'
+            f"{label}</span></div>")
 
 
 def jobs_table_html(rows: list[JobRow], title: str = "terranb jobs") -> str:
@@ -300,6 +301,7 @@ def jobs_table_html(rows: list[JobRow], title: str = "terranb jobs") -> str:
                                  if r.status and r.status.lower() != r.state else "")
         eta = fmt_duration(r.remain_seconds) if r.active else "-"
         msg = esc(r.message[:200])
+        msg_colour = "#cf222e" if r.state in ("failed", "cancelled", "stopped") else "#57606a"
         body.append(
             "<tr>"
             f'<td style="padding:2px 8px;font-family:monospace" title="{esc(r.uuid)}">'
@@ -311,7 +313,7 @@ def jobs_table_html(rows: list[JobRow], title: str = "terranb jobs") -> str:
             f"{status}</td>"
             f'<td style="padding:2px 8px">{_bar_html(r.percentage, r.state)}</td>'
             f'<td style="padding:2px 8px">{eta}</td>'
-            f'<td style="padding:2px 8px;color:#cf222e">{msg}</td>'
+            f'<td style="padding:2px 8px;color:{msg_colour}">{msg}</td>'
             "</tr>")
     if not rows:
         body.append('<tr><td colspan="8" style="padding:4px 8px;color:#6e7781">'
@@ -340,10 +342,11 @@ def report_footprints(report: Any) -> list[Any]:
 
 def footprint_map_html(footprints: Any, height: int = 360) -> str:
     """An offline Leaflet map of footprints as HTML (an ``<iframe srcdoc>``)."""
-    from terranb.viz.maps import result_map
+    from terranb.report.template import iframe
+    from terranb.viz.maps import map_html, result_map
 
     m = result_map(footprints=footprints, height=height)
-    return str(m._repr_html_())
+    return iframe(map_html(m), height + 12, "photo footprints")
 
 
 _QUALITY = {"high": 1, "medium": 2, "low": 3}

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from terranb.widgets._common import (
-    footprint_map_html,
     fmt_bytes,
+    footprint_map_html,
     make_params,
     report_footprints,
     run_blocking,
@@ -141,7 +141,8 @@ class FolderBrowser:
         self.select.options = self.entries(self.cwd)
         self.select.value = None
         self.select.observe(self._picked, names="value")
-        n_files = sum(1 for _label, v in self.select.options if v.startswith("file:") and v != "file:")
+        n_files = sum(1 for _label, v in self.select.options
+                      if v.startswith("file:") and v != "file:")
         self.info.value = (f"<small><code>{html.escape(str(self.cwd))}</code> "
                            f"({n_files} files shown)</small>")
 
@@ -191,8 +192,8 @@ class SubmitWidget:
                                   style=style)
         self.job_type = w.Dropdown(options=JOB_TYPES, value=job_type, description="Job type",
                                    style=style)
-        self.crs = w.Text(value=crs, description="Output CRS", placeholder="EPSG:32650 (blank = auto)",
-                          style=style)
+        self.crs = w.Text(value=crs, description="Output CRS",
+                          placeholder="EPSG:32650 (blank = auto)", style=style)
         self.quality = w.Dropdown(options=QUALITIES, value="high", description="Quality",
                                   style=style)
         self.name = w.Text(value=name, description="Job name", placeholder="(folder name)",
@@ -373,8 +374,8 @@ class SubmitWidget:
             self.job = job
             self._busy = False
             self.check_button.disabled = False
-            uuid = getattr(job, "uuid", None) or getattr(job, "job_uuid", "?")
-            self._say(f"job {uuid} started on {backend}")
+            uuid = getattr(job, "id", None) or getattr(job, "uuid", None) or "?"
+            self._say(f"job started on {backend}:")
             self.status.value += f" <code class='tnb-job-uuid'>{html.escape(str(uuid))}</code>"
             if self.tracker is not None:
                 await self.tracker.refresh_async(poll=False)

@@ -133,7 +133,8 @@ class JobTracker:
         self.cancel_button = w.Button(description="Cancel", icon="stop", button_style="danger",
                                       disabled=True, tooltip="stop the selected job")
         self.download_button = w.Button(description="Download", icon="download",
-                                        disabled=True, tooltip="download the selected job's results")
+                                        disabled=True,
+                                        tooltip="download the selected job's results")
         self.attach_text = w.Text(placeholder="job uuid to attach", layout=w.Layout(width="320px"))
         self.attach_button = w.Button(description="Attach", icon="link",
                                       tooltip="re-attach a job by uuid (after a kernel restart)")
@@ -148,7 +149,8 @@ class JobTracker:
         self.job_select.observe(lambda _c: self._update_buttons(), names="value")
         self.widget = w.VBox([
             self.table,
-            w.HBox([self.job_select, self.cancel_button, self.download_button, self.refresh_button]),
+            w.HBox([self.job_select, self.cancel_button, self.download_button,
+                    self.refresh_button]),
             w.HBox([self.attach_text, self.attach_button]),
             self.download_bar,
             self.status,

@@ -6,7 +6,6 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-
 from _browser import artifact, assert_not_blank, launch, require_chromium
 
 pytest.importorskip("rasterio")
@@ -49,6 +48,15 @@ def test_report_opens_offline_in_chromium(tmp_path: Path) -> None:
         map_png = page.locator("#map iframe").screenshot()
         artifact("report_map.png").write_bytes(map_png)
         assert_not_blank(map_png, "the report map")
+        # the 3D views draw (WebGL, or nothing): each frame, scrolled into view, is not blank
+        views = page.locator("#views iframe")
+        assert views.count() == 2
+        for i in range(views.count()):
+            views.nth(i).scroll_into_view_if_needed()
+            page.wait_for_timeout(800)  # offscreen frames are not painted until visible
+            shot = views.nth(i).screenshot()
+            artifact(f"report_view{i}.png").write_bytes(shot)
+            assert_not_blank(shot, f"3D view {i}")
         browser.close()
     assert failed == [], f"failed requests: {failed}"
     assert external == [], f"requests that leave the page: {external}"

@@ -115,7 +115,10 @@ def test_mosaic_other_crs(small_flight, tmp_path):
     assert res.crs_epsg == 3857
     with rasterio.open(res.path) as ds:
         assert ds.crs.to_epsg() == 3857
-        assert (ds.read(4) == 255).mean() > 0.3
+        alpha = ds.read(4)
+        assert (alpha == 255).mean() > 0.3
+        assert res.coverage == pytest.approx((alpha > 0).mean(), abs=1e-9)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m3857.prj", "m3857.tfw", "m3857.tif"]
     res2 = quick_mosaic(small_flight.photos[:6], tmp_path / "m.tif", crs=small_flight.epsg)
     assert res2.crs_epsg == small_flight.epsg
 
@@ -129,3 +132,10 @@ def test_mosaic_rejects_what_it_cannot_do(small_flight, tmp_path):
         quick_mosaic([junk], tmp_path / "y.tif")
     with pytest.raises(ValidationError, match="CRS"):
         quick_mosaic(small_flight.photos[:2], tmp_path / "z.tif", crs="EPSG:999999")
+
+
+def test_mosaic_other_crs_respects_max_pixels(small_flight, tmp_path):
+    with pytest.raises(ValidationError, match="max_pixels"):
+        quick_mosaic(small_flight.photos[:4], tmp_path / "g.tif", crs="EPSG:4326", gsd=1e-7,
+                     max_pixels=1_000_000)
+    assert not list(tmp_path.iterdir())

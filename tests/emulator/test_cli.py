@@ -115,3 +115,37 @@ def test_cli_ctrl_c_and_temp_data_dir_is_removed(tmp_path):
     assert proc.wait(timeout=30) == 0
     time.sleep(0.1)
     assert not os.path.exists(info["data_dir"])
+
+
+def test_cli_kill_9_then_restart_resumes_running_job(tmp_path, photos):
+    """A job running when the process dies is picked up by the next run on the same data dir."""
+    from types import SimpleNamespace
+
+    from emu_helpers import Terra, bound_resource
+
+    data = tmp_path / "data"
+    args = ["--data-dir", str(data), "--app-key", "ak9", "--secret-key", "sk9"]
+    proc, info = _start([*args, "--job-seconds", "60"], tmp_path)
+    try:
+        t = Terra(info["base_url"], "ak9", "sk9")
+        res = bound_resource(SimpleNamespace(info=SimpleNamespace(**info)), t, photos[:10])
+        job = t.ok("POST", "/jobs", {"name": "crash"})["uuid"]
+        t.ok("POST", f"/jobs/{job}/start", {"type": 14, "resourceUuid": res, "parameters": "{}"})
+        assert t.ok("GET", f"/jobs/{job}")["status"] in (1, 2)
+    finally:
+        proc.kill()  # SIGKILL: no clean-up at all
+        proc.wait(timeout=30)
+    proc, info = _start([*args, "--job-seconds", "0.5"], tmp_path)
+    try:
+        t = Terra(info["base_url"], "ak9", "sk9")
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            j = t.ok("GET", f"/jobs/{job}")
+            if j["status"] in (5, 6, 7):
+                break
+            time.sleep(0.2)
+        assert j["status"] == 6 and "resumed" in j["message"], j
+        assert len(t.ok("GET", f"/resources/{res}")["fileUuids"]) == 10
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0

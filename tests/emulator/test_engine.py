@@ -396,9 +396,44 @@ def test_lidar_dem_from_ground_points(tmp_path):
         assert 180.0 <= dem.min() and dem.max() <= 185.0
         assert dem.count() > 0.8 * dem.size
         ex, ey = pyproj.Transformer.from_crs(4326, 32615, always_xy=True).transform(lon, lat)
-        inv = ~ds.transform
-        cols, rows = inv * (np.asarray(ex[:200]), np.asarray(ey[:200]))
-        cells = dem[rows.astype(int), cols.astype(int)]
+        rows, cols = rasterio.transform.rowcol(ds.transform, ex[:200], ey[:200])
+        cells = dem[np.asarray(rows), np.asarray(cols)]
         assert (cells <= z[:200] + 0.001).all()
     report = json.loads((out / "lidars/report/report.json").read_text())
     assert report["generate dem tif"] is True and report["dem generation"]["dem resolution"] == 5.0
+
+
+def test_2d_predefine_aoi_crops_and_masks(flight, photo_inputs, tmp_path):
+    west, south, east, north = flight.bounds
+    cx, cy = (west + east) / 2, (south + north) / 2
+    # A triangle in the middle of the flight, given in the output CRS (UTM metres).
+    tri = [[cx - 15, cy - 10, 0], [cx + 15, cy - 10, 0], [cx, cy + 12, 0]]
+    params = {
+        "parameter": {"quality_level": 3},
+        "predefine_AOI": {
+            "polygon_points": tri,
+            "geo_desc": {"cs_type": "GEO_CS", "geo_cs": f"EPSG:{flight.epsg}"},
+        },
+    }
+    _produce("2d", params, photo_inputs, tmp_path)
+    tif = tmp_path / "map" / "result.tif"
+    with rasterio.open(tif) as ds:
+        b = ds.bounds
+        px = ds.res[0]
+        assert b.left >= cx - 15 - px and b.right <= cx + 15 + px
+        assert b.bottom >= cy - 10 - px and b.top <= cy + 12 + px
+        alpha = ds.read(4)
+        t = ds.transform
+    _check_tfw(tif)  # the world file follows the cropped raster
+    rows, cols = np.mgrid[0 : alpha.shape[0], 0 : alpha.shape[1]]
+    x = t.c + (cols + 0.5) * t.a
+    y = t.f + (rows + 0.5) * t.e
+    # Inside the triangle: below both slanted edges.
+    left_edge = (y - (cy - 10)) <= (x - (cx - 15)) * 22 / 15 - px * 2
+    right_edge = (y - (cy - 10)) <= ((cx + 15) - x) * 22 / 15 - px * 2
+    inside = left_edge & right_edge & (y >= cy - 10 + px * 2)
+    outside = ~((y - (cy - 10)) <= (x - (cx - 15)) * 22 / 15 + px * 2) | (
+        ~((y - (cy - 10)) <= ((cx + 15) - x) * 22 / 15 + px * 2)
+    )
+    assert (alpha[inside] == 255).mean() > 0.99
+    assert (alpha[outside] == 0).all()

@@ -11,6 +11,7 @@ from emu_helpers import Served, bound_resource
 
 from terranb.emulator.config import EmulatorOptions
 from terranb.emulator.server import Emulator
+from terranb.errors import ConfigError
 
 pytestmark = pytest.mark.slow
 
@@ -23,6 +24,53 @@ def _wait(t, job, until=(5, 6, 7), timeout=60):
             return j
         time.sleep(0.1)
     raise AssertionError(j)
+
+
+def _fh2(served, method, path, body=None):
+    r = requests.request(
+        method,
+        f"{served.base_url}/openapi/v0.1/open_model{path}",
+        data=None if body is None else json.dumps(body),
+        headers=served.fh2_headers(),
+        timeout=30,
+    )
+    doc = r.json()
+    assert doc["code"] == 0, doc
+    return doc["data"]
+
+
+def _start_fh2_model(served, photos):
+    import uuid
+
+    from emu_helpers import upload_files
+
+    tok = _fh2(served, "POST", "/stores/obtain_token")
+    files = upload_files(tok["end_point"], tok, {p.name: p.read_bytes() for p in photos[:5]})
+    ruuid = str(uuid.uuid4())
+    _fh2(
+        served,
+        "POST",
+        "/stores/upload_callback",
+        {"resource_uuid": ruuid, "callback_param": tok["callback_param"], "files": files},
+    )
+    params = json.dumps({"parameter": {"quality_level": 3}})
+    started = _fh2(
+        served,
+        "POST",
+        "/models/reconstruction/start",
+        {"resource_uuid": ruuid, "parameter_2d": params},
+    )
+    return started["model_2d"]["uuid"]
+
+
+def _wait_fh2(served, model, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        m = _fh2(served, "GET", f"/models/{model}")
+        if m["model_status"] in (8, 16) or m["zip_status"] in (2, 3):
+            return m
+        time.sleep(0.1)
+    raise AssertionError(m)
 
 
 def test_restart_keeps_everything_and_resumes_running_job(tmp_path, photos):
@@ -55,6 +103,11 @@ def test_restart_keeps_everything_and_resumes_running_job(tmp_path, photos):
         )
         assert t.ok("GET", f"/jobs/{running}")["status"] in (1, 2)
         never = t.ok("POST", "/jobs", {"name": "never started"})["uuid"]
+        # a FlightHub 2 model that is running too
+        model = _start_fh2_model(served, photos)
+        # a second emulator cannot share the data dir
+        with pytest.raises(ConfigError, match="data dir"):
+            Emulator(EmulatorOptions(data_dir=data)).start()
         before = (emu.info.app_key, emu.info.secret_key, emu.info.user_token, emu.info.project_uuid)
     finally:
         emu.stop()
@@ -80,6 +133,8 @@ def test_restart_keeps_everything_and_resumes_running_job(tmp_path, photos):
         assert requests.get(url, timeout=10).status_code == 200
         resumed = _wait(t2, running)
         assert resumed["status"] == 6 and "resumed" in resumed["message"]
+        m = _wait_fh2(Served(emu2), model)
+        assert m["model_status"] == 15 and m["zip_status"] == 2, m
         names = {
             t2.ok("GET", f"/files/{u}")["name"]
             for u in t2.ok("GET", f"/resources/{resumed['outputResourceUuid']}")["fileUuids"]

@@ -274,3 +274,36 @@ def test_two_storages_running_side_by_side_keep_their_own_buckets(storage, tmp_p
     s3 = client(storage, storage.issue_credentials(60))
     s3.put_object(Bucket=BUCKET, Key="side/three.txt", Body=b"3")
     assert storage.head_object(BUCKET, "side/three.txt") is not None
+
+
+def test_virtual_hosted_style_on_localhost_and_cors_preflight(storage):
+    """boto3 with an ``http://localhost:PORT`` endpoint addresses ``bucket.localhost``."""
+    creds = storage.issue_credentials(60)
+    client(storage, creds).put_object(Bucket=BUCKET, Key="vh/a.txt", Body=b"virtual")
+    port = storage.endpoint_url.rsplit(":", 1)[1]
+    for version in ("s3v4", "s3"):
+        vh = boto3.client(
+            "s3",
+            endpoint_url=f"http://localhost:{port}",
+            aws_access_key_id=creds.access_key_id,
+            aws_secret_access_key=creds.secret_access_key,
+            aws_session_token=creds.session_token,
+            region_name="us-east-1",
+            config=Config(s3={"addressing_style": "virtual"}, signature_version=version),
+        )
+        url = vh.generate_presigned_url("get_object", Params={"Bucket": BUCKET, "Key": "vh/a.txt"})
+        host = f"{BUCKET}.localhost:{port}"
+        assert url.startswith(f"http://{host}/vh/a.txt?")
+        # *.localhost may not resolve here: connect to 127.0.0.1 and send the Host header.
+        got = requests.get(
+            url.replace(host, f"127.0.0.1:{port}"), headers={"Host": host}, timeout=10
+        )
+        assert got.status_code == 200 and got.content == b"virtual", version
+    pre = requests.options(
+        f"{storage.endpoint_url}/{BUCKET}/vh/a.txt",
+        headers={"Origin": "http://localhost:8888", "Access-Control-Request-Method": "PUT"},
+        timeout=10,
+    )
+    assert pre.status_code == 200
+    assert pre.headers["Access-Control-Allow-Origin"] == "http://localhost:8888"
+    assert "ETag" in pre.headers["Access-Control-Expose-Headers"]

@@ -11,8 +11,8 @@ import pytest
 pytest.importorskip("rasterio")
 pytest.importorskip("folium")
 
-from terranb.report import RunCard, build_report, find_results, report_html  # noqa: E402
-from terranb.report.runcard import JobRecord, file_checksums, sha256_file  # noqa: E402
+from terranb.report import RunCard, build_report, find_results, report_html
+from terranb.report.runcard import JobRecord, file_checksums, sha256_file
 
 
 def _external_refs(text: str) -> list[str]:

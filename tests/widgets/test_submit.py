@@ -10,8 +10,8 @@ import pytest
 
 pytest.importorskip("ipywidgets")
 
-from terranb.transfer.progress import ProgressEvent  # noqa: E402
-from terranb.widgets.submit import SubmitWidget, count_errors  # noqa: E402
+from terranb.transfer.progress import ProgressEvent
+from terranb.widgets.submit import SubmitWidget, count_errors
 
 
 @dataclass

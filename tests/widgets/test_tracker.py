@@ -11,8 +11,8 @@ import pytest
 
 pytest.importorskip("ipywidgets")
 
-from terranb.widgets._common import job_row, jobs_table_html, normalise_state  # noqa: E402
-from terranb.widgets.tracker import JobTracker  # noqa: E402
+from terranb.widgets._common import job_row, jobs_table_html, normalise_state
+from terranb.widgets.tracker import JobTracker
 
 
 @dataclass

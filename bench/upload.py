@@ -1,0 +1,177 @@
+"""Upload benchmark: terranb's Uploader against DJI's quick-start loop, over a WAN-like link.
+
+Runs the emulator in its own process (``terranb emulator``) with a WAN profile
+(default: 50 ms per request, 8 MB/s per connection, 64 MB/s in total), then in
+this process, on the same files:
+
+1. the quick start's upload: one ``put_object`` after another (boto3, default
+   client, exactly the loop of DJI's example);
+2. :class:`terranb.transfer.upload.Uploader` (parallel, multipart, journaled).
+
+It prints both times, the ratio (target >= 4x), terranb's throughput as a
+share of the total-bandwidth ceiling (target >= 80 %), and the peak memory
+(RSS above the baseline) of terranb uploading 100 and 1,000 files, which must
+not grow with the file count.
+
+Usage::
+
+    python bench/upload.py                 # defaults below
+    python bench/upload.py --files 48 --size-mb 4 --workers 16
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+MB = 1_000_000
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class PeakRSS:
+    """Samples this process's RSS every 20 ms; ``peak`` is the most seen above the start."""
+
+    def __init__(self) -> None:
+        self.base = _rss()
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, _rss() - self.base)
+            time.sleep(0.02)
+
+    def __enter__(self) -> PeakRSS:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss() - self.base)
+
+
+def make_files(root: Path, count: int, size: int, seed: int = 0) -> Path:
+    """``count`` files of ``size`` random bytes (photos do not compress either)."""
+    root.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    block = rng.randbytes(min(size, 1 << 20))
+    for i in range(count):
+        with open(root / f"DJI_{i:05d}.JPG", "wb") as fh:
+            left = size
+            fh.write(i.to_bytes(8, "big"))  # every file differs
+            left -= 8
+            while left > 0:
+                fh.write(block[:left])
+                left -= len(block[:left])
+    return root
+
+
+def start_emulator(args: argparse.Namespace) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+    cmd = [sys.executable, "-m", "terranb", "emulator", "--latency-ms", str(args.latency_ms),
+           "--bandwidth", str(int(args.bandwidth_mb * MB)),
+           "--bandwidth-total", str(int(args.total_mb * MB)), "--job-seconds", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line:
+        raise SystemExit("the emulator did not start; run `terranb emulator` to see why")
+    return proc, json.loads(line)
+
+
+def quickstart_loop(creds: Any, root: Path) -> float:
+    """DJI's quick-start upload, verbatim in spirit: sequential put_object, default boto3."""
+    import boto3
+
+    s3 = boto3.client("s3", aws_access_key_id=creds.access_key_id,
+                      aws_secret_access_key=creds.secret_access_key,
+                      aws_session_token=creds.session_token, region_name=creds.region,
+                      endpoint_url=creds.endpoint_url)
+    store_root = creds.store_path[:creds.store_path.rfind("/{fileName}")]
+    t0 = time.perf_counter()
+    for dirpath, _, files in os.walk(root):
+        for name in sorted(files):
+            local = os.path.join(dirpath, name)
+            rel = os.path.relpath(local, root)
+            with open(local, "rb") as data:
+                s3.put_object(Bucket=creds.bucket, Key=f"{store_root}/{rel}".replace("\\", "/"),
+                              Body=data)
+    return time.perf_counter() - t0
+
+
+def terranb_upload(provider: Callable[[], Any], root: Path, journal: Path,
+                   workers: int) -> tuple[float, int, int]:
+    from terranb.transfer.upload import Uploader
+
+    with PeakRSS() as mem:
+        t0 = time.perf_counter()
+        result = Uploader(provider, journal=journal, workers=workers).upload(root)
+        seconds = time.perf_counter() - t0
+    return seconds, result.bytes_sent, mem.peak
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--files", type=int, default=48, help="files for the comparison")
+    p.add_argument("--size-mb", type=float, default=4.0, help="size of each file, MB")
+    p.add_argument("--workers", type=int, default=16, help="terranb parallel uploads")
+    p.add_argument("--latency-ms", type=float, default=50.0)
+    p.add_argument("--bandwidth-mb", type=float, default=8.0, help="MB/s per connection")
+    p.add_argument("--total-mb", type=float, default=64.0, help="MB/s over all connections")
+    p.add_argument("--mem-size-kb", type=int, default=256, help="file size for the memory runs")
+    p.add_argument("--skip-baseline", action="store_true")
+    args = p.parse_args(argv)
+
+    from terranb.api.terra import TerraClient
+
+    work = Path(tempfile.mkdtemp(prefix="terranb-bench-"))
+    proc, info = start_emulator(args)
+    try:
+        client = TerraClient(app_key=info["app_key"], secret_key=info["secret_key"],
+                             base_url=info["base_url"], s3_endpoint_url=info["s3_endpoint_url"])
+        provider = client.store.obtain_token
+        size = int(args.size_mb * MB)
+        data = make_files(work / "photos", args.files, size)
+        total = args.files * size
+        print(f"profile: {args.latency_ms:.0f} ms/request, {args.bandwidth_mb:g} MB/s per "
+              f"connection, {args.total_mb:g} MB/s total; data: {args.files} x "
+              f"{args.size_mb:g} MB = {total / MB:.0f} MB")
+        ours, sent, peak = terranb_upload(provider, data, work / "j1.sqlite3", args.workers)
+        assert sent == total, (sent, total)
+        rate = total / ours / MB
+        print(f"terranb ({args.workers} workers): {ours:7.2f} s  {rate:6.1f} MB/s  "
+              f"= {100 * rate / args.total_mb:5.1f} % of the {args.total_mb:g} MB/s ceiling "
+              f"(target >= 80 %)  peak memory +{peak / MB:.0f} MB")
+        if not args.skip_baseline:
+            base = quickstart_loop(provider(), data)
+            print(f"quick start loop:        {base:7.2f} s  {total / base / MB:6.1f} MB/s")
+            print(f"ratio: terranb is {base / ours:.1f}x faster (target >= 4x)")
+        for count in (100, 1000):
+            folder = make_files(work / f"mem{count}", count, args.mem_size_kb * 1024, seed=count)
+            secs, sent, peak = terranb_upload(provider, folder, work / f"m{count}.sqlite3",
+                                              args.workers)
+            print(f"memory: {count:5d} files x {args.mem_size_kb} KiB: {secs:6.2f} s, "
+                  f"peak RSS +{peak / MB:.1f} MB")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
