@@ -165,8 +165,9 @@ class StorageCredentials:
         now = time.time() if now is None else now
         prefix = str(data.get("object_key_prefix") or "").rstrip("/")
         provider = str(data.get("provider") or "aws").lower()
+        provider = {"ali": "ali_oss", "aws": "aws_s3"}.get(provider, provider)
         return cls(
-            provider="ali_oss" if provider == "ali" else ("aws_s3" if provider == "aws" else provider),
+            provider=provider,
             access_key_id=str(creds.get("access_key_id", "")),
             secret_access_key=str(creds.get("access_key_secret", "")),
             session_token=str(creds.get("security_token", "")),

@@ -20,7 +20,9 @@ def real_data() -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+def _clean_environ(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     """Tests never see the developer's DJI/AWS credentials or config files."""
     for name in list(os.environ):
         if name.startswith(("DJI_", "TERRANB_", "AWS_")) and name != "TERRANB_REAL_DATA":
