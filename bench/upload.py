@@ -94,16 +94,17 @@ def start_emulator(args: argparse.Namespace) -> tuple[subprocess.Popen[str], dic
     return proc, json.loads(line)
 
 
-def quickstart_loop(creds: Any, root: Path) -> float:
+def quickstart_loop(provider: Callable[[], Any], root: Path) -> float:
     """DJI's quick-start upload, verbatim in spirit: sequential put_object, default boto3."""
     import boto3
 
+    t0 = time.perf_counter()  # like terranb's time: includes obtain_token and the client
+    creds = provider()
     s3 = boto3.client("s3", aws_access_key_id=creds.access_key_id,
                       aws_secret_access_key=creds.secret_access_key,
                       aws_session_token=creds.session_token, region_name=creds.region,
                       endpoint_url=creds.endpoint_url)
     store_root = creds.store_path[:creds.store_path.rfind("/{fileName}")]
-    t0 = time.perf_counter()
     for dirpath, _, files in os.walk(root):
         for name in sorted(files):
             local = os.path.join(dirpath, name)
@@ -111,6 +112,26 @@ def quickstart_loop(creds: Any, root: Path) -> float:
             with open(local, "rb") as data:
                 s3.put_object(Bucket=creds.bucket, Key=f"{store_root}/{rel}".replace("\\", "/"),
                               Body=data)
+    return time.perf_counter() - t0
+
+
+def raw_parallel(provider: Callable[[], Any], root: Path, workers: int) -> float:
+    """Reference: bare parallel put_object (no journal, hashing or checks) on one client."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from terranb.transfer.s3client import make_client
+
+    t0 = time.perf_counter()  # like terranb's time: includes obtain_token and the client
+    creds = provider()
+    s3 = make_client(creds, max_pool_connections=workers + 2)
+    paths = sorted(p for p in root.rglob("*") if p.is_file())
+
+    def put(path: Path) -> None:
+        with open(path, "rb") as data:
+            s3.put_object(Bucket=creds.bucket, Key=creds.key_for("ref/" + path.name), Body=data)
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(put, paths))
     return time.perf_counter() - t0
 
 
@@ -125,7 +146,28 @@ def terranb_upload(provider: Callable[[], Any], root: Path, journal: Path,
     return seconds, result.bytes_sent, mem.peak
 
 
+def child(folder: str, workers: int) -> int:
+    """One memory run in its own process: prints ``[seconds, rss delta, max rss]``."""
+    import resource
+
+    import boto3  # noqa: F401 - loaded before measuring, in both runs alike
+
+    from terranb.api.terra import TerraClient
+
+    info = json.loads(os.environ["TERRANB_BENCH_EMULATOR"])
+    client = TerraClient(app_key=info["app_key"], secret_key=info["secret_key"],
+                         base_url=info["base_url"], s3_endpoint_url=info["s3_endpoint_url"])
+    secs, _, peak = terranb_upload(client.store.obtain_token, Path(folder),
+                                   Path(folder).with_suffix(".sqlite3"), workers)
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps([secs, peak, maxrss]))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--child"]:
+        return child(argv[1], int(argv[2]))
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--files", type=int, default=48, help="files for the comparison")
     p.add_argument("--size-mb", type=float, default=4.0, help="size of each file, MB")
@@ -136,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mem-size-kb", type=int, default=256, help="file size for the memory runs")
     p.add_argument("--skip-baseline", action="store_true")
     args = p.parse_args(argv)
+
+    import boto3  # noqa: F401 - imported up front, as the quick start does, for every contender
 
     from terranb.api.terra import TerraClient
 
@@ -157,16 +201,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"terranb ({args.workers} workers): {ours:7.2f} s  {rate:6.1f} MB/s  "
               f"= {100 * rate / args.total_mb:5.1f} % of the {args.total_mb:g} MB/s ceiling "
               f"(target >= 80 %)  peak memory +{peak / MB:.0f} MB")
+        ref = raw_parallel(provider, data, args.workers)
+        print(f"reference, bare parallel put_object ({args.workers} threads): {ref:7.2f} s  "
+              f"{total / ref / MB:6.1f} MB/s = {100 * total / ref / MB / args.total_mb:5.1f} % "
+              "(what this machine and emulator deliver at best)")
         if not args.skip_baseline:
-            base = quickstart_loop(provider(), data)
+            base = quickstart_loop(provider, data)
             print(f"quick start loop:        {base:7.2f} s  {total / base / MB:6.1f} MB/s")
             print(f"ratio: terranb is {base / ours:.1f}x faster (target >= 4x)")
         for count in (100, 1000):
+            # A fresh process per run, so imports and warm caches are the same for both.
             folder = make_files(work / f"mem{count}", count, args.mem_size_kb * 1024, seed=count)
-            secs, sent, peak = terranb_upload(provider, folder, work / f"m{count}.sqlite3",
-                                              args.workers)
+            proc_child = subprocess.run(
+                [sys.executable, __file__, "--child", str(folder), str(args.workers)],
+                env={**os.environ, "TERRANB_BENCH_EMULATOR": json.dumps(info)},
+                capture_output=True, text=True, check=True)
+            secs, peak, maxrss = json.loads(proc_child.stdout.strip().splitlines()[-1])
             print(f"memory: {count:5d} files x {args.mem_size_kb} KiB: {secs:6.2f} s, "
-                  f"peak RSS +{peak / MB:.1f} MB")
+                  f"peak RSS {maxrss / MB:.0f} MB (+{peak / MB:.1f} MB during the upload)")
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -11,7 +11,9 @@ fresh STS credentials and unpacks it safely.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -153,9 +155,17 @@ class FlightHubBackend:
             raise JobFailed(f"model {status.job_id} has no result zip ({status.describe()})",
                             job=status)
         dest.mkdir(parents=True, exist_ok=True)
+        marker = dest / f".terranb-{status.job_id}.json"
+        if marker.is_file():  # unpacked before: nothing to fetch if every file is there
+            names = json.loads(marker.read_text(encoding="utf-8"))
+            if all((dest / n).is_file() for n in names):
+                return list(names)
         archive = dest / f".terranb-{status.job_id}.zip"
         download_object(self.obtain_credentials, status.output_ref, archive,
                         on_progress=on_progress)
-        names = safe_extract(archive, dest)
+        names = sorted(n for n in safe_extract(archive, dest) if not n.endswith("/"))
         archive.unlink()
-        return sorted(n for n in names if not n.endswith("/"))
+        tmp = marker.with_name(marker.name + ".part")
+        tmp.write_text(json.dumps(names), encoding="utf-8")
+        os.replace(tmp, marker)
+        return names

@@ -18,6 +18,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -180,9 +181,9 @@ class Ledger:
                 (status.state.value, status.raw_status, status.progress, status.message,
                  status.output_ref, now, status.is_terminal, now, job_id))
 
-    def set_outputs(self, job_id: str, results_dir: str, outputs: list[str]) -> None:
+    def set_outputs(self, job_id: str, results_dir: str, outputs: Sequence[str]) -> None:
         """Record where the results were downloaded and which files they are."""
         with self._lock:
             self._db.execute("UPDATE jobs SET results_dir=?, outputs=?, updated_at=? "
-                             "WHERE job_id=?", (results_dir, json.dumps(outputs), time.time(),
+                             "WHERE job_id=?", (results_dir, json.dumps(list(outputs)), time.time(),
                                                 job_id))

@@ -177,8 +177,14 @@ class RunCard:
     @classmethod
     def find(cls, results: str | os.PathLike[str]) -> RunCard | None:
         """The run card of a results folder (itself or its parent), or ``None``."""
+        found = cls.locate(results)
+        return None if found is None else cls.read(found)
+
+    @staticmethod
+    def locate(results: str | os.PathLike[str]) -> Path | None:
+        """Path of the ``runcard.json`` that covers ``results`` (in it or its parent)."""
         p = Path(results)
         for folder in (p, p.parent):
             if (folder / RUNCARD_NAME).is_file():
-                return cls.read(folder / RUNCARD_NAME)
+                return folder / RUNCARD_NAME
         return None

@@ -38,7 +38,8 @@ from terranb.errors import ResultFormatError
 from terranb.report import template as T
 from terranb.report.runcard import RunCard, file_checksums
 
-__all__ = ["ReportOptions", "ResultEntry", "build_report", "find_results", "report_html"]
+__all__ = ["ReportOptions", "ResultEntry", "build_report", "find_results", "report_html",
+           "scene_html"]
 
 log = logging.getLogger(__name__)
 
@@ -259,6 +260,7 @@ def _map_section(entries: list[ResultEntry], opts: ReportOptions) -> str:
     ortho = next((e.tree.ortho for e in entries if e.tree.ortho is not None), None)
     bboxes: dict[str, Any] = {}
     points = None
+    points_label = ""
     for e in entries:
         t = e.tree
         for part in ([t.ortho] if t.ortho is not None else []) + list(t.point_clouds):
@@ -275,25 +277,42 @@ def _map_section(entries: list[ResultEntry], opts: ReportOptions) -> str:
         if points is None and t.kind == "lidar" and t.point_clouds:
             try:
                 points = t.point_clouds[0].decimate(100_000)
+                points_label = f"{e.label}: {t.point_clouds[0].path.name}"
             except Exception as exc:
                 log.info("no density layer: %s", exc)
     if ortho is None and not bboxes and points is None:
         return ""
+    parts: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        m = result_map(ortho=ortho, bboxes=bboxes or None, points=points,
-                       max_png_bytes=opts.map_png_bytes, max_pixels=opts.map_pixels,
-                       height=520)
+        if ortho is not None or (bboxes and points is None):
+            m = result_map(ortho=ortho, bboxes=bboxes or None, max_png_bytes=opts.map_png_bytes,
+                           max_pixels=opts.map_pixels, height=520)
+            parts.append(T.iframe(map_html(m), 540, "map")
+                         + '<p class="note">Orthomosaic and the extent of every product (red).'
+                         "</p>")
+        if points is not None:
+            # its own map: a density layer on top would hide the orthomosaic
+            m = result_map(points=points, bboxes={points_label: bboxes[points_label]}
+                           if points_label in bboxes else None, density_bins=128, height=420)
+            parts.append("<h3>LiDAR point density</h3>" + T.iframe(map_html(m), 440, "density")
+                         + '<p class="note">Points per cell of a 128 x 128 grid over the cloud '
+                         "(from a 100,000-point sample).</p>")
     # budget notes (e.g. footprints dropped) are for the reader; library deprecations are not
     notes = "".join(f'<p class="note">{html.escape(str(w.message))}</p>' for w in caught
                     if issubclass(w.category, UserWarning))
-    caption = ('<p class="note">Orthomosaic, product extents (red) and LiDAR point density; '
-               "no base map is loaded, so the page works offline.</p>")
-    return T.section("map", "Map", T.iframe(map_html(m), 540, "map") + caption + notes)
+    offline = '<p class="note">No base map is loaded, so the page works offline.</p>'
+    return T.section("map", "Map", "".join(parts) + offline + notes)
 
 
-def _scene_html(item: Any, opts: ReportOptions, title: str) -> tuple[str, bytes | None]:
-    """(viewer HTML document, PNG bytes or None) for a mesh or a point cloud."""
+def scene_html(item: Any, opts: ReportOptions, title: str) -> tuple[str, bytes | None]:
+    """The 3D viewer document of a mesh or point cloud, and its PNG rendering (or ``None``).
+
+    Args:
+        item: a results ``Mesh`` or ``PointCloud``.
+        opts: budgets (points, faces, bytes) and whether to render the PNG.
+        title: caption shown in the viewer.
+    """
     from terranb.viz.scene3d import Scene3D
 
     common: dict[str, Any] = {"max_bytes": opts.viewer_bytes, "title": title, "height": 460}
@@ -320,7 +339,7 @@ def _views_section(entries: list[ResultEntry], opts: ReportOptions) -> str:
             items += [(f"{e.label}: {pc.path.name}", pc) for pc in e.tree.point_clouds[:1]]
         for title, item in items:
             try:
-                doc, png = _scene_html(item, opts, title)
+                doc, png = scene_html(item, opts, title)
             except Exception as exc:
                 parts.append(f"<h3>{T.esc(title)}</h3><p class='warn'>3D view unavailable: "
                              f"{T.esc(str(exc))}</p>")
@@ -478,11 +497,17 @@ def report_html(results: str | os.PathLike[str], *, runcard: RunCard | None = No
     opts = options or ReportOptions()
     root = Path(results)
     step = on_step or (lambda _s: None)
-    card = runcard if runcard is not None else RunCard.find(root)
+    base = root if root.is_dir() else root.parent
+    card_dir = base  # job results_dir entries are relative to the card's folder
+    card = runcard
+    if card is None:
+        found = RunCard.locate(base)
+        if found is not None:
+            card, card_dir = RunCard.read(found), found.parent
     entries: list[ResultEntry] = []
     for path in find_results(root):
         step(f"opening {path}")
-        job = _job_for(card, root if root.is_dir() else root.parent, path)
+        job = _job_for(card, card_dir, path)
         tree = open_results(path, job_parameters=getattr(job, "parameters", None))
         entries.append(ResultEntry(_label(root, path), path, tree, job))
     if not entries:
@@ -493,7 +518,6 @@ def report_html(results: str | os.PathLike[str], *, runcard: RunCard | None = No
         card = RunCard()
     if not card.outputs:
         step("checksumming outputs")
-        base = root if root.is_dir() else root.parent
         card.outputs = file_checksums(base, [p for e in entries for p in
                                              (sorted(x for x in e.path.rglob("*") if x.is_file())
                                               if e.path.is_dir() else [e.path])])

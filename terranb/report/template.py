@@ -99,5 +99,6 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], css_class: str 
 
 def iframe(document: str, height: int = 480, title: str = "") -> str:
     """Embed a whole HTML document as an ``<iframe srcdoc>`` (scripts run in the frame)."""
-    return (f'<iframe title="{esc(title)}" style="height:{int(height)}px" '
+    return (f'<iframe title="{esc(title)}" style="width:100%;height:{int(height)}px;'
+            f'border:1px solid #d0d7de;border-radius:4px" '
             f'sandbox="allow-scripts" srcdoc="{esc(document, quote=True)}"></iframe>')

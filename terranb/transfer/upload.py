@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -200,7 +201,8 @@ class _Reader:
     """
 
     def __init__(self, path: Path, offset: int, length: int,
-                 on_bytes: Callable[[int], None]) -> None:
+                 on_bytes: Callable[[int], None], sha256_hex: str | None = None) -> None:
+        self.sha256_hex = sha256_hex  # lets botocore skip hashing the body again
         self._fh = open(path, "rb")  # noqa: SIM115 - closed by close()
         self._offset = offset
         self._length = length
@@ -280,6 +282,20 @@ def _hook_progress(client: Any) -> None:
                           unique_id="terranb-not-transferring")
     events.register_last("request-created.s3", _signal("signal_transferring"),
                          unique_id="terranb-transferring")
+    events.register("before-sign.s3", _known_payload_hash, unique_id="terranb-payload-hash")
+
+
+def _known_payload_hash(request: Any, **_: Any) -> None:
+    """Give botocore the body's SHA-256 we already computed.
+
+    Over plain HTTP (the emulator, MinIO on a LAN) botocore signs the payload and
+    would read and hash every body once more; over HTTPS it sends
+    ``UNSIGNED-PAYLOAD`` and this does nothing.
+    """
+    sha = getattr(getattr(request, "body", None), "sha256_hex", None)
+    url = str(getattr(request, "url", ""))
+    if sha and not url.startswith("https") and "X-Amz-Content-SHA256" not in request.headers:
+        request.headers["X-Amz-Content-SHA256"] = sha
 
 
 def _strip(etag: str | None) -> str:
@@ -385,8 +401,8 @@ class Uploader:
                          delay)
                 self._sleep(delay)
 
-    def _session(self, root: str, creds: StorageCredentials) -> SessionRow:
-        old = self.journal.find_session(root, self.label)
+    def _session(self, root: str, creds: StorageCredentials, fresh: bool = False) -> SessionRow:
+        old = None if fresh else self.journal.find_session(root, self.label)
         if old is not None and old.bucket == creds.bucket:
             return old
         return self.journal.new_session(
@@ -429,8 +445,8 @@ class Uploader:
             if up.get("UploadId") in known:
                 continue
             try:
-                self._call("abort orphan upload", lambda c, u=up: c.abort_multipart_upload(
-                    Bucket=session.bucket, Key=u["Key"], UploadId=u["UploadId"]))
+                self._call("abort orphan upload", functools.partial(
+                    _abort, bucket=session.bucket, key=up["Key"], upload_id=up["UploadId"]))
                 aborted += 1
             except (TransferError, _NoSuchUpload):
                 pass
@@ -440,7 +456,7 @@ class Uploader:
 
     # -- upload -----------------------------------------------------------------------------
     def upload(self, root: str | os.PathLike[str], *, files: Iterable[str] | None = None,
-               max_passes: int = 3) -> UploadResult:
+               max_passes: int = 3, _fresh: bool = False) -> UploadResult:
         """Upload the files of ``root`` that the bucket does not have yet.
 
         Args:
@@ -460,10 +476,21 @@ class Uploader:
         local = scan_folder(root, files)
         root_s = str(Path(root).resolve())
         creds = self.source.get()
-        session = self._session(root_s, creds)
-        hashes = self._hash_all(local)
+        session = self._session(root_s, creds, fresh=_fresh)
+        reused = session.store_path != creds.store_path
+        # Files new to this session and sent in one PUT are hashed by the worker that
+        # sends them, overlapping hashing with other transfers; the rest first.
+        known = {r.rel for r in self.journal.files(session.id)}
+        deferred = {f.rel for f in local if f.rel not in known
+                    and f.size <= self.multipart_threshold
+                    and self.journal.cached_hash(str(f.path), f.size, f.mtime_ns) is None}
+        hashes = self._hash_all([f for f in local if f.rel not in deferred])
         rows: dict[str, FileRow] = {}
         for f in local:
+            if f.rel in deferred:
+                rows[f.rel] = FileRow(f.rel, f.size, f.mtime_ns, "", "", session.key_for(f.rel),
+                                      None, None, False, None, 0)
+                continue
             sha, md5 = hashes[f.rel]
             rows[f.rel] = self.journal.put_file(session.id, f.rel, size=f.size,
                                                 mtime_ns=f.mtime_ns, sha256=sha, md5=md5,
@@ -487,9 +514,16 @@ class Uploader:
             if not pending:
                 break
             errors = []
-            pending = self._pass(session, run_id, pending, tracker, errors)
+            pending = self._pass(session, run_id, pending, tracker, errors, rows)
         self.journal.finish_run(run_id, bytes_skipped=skipped_bytes, files_skipped=skipped_files,
                                 orphans_aborted=orphans)
+        if pending and reused and not _fresh and errors and all(
+                "AccessDenied" in e for e in errors):
+            # The new token may not write under the earlier token's key prefix (an STS
+            # policy per prefix): start over under the new one; nothing else works.
+            log.warning("the store refuses the earlier upload's key prefix for the new "
+                        "credentials; uploading under the new prefix instead")
+            return self.upload(root, files=files, max_passes=max_passes, _fresh=True)
         if pending:
             names = ", ".join(f.rel for f in pending[:5])
             more = f" and {len(pending) - 5} more" if len(pending) > 5 else ""
@@ -504,12 +538,12 @@ class Uploader:
                             time.monotonic() - t0, self.journal)
 
     def _pass(self, session: SessionRow, run_id: int, files: list[LocalFile],
-              tracker: ProgressTracker, errors: list[str]) -> list[LocalFile]:
+              tracker: ProgressTracker, errors: list[str],
+              provisional: dict[str, FileRow]) -> list[LocalFile]:
         """One pass over ``files``; returns the files that failed."""
         states: list[_FileState] = []
         for f in files:
-            row = self.journal.file(session.id, f.rel)
-            assert row is not None
+            row = self.journal.file(session.id, f.rel) or provisional[f.rel]
             state = _FileState(f, row, self.part_size if f.size > self.multipart_threshold
                                else max(f.size, 1))
             if f.size > self.multipart_threshold:
@@ -557,9 +591,10 @@ class Uploader:
                     errors.append(f"multipart upload of {st.local.rel} no longer exists")
             except (TransferError, OSError) as exc:
                 st.failed = True
+                code = error_code(exc.__cause__) if exc.__cause__ else ""
                 with lock:
                     failed.add(st.local.rel)
-                    errors.append(str(exc))
+                    errors.append(f"{exc} [{code}]" if code else str(exc))
 
         with ThreadPoolExecutor(max_workers=self.workers,
                                 thread_name_prefix="terranb-upload") as pool:
@@ -624,12 +659,20 @@ class Uploader:
     def _put(self, session: SessionRow, run_id: int, st: _FileState,
              tracker: ProgressTracker) -> None:
         rel, size = st.local.rel, st.local.size
+        if not st.row.sha256:  # deferred: hash now, in this worker
+            sha, md5 = hash_file(st.local.path)
+            self.journal.store_hashes([(str(st.local.path), size, st.local.mtime_ns, sha, md5)])
+            st.row = self.journal.put_file(session.id, rel, size=size,
+                                           mtime_ns=st.local.mtime_ns, sha256=sha, md5=md5,
+                                           key=st.row.key)
         inflight = self.journal.begin_inflight(run_id, session.id, rel, 0, size)
         try:
             for _check in range(3):
-                with _Reader(st.local.path, 0, size, lambda n: tracker.advance(rel, n)) as body:
-                    resp = self._call(f"upload {rel}", lambda c, b=body: c.put_object(
-                        Bucket=session.bucket, Key=st.row.key, Body=b, ContentLength=size))
+                with _Reader(st.local.path, 0, size, lambda n: tracker.advance(rel, n),
+                             st.row.sha256 or None) as body:
+                    resp = self._call(f"upload {rel}", functools.partial(
+                        _put_object, Bucket=session.bucket, Key=st.row.key, Body=body,
+                        ContentLength=size))
                 etag = _strip(resp.get("ETag"))
                 if not _is_md5(etag) or etag == st.row.md5:
                     break
@@ -649,20 +692,18 @@ class Uploader:
         rel = st.local.rel
         upload_id = self._ensure_upload_id(session, st)
         offset, length = st.part_range(number)
-        with open(st.local.path, "rb") as fh:  # md5 first: one extra read, from page cache
-            fh.seek(offset)
-            md5 = hashlib.md5(fh.read(length)).hexdigest() if length <= (64 << 20) else ""
+        md5, sha = _hash_range(st.local.path, offset, length)  # one extra read, page cache
         inflight = self.journal.begin_inflight(run_id, session.id, rel, number, length)
         try:
             for _check in range(3):
                 with _Reader(st.local.path, offset, length,
-                             lambda n: tracker.advance(rel, n)) as body:
-                    resp = self._call(f"upload {rel} part {number}", lambda c, b=body:
-                                      c.upload_part(Bucket=session.bucket, Key=st.row.key,
-                                                    UploadId=upload_id, PartNumber=number,
-                                                    Body=b, ContentLength=length))
+                             lambda n: tracker.advance(rel, n), sha or None) as body:
+                    resp = self._call(f"upload {rel} part {number}", functools.partial(
+                        _upload_part, Bucket=session.bucket, Key=st.row.key,
+                        UploadId=upload_id, PartNumber=number, Body=body,
+                        ContentLength=length))
                 etag = _strip(resp.get("ETag"))
-                if not md5 or not _is_md5(etag) or etag == md5:
+                if not _is_md5(etag) or etag == md5:
                     break
                 log.warning("ETag of %s part %d does not match its MD5; sending it again",
                             rel, number)
@@ -802,6 +843,34 @@ class Uploader:
                 tracker.start_file(name, 1)
                 tracker.finish_file(name)
         return BindResult(resource_uuid, sorted(bound), sorted(already), missing, calls)
+
+
+def _hash_range(path: Path, offset: int, length: int) -> tuple[str, str]:
+    """``(md5, sha256)`` hex of ``length`` bytes at ``offset``, read in 1 MiB chunks."""
+    md5, sha = hashlib.md5(), hashlib.sha256()
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        left = length
+        while left > 0:
+            block = fh.read(min(1 << 20, left))
+            if not block:
+                break
+            md5.update(block)
+            sha.update(block)
+            left -= len(block)
+    return md5.hexdigest(), sha.hexdigest()
+
+
+def _abort(client: Any, *, bucket: str, key: str, upload_id: str) -> Any:
+    return client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+
+
+def _put_object(client: Any, **kwargs: Any) -> Any:
+    return client.put_object(**kwargs)
+
+
+def _upload_part(client: Any, **kwargs: Any) -> Any:
+    return client.upload_part(**kwargs)
 
 
 def _safe_text(exc: BaseException) -> str:

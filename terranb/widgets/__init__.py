@@ -5,6 +5,8 @@
 * :class:`JobTracker` -- live table of the ledger's jobs with Cancel, Attach and
   Download; refreshed by an asyncio task on the kernel's loop.
 * :class:`ResultBrowser` -- the result tree with Map, 3D view, Report, Download.
+* :func:`backends_for` -- ``kind -> Backend`` for a service description such as
+  the local emulator's :class:`~terranb.emulator.EmulatorInfo`.
 
 ipywidgets loads on first use of one of these names, not on import.
 """
@@ -13,7 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["JobTracker", "LedgerOps", "ResultBrowser", "SubmitOps", "SubmitWidget"]
+__all__ = ["JobTracker", "LedgerOps", "ResultBrowser", "SubmitOps", "SubmitWidget",
+           "backends_for"]
 
 _WHERE = {
     "JobTracker": "terranb.widgets.tracker",
@@ -21,6 +24,7 @@ _WHERE = {
     "ResultBrowser": "terranb.widgets.browser",
     "SubmitOps": "terranb.widgets.submit",
     "SubmitWidget": "terranb.widgets.submit",
+    "backends_for": "terranb.widgets._common",
 }
 
 

@@ -103,7 +103,7 @@ class ResultBrowser:
         self.report_button = w.Button(description="Report", icon="file-text")
         self.download_button = w.Button(description="Download", icon="download")
         self.summary = w.HTML()
-        self.view = w.HTML()
+        self.view = w.HTML(layout=w.Layout(width="100%"))
         self.status = w.HTML()
         self.select.observe(lambda _c: self._selected_changed(), names="value")
         self.map_button.on_click(lambda _b: self.show_map())
@@ -207,12 +207,12 @@ class ResultBrowser:
 
     def view_html(self) -> str:
         """HTML of the 3D view of the selected result's mesh or point cloud."""
-        from terranb.report.survey import ReportOptions, _scene_html
+        from terranb.report.survey import ReportOptions, scene_html
         from terranb.report.template import iframe
 
         t = self.result_tree()
         item = t.meshes[0] if t.meshes else t.point_clouds[0]
-        doc, _png = _scene_html(item, ReportOptions(png_views=False), item.path.name)
+        doc, _png = scene_html(item, ReportOptions(png_views=False), item.path.name)
         return iframe(doc, 460, item.path.name)
 
     def show_map(self) -> None:

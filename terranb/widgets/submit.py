@@ -205,7 +205,7 @@ class SubmitWidget:
                                       "(enabled after a check without errors)")
         self.summary = w.HTML()
         self.findings = w.HTML()
-        self.map = w.HTML()
+        self.map = w.HTML(layout=w.Layout(width="720px"))
         self.total_bar = w.FloatProgress(value=0.0, min=0.0, max=1.0, description="Upload",
                                          style=style, layout=w.Layout(width="520px"))
         self.file_bar = w.FloatProgress(value=0.0, min=0.0, max=1.0, description="File",

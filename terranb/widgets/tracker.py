@@ -203,7 +203,7 @@ class JobTracker:
         """Poll the service for every active job, then redraw from the ledger."""
         rows = [job_row(r) for r in self.ops.list_jobs()]
         if poll:
-            for row in rows:
+            for i, row in enumerate(rows):
                 if not row.active:
                     continue
                 try:
@@ -211,13 +211,15 @@ class JobTracker:
                 except Exception as exc:  # one bad job must not stop the table
                     row.message = f"{type(exc).__name__}: {exc}"
                     continue
-                fresh = job_row(snap) if snap is not None else None
-                if fresh is not None:
-                    fresh.uuid = row.uuid
-                    fresh.name = fresh.name or row.name
-                    fresh.backend = fresh.backend or row.backend
-                    fresh.job_type = fresh.job_type or row.job_type
-                    rows[rows.index(row)] = fresh
+                if snap is None:
+                    continue
+                fresh = job_row(snap)
+                # a status snapshot lacks the ledger's name, backend and type
+                fresh.uuid = row.uuid
+                fresh.name = fresh.name or row.name
+                fresh.backend = fresh.backend or row.backend
+                fresh.job_type = fresh.job_type or row.job_type
+                rows[i] = fresh
         self._set_rows(rows)
         return rows
 

@@ -38,16 +38,22 @@ def test_report_opens_offline_in_chromium(tmp_path: Path) -> None:
         page.wait_for_timeout(1500)  # let the map and 3D frames run their scripts
         for title in ("Results", "Map", "3D views", "Statistics", "Findings", "Run card"):
             assert page.locator(f"h2:text-is('{title}')").count() == 1, title
-        assert page.locator("iframe").count() >= 3  # map + mesh view + point view
-        # the Leaflet map really drew inside its frame
-        map_frame = page.frame_locator("#map iframe")
-        assert map_frame.locator(".leaflet-container").count() == 1
+        # ortho map + LiDAR density map + mesh view + point view
+        assert page.locator("iframe").count() == 4
         png = page.screenshot(full_page=True)
         artifact("report_full.png").write_bytes(png)
         assert_not_blank(png, "the report page")
-        map_png = page.locator("#map iframe").screenshot()
-        artifact("report_map.png").write_bytes(map_png)
-        assert_not_blank(map_png, "the report map")
+        for title in ("map", "density"):
+            # the Leaflet maps really drew inside their frames
+            frame = page.frame_locator(f"#map iframe[title='{title}']")
+            assert frame.locator(".leaflet-container").count() == 1
+            assert frame.locator(".leaflet-image-layer").count() >= 1  # ortho / density image
+            el = page.locator(f"#map iframe[title='{title}']")
+            el.scroll_into_view_if_needed()
+            page.wait_for_timeout(800)  # offscreen frames are not painted until visible
+            map_png = el.screenshot()
+            artifact(f"report_{title}.png").write_bytes(map_png)
+            assert_not_blank(map_png, f"the report's {title} map")
         # the 3D views draw (WebGL, or nothing): each frame, scrolled into view, is not blank
         views = page.locator("#views iframe")
         assert views.count() == 2

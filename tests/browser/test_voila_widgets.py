@@ -31,8 +31,7 @@ from pathlib import Path
 from terranb.dataset.synthetic import make_sample_flight
 from terranb.emulator import serve
 from terranb.jobs import Ledger
-from terranb.widgets import JobTracker, LedgerOps, SubmitOps, SubmitWidget
-from terranb.widgets._common import backends_for
+from terranb.widgets import JobTracker, LedgerOps, SubmitOps, SubmitWidget, backends_for
 import ipywidgets as w
 
 WORK = Path({work!r})

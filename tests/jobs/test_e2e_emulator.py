@@ -86,7 +86,7 @@ def _run_2d(photos: Path, work: Path, **knobs: Any) -> tuple[dict[str, bytes], l
             return obtain()
 
         backend.obtain_credentials = counted  # type: ignore[method-assign]
-        job = Job.submit(photos, Params2D(), backend=backend, preflight=False, name="e2e",
+        job = Job.submit(photos, Params2D(), backend=backend, name="e2e",
                          ledger=Ledger(work / "ledger"), journal=work / "journal.sqlite3")
         job.wait(interval=0.3, timeout=180)
         out = job.results(work / "out")
@@ -161,7 +161,7 @@ def test_flighthub_2d_model_end_to_end(emu, photos, tmp_path):
     backend = make_backend("flighthub", user_token=emu.user_token,
                            project_uuid=emu.project_uuid, base_url=emu.base_url)
     ledger = Ledger(tmp_path / "ledger")
-    job = Job.submit(subset, Params2D(), backend=backend, preflight=False, ledger=ledger,
+    job = Job.submit(subset, Params2D(), backend=backend, ledger=ledger,
                      journal=tmp_path / "j.sqlite3")
     assert sorted(backend.bound_names(job.resource_uuid)) == sorted(
         p.name for p in subset.iterdir())
@@ -170,6 +170,18 @@ def test_flighthub_2d_model_end_to_end(emu, photos, tmp_path):
     out = job.results(tmp_path / "out")
     assert (out / "map" / "result.tif").is_file() or any(out.rglob("*.tif"))
     assert not list(out.glob(".terranb-*.zip"))
+    first = _tree(out)
+    import terranb.jobs.flighthub_backend as fhb
+
+    def no_download(*a: Any, **k: Any) -> None:
+        raise AssertionError("results were complete: nothing should be downloaded")
+
+    fhb_download, fhb.download_object = fhb.download_object, no_download  # type: ignore[assignment]
+    try:
+        job.results(out)  # complete already: no second download
+    finally:
+        fhb.download_object = fhb_download
+    assert _tree(out) == first
     again = Job.attach(job.id[:8], backend=backend, ledger=ledger)
     assert again.status().state.value == "succeeded"
 
@@ -193,8 +205,8 @@ def test_cli_submit_wait_list_show_download(emu, photos, tmp_path, monkeypatch, 
     subset.mkdir()
     for p in sorted(photos.iterdir())[:30]:
         shutil.copy(p, subset / p.name)
-    sub = _cli(["submit", str(subset), "--type", "2d", "--crs", "EPSG:32615", "--no-preflight",
-                "--wait", "--interval", "0.3", "--json"], capsys)
+    sub = _cli(["submit", str(subset), "--type", "2d", "--crs", "EPSG:32615", "--wait",
+                "--interval", "0.3", "--json"], capsys)
     assert sub["state"] == "succeeded"
     job_id = sub["job_id"]
     listed = _cli(["jobs", "list", "--json"], capsys)

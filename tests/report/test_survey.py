@@ -95,3 +95,13 @@ def test_cli_report(result_trees: Path, tmp_path: Path, capsys: pytest.CaptureFi
     assert out.is_file() and "Survey report" in out.read_text(encoding="utf-8")
     assert str(out) in capsys.readouterr().out
     assert main(["report", str(tmp_path / "missing"), "--out", str(out)]) == 1
+
+
+def test_report_of_one_tree_finds_its_job_in_the_parent_runcard(result_trees: Path) -> None:
+    card = RunCard(backend="terra")
+    card.jobs.append(JobRecord(uuid="job-of-the-lidar-tree", job_type="lidar", results_dir="lidar"))
+    card.write(result_trees)
+    text = report_html(result_trees / "lidar")
+    # the overview row of the lidar result names its job
+    assert "<td>lidar</td><td>lidar</td>" in text
+    assert text.count("job-of-the-lidar-tree") >= 2  # overview and run card

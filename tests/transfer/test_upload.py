@@ -210,3 +210,36 @@ def test_journal_is_private(dataset, make_creds, journal_path):
     assert b"secret" not in journal_path.read_bytes()
     with Journal(journal_path) as j:
         assert j.runs()[0].bytes_sent > 0
+
+
+def test_new_token_refused_on_the_old_prefix_starts_a_fresh_session(dataset, make_creds, s3,
+                                                                    journal_path, monkeypatch):
+    """If the store ties STS keys to their own key prefix, a re-run uploads under the new one."""
+    from botocore.awsrequest import AWSResponse
+
+    old = make_creds(key="STS.old", store_path="pfx-old/{fileName}")
+    Uploader(lambda: old, journal=journal_path, part_size=SMALL_PART).upload(dataset)
+    (dataset / "IMG_0000.JPG").write_bytes(b"changed")
+    real = s3client.make_client
+
+    class Raw:
+        def stream(self, **_: Any):
+            yield b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
+
+    def make_client(creds, **kw):
+        client = real(creds, **kw)
+
+        def deny(request, **_):
+            if creds.access_key_id == "STS.new" and "/pfx-old/" in request.url:
+                return AWSResponse(request.url, 403, {}, Raw())
+            return None
+
+        client.meta.events.register("before-send.s3", deny)
+        return client
+
+    monkeypatch.setattr(s3client, "make_client", make_client)
+    new = make_creds(key="STS.new", store_path="pfx-new/{fileName}")
+    result = Uploader(lambda: new, journal=journal_path, part_size=SMALL_PART,
+                      sleep=lambda s: None).upload(dataset)
+    assert result.session.store_path == "pfx-new/{fileName}"
+    assert _objects(s3, "pfx-new/") == _local(dataset)

@@ -186,3 +186,17 @@ def test_job_row_reads_models_and_dicts() -> None:
     html = jobs_table_html([row])
     assert "u1" in html and "42%" in html
     assert "no jobs" in jobs_table_html([])
+
+
+def test_exported_notebook_shows_the_table(tmp_path: Path) -> None:
+    nbformat = pytest.importorskip("nbformat")
+    nbconvert = pytest.importorskip("nbconvert")
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    tracker = JobTracker(_ops(), dest=tmp_path)
+    tracker.refresh()
+    cell = new_code_cell("tracker", outputs=[new_output("display_data",
+                                                        data=tracker._repr_mimebundle_())])
+    nb = new_notebook(cells=[cell])
+    html, _ = nbconvert.HTMLExporter().from_notebook_node(nbformat.from_dict(nb))
+    assert "terranb-jobs" in html and "flight 2d" in html and "not enough overlap" in html

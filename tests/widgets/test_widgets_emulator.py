@@ -17,8 +17,14 @@ def test_check_submit_track_download_browse(tmp_path: Path) -> None:
     from terranb.dataset.synthetic import make_sample_flight
     from terranb.emulator import serve
     from terranb.jobs.ledger import Ledger
-    from terranb.widgets import JobTracker, LedgerOps, ResultBrowser, SubmitOps, SubmitWidget
-    from terranb.widgets._common import backends_for
+    from terranb.widgets import (
+        JobTracker,
+        LedgerOps,
+        ResultBrowser,
+        SubmitOps,
+        SubmitWidget,
+        backends_for,
+    )
 
     flight = make_sample_flight(tmp_path / "flight", seed=1, photos=12, image_size=(600, 400),
                                 lidar=False)
