@@ -8,9 +8,13 @@ from pathlib import Path
 import pytest
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """One emulator for the whole session (jobs take about a second)."""
+    """One emulator per test module (jobs take about a second).
+
+    Module scope, not session: an idle emulator must not outlive this folder's
+    tests and sit in the same process as other folders' emulators.
+    """
     pytest.importorskip("fastapi")
     pytest.importorskip("moto")
     from emu_helpers import Served
