@@ -436,8 +436,9 @@ class _JobParams:
         on = [self._wire(n) for n in _POINTCLOUD_FLAGS if getattr(self, n) is True]
         if on and self.output_pointcloud is not True:
             raise ValidationError(
-                f"{', '.join(on)} only take effect with output_pointcloud=True; set "
-                "output_pointcloud=True or drop them")
+                f"{', '.join(on)} {'has' if len(on) == 1 else 'have'} effect only with "
+                "output_pointcloud=True; set output_pointcloud=True or drop "
+                f"{'it' if len(on) == 1 else 'them'}")
         self._check()
 
     def _check(self) -> None:
@@ -596,8 +597,9 @@ class Params3D(_JobParams):
         on = [self._wire(n) for n in _MESH_FLAGS if getattr(self, n) is True]
         if on and self.output_mesh is not True:
             raise ValidationError(
-                f"{', '.join(on)} only take effect with output_mesh=True; set output_mesh=True "
-                "or drop them")
+                f"{', '.join(on)} {'has' if len(on) == 1 else 'have'} effect only with "
+                "output_mesh=True; set output_mesh=True or drop "
+                f"{'it' if len(on) == 1 else 'them'}")
 
 
 _GROUND_PARAMS = ("scene_type", "max_size_building", "iter_dist", "iter_angle")

@@ -15,13 +15,31 @@ pytest.importorskip("folium")
 @pytest.mark.slow
 @pytest.mark.served
 def test_demo_runs_three_jobs_and_writes_the_report(tmp_path: Path,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+                                                    capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import terranb.emulator
     from terranb.cli.main import main
 
+    # known emulator secrets, so the test can prove none of them reaches a file or the console
+    sk, token = "SK-demo-" + "q7" * 16, "UT-demo-" + "z9" * 16
+    real_serve = terranb.emulator.serve
+    served: list[dict[str, object]] = []
+
+    def serve(**kw: object) -> object:
+        served.append(kw)
+        return real_serve(secret_key=sk, user_token=token, **kw)
+
+    monkeypatch.setattr(terranb.emulator, "serve", serve)
     out = tmp_path / "demo"
     code = main(["demo", "--out", str(out), "--photos", "12", "--job-seconds", "1", "--json"])
-    assert code == 0
-    summary = json.loads(capsys.readouterr().out)
+    assert code == 0 and len(served) == 1  # the demo ran on the emulator with those keys
+    captured = capsys.readouterr()
+    for where, blob in [("stdout", captured.out.encode()), ("stderr", captured.err.encode())] + [
+            (str(f.relative_to(out)), f.read_bytes()) for f in out.rglob("*")
+            if f.is_file() and f.suffix in (".html", ".json", ".sqlite3", ".txt", ".log")]:
+        for secret in (sk, token):
+            assert secret.encode() not in blob, f"an emulator secret is in {where}"
+    summary = json.loads(captured.out)
     assert set(summary["job_ids"]) == {"2d", "3d", "lidar"}
     report = out / "report.html"
     assert Path(summary["report"]) == report and report.is_file()

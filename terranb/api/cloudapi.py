@@ -198,8 +198,13 @@ class CloudApiClient:
             AuthenticationError: unknown user, wrong password or wrong ``flag``.
         """
         if not self.username or self._password is None:
-            raise ConfigError("Cloud API login needs a username and password (pass them or set "
-                              "TERRANB_CLOUDAPI_USERNAME / TERRANB_CLOUDAPI_PASSWORD)")
+            missing = " and ".join(n for n, absent in (("username", not self.username),
+                                                       ("password", self._password is None))
+                                   if absent)
+            raise ConfigError(f"Cloud API login needs a {missing}: pass username=/password=, "
+                              "set TERRANB_CLOUDAPI_USERNAME / TERRANB_CLOUDAPI_PASSWORD, or "
+                              "store them with `terranb configure --cloudapi-username USER "
+                              "--cloudapi-password PASSWORD`")
         payload = {"username": self.username, "password": self._password, "flag": self.flag}
         resp = self.session.request("POST", LOGIN_PATH, body=_json(payload),
                                     headers={"Content-Type": "application/json"},

@@ -125,6 +125,15 @@ def _preflight(args: argparse.Namespace) -> int:
     return EXIT_OK if rep.ok else EXIT_ERROR
 
 
+def _unit(crs_wkt: str) -> str:
+    """Short name of a CRS's horizontal unit ("m", "degree", "US survey foot" ...)."""
+    import pyproj
+
+    axes = pyproj.CRS.from_wkt(crs_wkt).axis_info
+    name = axes[0].unit_name if axes else "unit"
+    return {"metre": "m", "meter": "m"}.get(name, name)
+
+
 def _mosaic(args: argparse.Namespace) -> int:
     from terranb.dataset.exif import IMAGE_SUFFIXES
     from terranb.dataset.mosaic import quick_mosaic
@@ -148,7 +157,8 @@ def _mosaic(args: argparse.Namespace) -> int:
                        ground_elevation=args.ground_elevation)
     if show:
         print(file=sys.stderr)
-    text = (f"wrote {res.path} ({res.width}x{res.height}, {res.gsd:g} units/pixel, "
+    unit = _unit(res.crs_wkt)
+    text = (f"wrote {res.path} ({res.width}x{res.height}, {res.gsd:g} {unit}/pixel, "
             f"EPSG:{res.crs_epsg}) from {res.photos_used} photos; coverage {res.coverage:.0%}"
             + "".join(f"\n  skipped {p.name}: {why}" for p, why in res.skipped))
     emit(args, res.to_dict(), text)

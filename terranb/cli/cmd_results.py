@@ -38,7 +38,11 @@ def register(subparsers: Any) -> None:
 
 
 def _fmt_bounds(b: Any) -> str:
-    return "(" + ", ".join(f"{v:.6g}" for v in b) + ")" if b else "unknown"
+    # fixed decimals, never 5.18815e+06: metres to the millimetre, degrees to ~1 cm
+    if not b:
+        return "unknown"
+    nd = 3 if any(abs(v) > 360 for v in b) else 7
+    return "(" + ", ".join(f"{v:.{nd}f}" for v in b) + ")"
 
 
 def _crs_text(crs: Any, source: str | None) -> str:

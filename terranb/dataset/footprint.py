@@ -179,6 +179,11 @@ class FootprintSet:
     def __iter__(self) -> Any:
         return iter(self.footprints)
 
+    def __repr__(self) -> str:
+        # Short on purpose: thousands of polygons would flood a console.
+        return (f"FootprintSet({len(self.footprints)} footprints, EPSG:{self.epsg}, "
+                f"{len(self.skipped)} skipped)")
+
     @property
     def bounds(self) -> tuple[float, float, float, float] | None:
         """Extent of all footprints in ``epsg``."""

@@ -227,13 +227,19 @@ def quick_mosaic(
     metas = [p if isinstance(p, PhotoMeta) else read_photo_meta(p) for p in photos]
     metas.sort(key=lambda m: str(m.path))
     skipped: list[tuple[Path, str]] = []
-    located = [m for m in metas if m.has_gps]
+    located: list[PhotoMeta] = []
     for m in metas:
-        if not m.has_gps:
+        if not m.readable:
+            skipped.append((m.path, "not a readable JPEG"))
+        elif m.truncated:
+            skipped.append((m.path, "the file is truncated (incomplete copy or download)"))
+        elif not m.has_gps:
             skipped.append((m.path, "no GPS position"))
+        else:
+            located.append(m)
     if not located:
-        raise ValidationError("no photo has a GPS position; a direct-georeferenced mosaic "
-                              "needs geotagged photos")
+        raise ValidationError("no readable photo has a GPS position; a direct-georeferenced "
+                              "mosaic needs complete, geotagged photos")
     lon_c = float(np.median([m.longitude for m in located]))
     lat_c = float(np.median([m.latitude for m in located]))
     work_epsg = utm_epsg_for(lon_c, lat_c)
@@ -308,6 +314,7 @@ def quick_mosaic(
                    photometric="RGB", alpha="YES", BIGTIFF="IF_SAFER")
     cache: dict[int, Any] = {}
     cached_bytes = 0
+    broken: set[int] = set()  # photos whose pixels failed to decode (corrupt data)
     covered = 0
     order = sorted(range(len(shots)), key=lambda i: shots[i].row0)
     try:
@@ -326,13 +333,21 @@ def quick_mosaic(
                     s = shots[i]
                     if s.row0 >= r1:
                         break
-                    if s.row1 <= r0:
+                    if s.row1 <= r0 or i in broken:
                         continue
                     if i in cache:
                         img = cache[i]
                     else:
                         factor = max(1, int(pix / s.cam.nadir_gsd + 1e-6))
-                        img = _load_reduced(s.meta.path, factor)
+                        try:
+                            img = _load_reduced(s.meta.path, factor)
+                        except (OSError, ValueError, SyntaxError) as exc:
+                            # Headers were fine but the image data is corrupt: leave the
+                            # photo out rather than fail the whole mosaic.
+                            broken.add(i)
+                            skipped.append((s.meta.path, f"the image data cannot be decoded "
+                                                         f"({exc})"))
+                            continue
                         size = img.size[0] * img.size[1] * 3
                         # Keep it for the next strips if the budget allows; else decode again then.
                         if cached_bytes + size <= max_cache_bytes and s.row1 > r1:
@@ -373,7 +388,7 @@ def quick_mosaic(
                     on_progress((si + 1) / n_strips * (1.0 if same else 0.8))
             dst.update_tags(
                 SOURCE="terranb quick_mosaic (direct georeferencing, no bundle adjustment)",
-                PHOTOS=str(len(shots)))
+                PHOTOS=str(len(shots) - len(broken)))
     except BaseException:
         part.unlink(missing_ok=True)
         raise
@@ -408,7 +423,7 @@ def quick_mosaic(
     return MosaicResult(
         path=out, tfw_path=tfw, prj_path=prj, crs_epsg=out_crs.to_epsg(),
         crs_wkt=out_crs.to_wkt(), transform=t6, bounds=bounds, gsd=out_pix, width=out_w,
-        height=out_h, photos_used=len(shots), skipped=skipped,
+        height=out_h, photos_used=len(shots) - len(broken), skipped=skipped,
         coverage=covered / float(out_w * out_h) if out_w * out_h else 0.0)
 
 

@@ -74,13 +74,13 @@ def _fmt_bytes(n: float) -> str:
 
 def _fmt_duration(seconds: float) -> str:
     if seconds < 1:
-        return "under a second"
+        return "under 1 s"
     s = round(seconds)
     if s < 90:
-        return f"{s} s"
+        return f"about {s} s"
     if s < 5400:
-        return f"{round(s / 60)} min"
-    return f"{s // 3600} h {round((s % 3600) / 60)} min"
+        return f"about {round(s / 60)} min"
+    return f"about {s // 3600} h {round((s % 3600) / 60)} min"
 
 
 @dataclass
@@ -139,7 +139,8 @@ class PreflightReport:
             more = f" (and {len(errs) - 3} more)" if len(errs) > 3 else ""
             raise PreflightError(
                 f"preflight found {len(errs)} error(s) for a {self.backend} {self.job_type} job: "
-                f"{first}{more}. Fix them, or submit with the explicit override if you are sure.",
+                f"{first}{more}. Fix them, or, if you are sure, submit anyway with "
+                "Job.submit(..., force=True) / `terranb submit --force`.",
                 findings=self)
 
     def headline(self) -> str:
@@ -157,6 +158,10 @@ class PreflightReport:
 
     def __str__(self) -> str:
         return self.to_text()
+
+    def __repr__(self) -> str:
+        # Short on purpose: the default dataclass repr lists every photo's metadata.
+        return f"<PreflightReport {self.headline()} (source {self.source!r})>"
 
     def _repr_html_(self) -> str:
         colour = "#1b7f3b" if self.ok else "#b00020"
@@ -361,12 +366,21 @@ def preflight(
     # Overlap from footprints (photo jobs).
     overlap_txt = ""
     if not lidar:
-        fs = footprints([m for m in good if m.has_gps], ground_elevation=ground_elevation)
+        try:
+            fs: FootprintSet | None = footprints([m for m in good if m.has_gps],
+                                                 ground_elevation=ground_elevation)
+        except ImportError:
+            # numpy/pyproj (the geo extra) are missing: every other check still holds,
+            # so report what could not be done instead of failing the whole preflight.
+            fs = None
+            out.append(Finding("info", "overlap_unknown", "overlap was not estimated: photo "
+                               "footprints need numpy and pyproj -- pip install "
+                               "'terranb[geo]'.", None))
         rep.footprints = fs
-        ov = fs.overlap()
-        rep.overlap = ov
+        ov = fs.overlap() if fs is not None else OverlapStats()
+        rep.overlap = ov if fs is not None else None
         fwd, side = ov.forward_median, ov.side_median
-        if fwd is None and side is None:
+        if fs is not None and fwd is None and side is None:
             out.append(Finding("info", "overlap_unknown", "overlap could not be estimated (needs "
                                "at least two located photos with height and focal length in one "
                                "flight line).", None))
@@ -406,7 +420,7 @@ def preflight(
     out.append(Finding(
         "info", "summary",
         f"{len(good)} usable photos, {len(files)} files, {_fmt_bytes(rep.total_bytes)}"
-        f"{overlap_txt}; upload takes about {_fmt_duration(rep.upload_seconds)} at "
+        f"{overlap_txt}; estimated upload time {_fmt_duration(rep.upload_seconds)} at "
         f"{bps / 1e6:g} Mbit/s.", None))
     order = {"error": 0, "warning": 1, "info": 2}
     out.sort(key=lambda f: (order[f.severity], f.code, str(f.path or "")))

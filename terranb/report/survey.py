@@ -293,16 +293,28 @@ def _map_section(entries: list[ResultEntry], opts: ReportOptions) -> str:
                          "</p>")
         if points is not None:
             # its own map: a density layer on top would hide the orthomosaic
+            bins = density_bins(len(points))
             m = result_map(points=points, bboxes={points_label: bboxes[points_label]}
-                           if points_label in bboxes else None, density_bins=128, height=420)
+                           if points_label in bboxes else None, density_bins=bins, height=420)
             parts.append("<h3>LiDAR point density</h3>" + T.iframe(map_html(m), 440, "density")
-                         + '<p class="note">Points per cell of a 128 x 128 grid over the cloud '
-                         "(from a 100,000-point sample).</p>")
+                         + f'<p class="note">Points per cell of a grid {bins} cells across the '
+                         f"cloud (from a {len(points):,}-point sample).</p>")
     # budget notes (e.g. footprints dropped) are for the reader; library deprecations are not
     notes = "".join(f'<p class="note">{html.escape(str(w.message))}</p>' for w in caught
                     if issubclass(w.category, UserWarning))
     offline = '<p class="note">No base map is loaded, so the page works offline.</p>'
     return T.section("map", "Map", "".join(parts) + offline + notes)
+
+
+def density_bins(n_points: int) -> int:
+    """Grid cells along the cloud's longer side for the report's density map.
+
+    About 25 points a cell (:func:`terranb.viz.maps.auto_density_bins`), at most 128
+    cells across so the page stays light.
+    """
+    from terranb.viz.maps import auto_density_bins
+
+    return auto_density_bins(n_points, hi=128)
 
 
 def scene_html(item: Any, opts: ReportOptions, title: str) -> tuple[str, bytes | None]:

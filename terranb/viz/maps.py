@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Overlay",
+    "auto_density_bins",
     "density_overlay",
     "map_html",
     "offline_map",
@@ -257,7 +258,16 @@ def _points_array(points: Any, max_points: int) -> tuple[np.ndarray, Any]:
     return a, crs
 
 
-def density_overlay(points: Any, *, crs: Any = None, bins: int = 512,
+def auto_density_bins(n_points: int, per_cell: int = 25, lo: int = 16, hi: int = 512) -> int:
+    """Cells along the longer side so that a cell holds about ``per_cell`` points.
+
+    With a few points a cell the map shows sampling noise (4 points a cell vary by
+    +-50 %) or, for sparse clouds, scattered single pixels instead of a density.
+    """
+    return max(lo, min(hi, round(math.sqrt(max(n_points, 1) / per_cell))))
+
+
+def density_overlay(points: Any, *, crs: Any = None, bins: int | None = None,
                     max_png_bytes: int = 500_000, max_points: int = 1_000_000) -> Overlay:
     """A heat-map PNG of point density, binned in Web Mercator.
 
@@ -265,7 +275,8 @@ def density_overlay(points: Any, *, crs: Any = None, bins: int = 512,
         points: (N, 2|3) array of x, y[, z], or an object with ``xyz`` and ``crs``
             (``terranb.results`` ``PointCloud`` previews).
         crs: CRS of the coordinates; required for arrays unless they are WGS84 lon/lat.
-        bins: cells along the longer side.
+        bins: cells along the longer side (default: :func:`auto_density_bins`, about
+            25 points a cell, 16 to 512 cells).
         max_png_bytes: PNG byte budget.
         max_points: points binned at most (evenly strided), which bounds memory.
     """
@@ -289,6 +300,8 @@ def density_overlay(points: Any, *, crs: Any = None, bins: int = 512,
         raise ValidationError("no finite point coordinates to bin")
     x0, x1, y0, y1 = mx.min(), mx.max(), my.min(), my.max()
     span = max(x1 - x0, y1 - y0, 1e-6)
+    if bins is None:
+        bins = auto_density_bins(int(mx.size))
     cell = span / bins
     nx = max(1, math.ceil((x1 - x0) / cell))
     ny = max(1, math.ceil((y1 - y0) / cell))
@@ -441,7 +454,7 @@ def result_map(
     max_pixels: int = 4_000_000,
     ortho_crs: Any = None,
     points_crs: Any = None,
-    density_bins: int = 512,
+    density_bins: int | None = None,
     density_png_bytes: int = 500_000,
     max_vector_bytes: int = 2_000_000,
     tiles: str | None = None,
@@ -466,7 +479,8 @@ def result_map(
         max_png_bytes: byte budget of the orthomosaic PNG (default 2 MB).
         max_pixels: pixel budget of the decimated orthomosaic read.
         ortho_crs, points_crs: CRS overrides when the data carries none.
-        density_bins, density_png_bytes: density grid size and PNG budget.
+        density_bins, density_png_bytes: density grid size (cells along the longer
+            side; default about 25 points a cell) and PNG budget.
         max_vector_bytes: budget for footprint GeoJSON (extra features are dropped).
         tiles: ``None`` (default: no base layer, no requests) or a folium tiles name
             such as ``"OpenStreetMap"`` when online use is wanted.

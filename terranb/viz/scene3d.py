@@ -400,7 +400,9 @@ class Scene3D:
                 ``vertices``/``faces`` (and optionally ``uv`` and ``texture`` /
                 ``texture_path``), a ``trimesh.Trimesh`` or a ``trimesh.Scene``.
             color_by: see :meth:`add_mesh`.
-            **kwargs: :class:`Scene3D` constructor arguments (e.g. ``max_faces``).
+            **kwargs: :class:`Scene3D` constructor arguments (e.g. ``max_faces``);
+                ``up`` defaults to ``"y"`` for a results ``Mesh`` without DJI Terra
+                ``metadata.xml`` (the usual OBJ convention), else ``"z"``.
         """
         if isinstance(mesh, (str, os.PathLike)):
             from terranb.results.mesh import Mesh
@@ -409,6 +411,10 @@ class Scene3D:
         path = getattr(mesh, "path", None)
         if path is not None:
             kwargs.setdefault("title", Path(str(path)).name)
+        if getattr(mesh, "metadata", "absent") is None:
+            # OBJ names no up axis: DJI Terra's georeferenced OBJs (metadata.xml) are z-up,
+            # most other exporters (Blender, MeshLab, scanners) write y-up
+            kwargs.setdefault("up", "y")
         scene = cls(**kwargs)
         parts = _mesh_parts(mesh)
         if not parts:

@@ -10,7 +10,7 @@ import responses
 from _api_helpers import CA_BASE, CA_PASSWORD, CA_TOKEN, CA_TOKEN2
 
 from terranb.api.cloudapi import CloudApiClient
-from terranb.errors import AuthenticationError, NotFoundError
+from terranb.errors import AuthenticationError, ConfigError, NotFoundError
 
 WS = "e3dea0f5-37f2-4d79-ae58-490af3228069"
 USER = {"user_id": "a1559e7c-8dd8-4780-b952-100cc4797da2", "username": "adminPC",
@@ -209,3 +209,13 @@ def test_auto_login_when_no_token(ca: CloudApiClient, rm: responses.RequestsMock
     assert list(ca.list_media()) == []
     assert [c.request.url.split("?")[0] for c in rm.calls] == [
         f"{CA_BASE}/manage/api/v1/login", f"{CA_BASE}/media/api/v1/files/{WS}/files"]
+
+
+def test_login_without_password_names_what_is_missing_and_the_fix() -> None:
+    c = CloudApiClient(CA_BASE, username="adminPC")
+    with pytest.raises(ConfigError, match="needs a password") as info:
+        c.login()
+    assert "TERRANB_CLOUDAPI_PASSWORD" in str(info.value)
+    assert "terranb configure --cloudapi-username" in str(info.value)
+    with pytest.raises(ConfigError, match="needs a username and password"):
+        CloudApiClient(CA_BASE).login()

@@ -38,6 +38,11 @@ def test_sample_data_preflight_mosaic(tmp_path, capsys):
     code, out, _ = _run(["mosaic", str(d / "images"), str(tmp_path / "m.tif"), "--json"], capsys)
     res = json.loads(out)
     assert code == 0 and res["photos_used"] == 9 and (tmp_path / "m.tfw").exists()
+    code, out, _ = _run(["mosaic", str(d / "images"), str(tmp_path / "g.tif"), "--crs",
+                         "EPSG:4326"], capsys)
+    assert code == 0 and "degree/pixel" in out and "EPSG:4326" in out
+    code, out, _ = _run(["mosaic", str(d / "images"), str(tmp_path / "m.tif")], capsys)
+    assert code == 0 and " m/pixel" in out and "from 9 photos" in out
 
 
 def test_errors_map_to_exit_1(tmp_path, capsys):

@@ -44,6 +44,11 @@ def test_nadir_rectangle_and_rotation(small_flight):
     ring = gj["geometry"]["coordinates"][0]
     assert ring[0] == ring[-1] and len(ring) == 17
     assert gj["properties"]["name"] == meta.name
+    # GeoJSON is WGS84 lon/lat (RFC 7946): a nadir footprint is centred under the drone
+    lon = sum(p[0] for p in ring[:-1]) / (len(ring) - 1)
+    lat = sum(p[1] for p in ring[:-1]) / (len(ring) - 1)
+    assert lon == pytest.approx(meta.longitude, abs=2e-5)
+    assert lat == pytest.approx(meta.latitude, abs=2e-5)
     # heading 0: image top points north, so the first (top-left) corner is north-west
     xs = [p[0] for p in fp.utm]
     ys = [p[1] for p in fp.utm]
@@ -90,5 +95,9 @@ def test_flight_overlap_coverage_geojson(small_flight):
     assert ov.side_median == pytest.approx(small_flight.sidelap, abs=0.02)
     cov = fs.coverage()
     assert cov["mean_photos"] > 3 and cov["share_ge2"] > 0.9
+    # heading 0, no jitter: the union of the footprints is (nearly) their bounding box
+    w, s, e, n = fs.bounds
+    assert cov["area_m2"] == pytest.approx((e - w) * (n - s), rel=0.03)
+    assert cov["area_m2"] < 0.5 * sum(f.area_m2 for f in fs)  # overlap is not double-counted
     gj = json.loads(json.dumps(fs.to_geojson()))
     assert gj["type"] == "FeatureCollection" and len(gj["features"]) == len(small_flight.photos)

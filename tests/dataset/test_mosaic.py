@@ -139,3 +139,19 @@ def test_mosaic_other_crs_respects_max_pixels(small_flight, tmp_path):
         quick_mosaic(small_flight.photos[:4], tmp_path / "g.tif", crs="EPSG:4326", gsd=1e-7,
                      max_pixels=1_000_000)
     assert not list(tmp_path.iterdir())
+
+
+def test_mosaic_leaves_out_truncated_and_corrupt_photos(small_flight, tmp_path):
+    photos = list(small_flight.photos[:6])
+    raw = photos[0].read_bytes()
+    cut = tmp_path / "cut.JPG"  # an interrupted copy: GPS headers intact, pixels missing
+    cut.write_bytes(raw[: int(len(raw) * 0.6)])
+    # Same headers, garbled entropy-coded data: only decoding the pixels can tell.
+    sos = raw.rindex(b"\xff\xda")
+    bad = tmp_path / "garbled.JPG"
+    bad.write_bytes(raw[:sos + 40] + b"\xff\xd0\xff\xc4" * 200 + raw[-2000:])
+    res = quick_mosaic([*photos, cut, bad], tmp_path / "m.tif", gsd=0.2)
+    reasons = {p.name: why for p, why in res.skipped}
+    assert "truncated" in reasons["cut.JPG"]
+    assert "cannot be decoded" in reasons["garbled.JPG"]
+    assert res.photos_used == 6 and len(res.skipped) == 2

@@ -96,8 +96,12 @@ def test_planted_problems_exactly(planted):
     with pytest.raises(PreflightError) as ei:
         rep.raise_for_errors()
     assert ei.value.findings is rep and "4 error(s)" in str(ei.value)
+    assert "force=True" in str(ei.value)  # the message names the override
     text = rep.to_text()
     assert "NOT READY" in text and "corrupt.JPG" in text
+    # reprs stay one line however many photos there are
+    assert repr(rep).startswith("<PreflightReport preflight NOT READY") and "\n" not in repr(rep)
+    assert repr(rep.footprints).startswith("FootprintSet(") and len(repr(rep.footprints)) < 100
     html = rep._repr_html_()
     assert "<table>" in html and "duplicate_name" in html
     d = rep.to_dict()
@@ -114,6 +118,11 @@ def test_clean_flight_low_overlap_and_limits(tmp_path):
     assert rep.overlap.forward_median == pytest.approx(0.5, abs=0.03)
     assert rep.overlap.side_median == pytest.approx(0.4, abs=0.03)
     assert rep.upload_seconds == pytest.approx(rep.total_bytes / 1e6)
+    summary = next(f.message for f in rep.findings if f.code == "summary")
+    assert "estimated upload time under 1 s at 8 Mbit/s" in summary, summary
+    from terranb.dataset.preflight import _fmt_duration
+    assert [_fmt_duration(s) for s in (12.4, 600, 7200)] == [
+        "about 12 s", "about 10 min", "about 2 h 0 min"]
     # FlightHub 2 takes 5 photos and up for 3D: no count error there.
     rep2 = preflight(flight.photos, backend="flighthub", job_type="3d")
     assert "too_few_photos" not in rep2.codes() and rep2.ok
@@ -171,3 +180,18 @@ def test_real_folder_findings(real_data):
     assert ("zoom_lens", "DJI_H20T.jpg") in by  # 58 mm equivalent
     assert ("not_an_image", "SOURCES.md") in by
     assert not any(c == "zoom_lens" and n and n.startswith("DJI_002") for c, n in by)
+
+
+def test_without_the_geo_extra_everything_but_overlap_is_checked(tmp_path, monkeypatch):
+    import sys
+
+    flight = make_sample_flight(tmp_path / "f", seed=2, rows=2, cols=3, image_size=(300, 200),
+                                lidar=False)
+    (flight.out_dir / "images" / "notes.txt").write_text("x")
+    for mod in ("numpy", "pyproj"):  # as on `pip install terranb` without [geo]
+        monkeypatch.setitem(sys.modules, mod, None)
+    rep = preflight(flight.out_dir / "images", backend="terra", job_type="2d")
+    assert sorted(f.code for f in rep.findings) == [
+        "not_an_image", "overlap_unknown", "summary", "too_few_photos"]
+    assert "terranb[geo]" in next(f.message for f in rep.findings if f.code == "overlap_unknown")
+    assert rep.overlap is None and rep.footprints is None and len(rep.photos) == 6

@@ -58,6 +58,16 @@ def test_report_has_every_section_and_figure(result_trees: Path, tmp_path: Path)
     assert _external_refs(text) == []
     assert "Content-Security-Policy" in text
     assert out.stat().st_size < 15_000_000
+    # the density grid suits the 2,000-point sample (16 cells across, not 128 cells of noise)
+    assert "grid 16 cells across the cloud (from a 2,000-point sample)" in text
+
+
+def test_density_grid_keeps_about_25_points_a_cell() -> None:
+    from terranb.report.survey import density_bins
+
+    assert density_bins(62_766) == 50     # the demo's cloud: ~40 points per occupied cell
+    assert density_bins(100_000) == 63    # the report's sample cap
+    assert density_bins(10_000_000) == 128 and density_bins(0) == 16
 
 
 def test_report_without_runcard_computes_output_checksums(result_trees: Path) -> None:

@@ -28,6 +28,18 @@ def test_info_text(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "800 faces" in out and "classes 1:" in out and "findings: none" in out
 
 
+def test_info_prints_full_coordinates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # northings in the millions must not collapse to 5.18815e+06 (a 10 m error on screen)
+    root = write_sample_tree(tmp_path / "r", "2d")
+    assert run(["info", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "e+0" not in out
+    line = next(ln for ln in out.splitlines() if ln.strip().startswith("bounds"))
+    native, wgs84 = line.split("; WGS 84 ")
+    assert all(len(v.split(".")[1]) == 3 for v in native.split("(")[1].rstrip(")").split(", "))
+    assert all(len(v.split(".")[1]) == 7 for v in wgs84.strip("()").split(", "))
+
+
 def test_info_json_and_findings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = write_sample_tree(tmp_path / "r", "2d")
     (root / "map" / "result.tfw").unlink()

@@ -179,6 +179,20 @@ def test_density_layer_bins_points(tmp_path: Path) -> None:
         density_overlay(pts)  # projected coordinates without a CRS
 
 
+def test_density_grid_adapts_to_the_number_of_points() -> None:
+    from terranb.viz.maps import auto_density_bins
+
+    rng = np.random.default_rng(1)
+    # a sparse cloud (1,000 points over 200 m): the default grid keeps ~25 points a cell,
+    # not 512 cells of scattered single points
+    pts = np.c_[X0 + rng.uniform(0, 200, 1000), Y0 + rng.uniform(0, 200, 1000)]
+    ov = density_overlay(pts, crs=UTM)
+    assert "16x16 cells" in ov.note or "16x17 cells" in ov.note or "17x16 cells" in ov.note
+    assert auto_density_bins(1000) == 16 and auto_density_bins(62_766) == 50
+    assert auto_density_bins(10**9) == 512
+    assert "100x" in density_overlay(pts, crs=UTM, bins=100).note  # explicit bins still win
+
+
 def test_results_point_sample_feeds_the_density_layer(tmp_path: Path) -> None:
     from terranb.results.pointcloud import PointCloud
     from terranb.results.samples import write_sample_las

@@ -230,6 +230,24 @@ def test_y_up_models_are_turned_upright() -> None:
         Scene3D(up="x")
 
 
+def test_plain_obj_is_y_up_and_terra_obj_z_up(tmp_path: Path) -> None:
+    from terranb.results.mesh import Mesh
+    from terranb.results.samples import write_sample_tree
+
+    # a wall 30 units tall along +y, as Blender / MeshLab / the Stanford bunny write OBJ
+    obj = tmp_path / "wall.obj"
+    obj.write_text("v 0 0 0\nv 10 0 0\nv 10 30 0\nv 0 30 0\nf 1 2 3\nf 1 3 4\n")
+    s = Scene3D.from_mesh(Mesh.open(obj))
+    assert s.up == "y" and s._meshes[0].vertices[:, 2].max() == pytest.approx(30.0)
+    assert Scene3D.from_mesh(Mesh.open(obj), up="z").up == "z"  # the caller decides
+    # DJI Terra's OBJ with metadata.xml is georeferenced, hence z-up: left as is
+    tree = write_sample_tree(tmp_path / "r", "3d")
+    from terranb.results import open_results
+
+    mesh = open_results(tree).meshes[0]
+    assert mesh.metadata is not None and Scene3D.from_mesh(mesh).up == "z"
+
+
 def test_real_files_preview(real_data: Path) -> None:
     from terranb.results.pointcloud import PointCloud
 
