@@ -223,10 +223,14 @@ class Settings:
         table = profiles.get(name) if isinstance(profiles, dict) else None
         if table is None:
             table = {}
-            if profile and profile != DEFAULT_PROFILE:
+            if name != DEFAULT_PROFILE:
+                # Also for a name from TERRANB_PROFILE: a typo there would otherwise
+                # surface later as "credentials missing", far from its cause.
+                origin = "" if profile else " (named by TERRANB_PROFILE)"
                 raise ConfigError(
-                    f"profile {profile!r} not found in {path or config_path()}; create it "
-                    f"with `terranb configure --profile {profile}`"
+                    f"profile {name!r}{origin} not found in {path or config_path()}; create it "
+                    f"with `terranb configure --profile {name}`"
+                    + ("" if profile else " or unset TERRANB_PROFILE")
                 )
         if not isinstance(table, dict):
             raise ConfigError(f"[profile.{name}] in the config file must be a table")

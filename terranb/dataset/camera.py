@@ -253,7 +253,8 @@ def camera_for(meta: PhotoMeta, *, epsg: int | None = None,
     if height is None:
         raise NoGeometryError(
             f"{meta.name}: height above ground unknown (no RelativeAltitude); "
-            "pass ground_elevation=")
+            "pass the ground height above sea level as ground_elevation= "
+            "(CLI: --ground-elevation)")
     if height <= 0.5:
         raise NoGeometryError(f"{meta.name}: height above ground is {height:.1f} m")
     intr = intrinsics_for(meta)

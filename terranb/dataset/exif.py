@@ -501,7 +501,8 @@ def read_photo_meta(path: str | os.PathLike[str]) -> PhotoMeta:
             "info", "no_dji_xmp",
             f"{p.name}: no DJI XMP (relative altitude and gimbal angles)"
             + ("; attitude taken from the DJI maker notes" if attitude_source else "")
-            + "; footprints need a ground height (pass ground_elevation=).", p))
+            + "; footprints need the ground height above sea level (ground_elevation=, "
+            "CLI: --ground-elevation).", p))
     if h.exif is not None and focal is None and f35 is None:
         findings.append(Finding("warning", "no_focal_length", f"{p.name}: no focal length in "
                                 "EXIF; the footprint and mosaic cannot be computed.", p))

@@ -332,10 +332,13 @@ def preflight(
                 if fl is main:
                     continue
                 first = fl[0]
+                who = ("taken" if len(fl) == 1 else
+                       f"this and {len(fl) - 1} later photo(s) were taken from")
                 out.append(Finding(
                     "warning", "mixed_flights",
-                    f"{first.name}: {len(fl)} photo(s) from {first.name} on were taken at "
-                    f"{_naive(first.capture_time):%Y-%m-%d %H:%M}, apart from the main flight "
+                    f"{first.name}: {who} {_naive(first.capture_time):%Y-%m-%d %H:%M}"
+                    f"{' by another drone' if _other_drone(first, main) else ''}, apart "
+                    "from the main flight "
                     f"({len(main)} photos from {_naive(main[0].capture_time):%Y-%m-%d %H:%M}); "
                     "mixing flights is fine for the same area and light, otherwise split them.",
                     first.path))
@@ -426,6 +429,12 @@ def preflight(
     out.sort(key=lambda f: (order[f.severity], f.code, str(f.path or "")))
     rep.findings = out
     return rep
+
+
+def _other_drone(photo: PhotoMeta, flight: list[PhotoMeta]) -> bool:
+    """True when ``photo`` names a drone serial and the main flight names another."""
+    serials = {m.drone_serial for m in flight if m.drone_serial}
+    return bool(photo.drone_serial and serials and photo.drone_serial not in serials)
 
 
 def _naive(t: datetime | None) -> datetime:

@@ -61,6 +61,9 @@ def test_named_profile_via_env_and_kwarg(monkeypatch: pytest.MonkeyPatch) -> Non
     assert Settings.load("default").app_key == "a"
     with pytest.raises(ConfigError, match="terranb configure --profile nope"):
         Settings.load("nope")
+    monkeypatch.setenv("TERRANB_PROFILE", "emu-lab")  # a typo must not pass silently
+    with pytest.raises(ConfigError, match="named by TERRANB_PROFILE.*unset TERRANB_PROFILE"):
+        Settings.load()
 
 
 def test_bad_values_are_config_errors(tmp_path: Path) -> None:
