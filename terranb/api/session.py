@@ -298,7 +298,10 @@ class ApiSession:
                                       allow_redirects=allow_redirects, **settings)
             except requests.RequestException as exc:
                 elapsed = (self.clock() - start) * 1000
-                retryable = isinstance(exc, (requests.ConnectionError, requests.Timeout))
+                # A body cut off mid-stream (ChunkedEncodingError) is as transient as a
+                # reset connection; replay it only where replaying is safe.
+                retryable = isinstance(exc, (requests.ConnectionError, requests.Timeout,
+                                             requests.exceptions.ChunkedEncodingError))
                 replay = retryable and (can_replay or _never_sent(exc))
                 self.log.debug("%s %s -> %s after %.1f ms (attempt %d)", method, log_target,
                                type(exc).__name__, elapsed, attempt)

@@ -108,6 +108,10 @@ def encode_json(obj: Any) -> bytes:
 
 
 def _gateway_error(status: int, message: str, body: Any) -> ApiError:
+    if status >= 500:
+        # A gateway-style {"message"} body on a 5xx is an outage, not a credentials problem.
+        return ServerError(f"gateway error: {message}", status_code=status,
+                           hint="the service is failing; retry later", body=body)
     if message == signing.MSG_BAD_DATE or "date" in message.lower():
         hint = _HINT_CLOCK
     elif message == signing.MSG_MISMATCH or "does not match" in message.lower():

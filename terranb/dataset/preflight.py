@@ -332,7 +332,7 @@ def preflight(
                 if fl is main:
                     continue
                 first = fl[0]
-                who = ("taken" if len(fl) == 1 else
+                who = ("taken at" if len(fl) == 1 else
                        f"this and {len(fl) - 1} later photo(s) were taken from")
                 out.append(Finding(
                     "warning", "mixed_flights",

@@ -30,6 +30,19 @@ private loopback port. For every request the proxy:
    ``on_change`` before answering the client, so the storage layer can mirror
    the object to disk durably.
 
+Timeouts (nothing the proxy does can block forever): a kept-alive client
+connection may sit idle for ``idle_timeout`` seconds (120) between requests;
+within a request every read and write on the client socket must progress
+within ``body_timeout`` seconds (20, about what S3 allows), else the proxy
+answers ``RequestTimeout`` (400, the code S3 uses for a body that stops
+arriving, which botocore retries after rewinding the body) with
+``Connection: close``; the connection to moto has ``upstream_timeout`` (600).
+Early answers (authentication errors, injected 500/503) read away a body of up
+to 1 MiB so the connection stays usable, and otherwise send ``Connection:
+close``; before closing, the proxy drains what the client is still sending
+for a moment ("lingering close"), so the client reads the error instead of a
+TCP reset.
+
 Addressing: path style (what boto3 uses for an IP endpoint such as
 ``http://127.0.0.1:PORT``) and virtual-hosted style on ``*.localhost`` (what
 boto3 uses for ``http://localhost:PORT`` when the system resolves
@@ -90,6 +103,13 @@ _SKEWED = "The difference between the request time and the current time is too l
 # Request bodies up to this size are kept when the proxy needs to read them
 # (CreateBucket configuration, DeleteObjects list).
 _SMALL_BODY = 1 << 20
+_REQUEST_TIMEOUT = (
+    "Your socket connection to the server was not read from or written to within the "
+    "timeout period. Idle connections will be closed."
+)
+# Lingering close: how long and how much to drain after the answer before closing.
+_LINGER_S = 1.0
+_LINGER_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -172,6 +192,10 @@ def split_bucket_key(raw_path: str) -> tuple[str, str]:
     return unquote(bucket), unquote(key)
 
 
+class _BodyTimeout(Exception):
+    """The client stopped sending a request body for ``body_timeout`` seconds."""
+
+
 class _ProxyServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -179,15 +203,45 @@ class _ProxyServer(ThreadingHTTPServer):
 
     proxy: S3Proxy
 
+    def shutdown_request(self, request: Any) -> None:
+        # Lingering close: half-close, then drain for a moment what the client is still
+        # sending (a body the proxy did not read). Closing a socket with unread input
+        # makes the kernel send a reset, which can destroy the answer before the client
+        # has read it.
+        try:
+            request.shutdown(socket.SHUT_WR)
+        except OSError:  # already closed (dropped on purpose) or reset by the client
+            pass
+        else:
+            _linger(request)
+        self.close_request(request)
+
+
+def _linger(sock: socket.socket) -> None:
+    """Read and discard input until EOF, for at most ``_LINGER_S`` seconds."""
+    deadline = time.monotonic() + _LINGER_S
+    drained = 0
+    with contextlib.suppress(OSError):
+        while drained < _LINGER_BYTES:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            sock.settimeout(left)
+            data = sock.recv(65536)
+            if not data:
+                break
+            drained += len(data)
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _ProxyServer
-    # Seconds a kept-alive connection may sit idle.
+    # Seconds a kept-alive connection may sit idle (set per proxy in setup()).
     timeout = 120
 
     # -- plumbing -----------------------------------------------------------------
     def setup(self) -> None:
+        self.timeout = self.server.proxy.idle_timeout
         super().setup()
         cfg = self.server.proxy.netem
         self._conn_bucket = (
@@ -294,7 +348,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         if length:
-            self.rfile.read(length)
+            try:
+                got = self.rfile.read(length)
+            except OSError:  # timeout or reset: the connection is unusable anyway
+                got = b""
+            if len(got) < length:
+                self.close_connection = True
 
     def _drop(self) -> None:
         """Reset the connection without answering."""
@@ -396,6 +455,17 @@ class _Handler(BaseHTTPRequestHandler):
             raise S3Error(403, "RequestTimeTooSkewed", _SKEWED)
 
     def _handle(self) -> None:
+        # Within a request every read/write must progress within body_timeout; between
+        # requests the idle timeout applies again.
+        self.connection.settimeout(self.server.proxy.body_timeout)
+        try:
+            self._handle_request()
+        finally:
+            if not self.close_connection:
+                with contextlib.suppress(OSError):
+                    self.connection.settimeout(self.server.proxy.idle_timeout)
+
+    def _handle_request(self) -> None:
         proxy = self.server.proxy
         self._body_consumed = False
         raw_path, _, raw_query = self.path.partition("?")
@@ -427,6 +497,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             self._forward(path_style, raw_query, query_pairs, headers)
+        except _BodyTimeout:
+            # The client promised a body and stopped sending it (for example a retry that
+            # did not rewind its file): answer like S3 instead of waiting forever.
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self._send_error_xml(S3Error(400, "RequestTimeout", _REQUEST_TIMEOUT), raw_path)
         except (ConnectionError, TimeoutError, http.client.HTTPException, OSError) as exc:
             log.debug("s3 proxy: connection problem on %s %s: %s", self.command, raw_path, exc)
             self.close_connection = True
@@ -443,7 +519,9 @@ class _Handler(BaseHTTPRequestHandler):
         if headers.get("expect", "").lower() == "100-continue":
             self.send_response_only(100)
             self.end_headers()
-        upstream = http.client.HTTPConnection(proxy.upstream_host, proxy.upstream_port, timeout=600)
+        upstream = http.client.HTTPConnection(
+            proxy.upstream_host, proxy.upstream_port, timeout=proxy.upstream_timeout
+        )
         try:
             # Session tokens stop here (moto needs the rest to treat the request as signed).
             fwd_query = "&".join(
@@ -490,6 +568,15 @@ class _Handler(BaseHTTPRequestHandler):
             upstream.close()
 
     def _relay_request_body(
+        self, upstream: http.client.HTTPConnection, chunked: bool, keep: bool
+    ) -> bytes:
+        try:
+            return self._relay_request_body_inner(upstream, chunked, keep)
+        except TimeoutError as exc:
+            self._body_consumed = True  # what is left of it is never read
+            raise _BodyTimeout(str(exc)) from exc
+
+    def _relay_request_body_inner(
         self, upstream: http.client.HTTPConnection, chunked: bool, keep: bool
     ) -> bytes:
         kept = bytearray()
@@ -675,6 +762,10 @@ class S3Proxy:
         on_change: called after each successful write, before the client is answered.
         verify_signatures: recompute SigV4 signatures (True) or only check keys.
         extra_upstream_headers: added to every forwarded request (the moto account id).
+        idle_timeout: seconds a kept-alive client connection may wait for its next request.
+        body_timeout: seconds any read or write on the client connection may stall
+            within a request (a body that stops arriving gets ``RequestTimeout``).
+        upstream_timeout: socket timeout of the connections to moto.
     """
 
     def __init__(
@@ -688,7 +779,20 @@ class S3Proxy:
         on_change: Callable[[ChangeEvent], None] | None = None,
         verify_signatures: bool = True,
         extra_upstream_headers: dict[str, str] | None = None,
+        idle_timeout: float = 120.0,
+        body_timeout: float = 20.0,
+        upstream_timeout: float = 600.0,
     ) -> None:
+        for name, value in (
+            ("idle_timeout", idle_timeout),
+            ("body_timeout", body_timeout),
+            ("upstream_timeout", upstream_timeout),
+        ):
+            if not value > 0:
+                raise ValueError(f"{name} must be > 0 seconds, got {value}")
+        self.idle_timeout = float(idle_timeout)
+        self.body_timeout = float(body_timeout)
+        self.upstream_timeout = float(upstream_timeout)
         self.extra_upstream_headers = dict(extra_upstream_headers or {})
         self.upstream_host = upstream_host
         self.upstream_port = upstream_port

@@ -190,6 +190,8 @@ class EmbeddedStorage:
         verify_signatures: check SigV4 signatures, not only the access keys.
         port: proxy port (0 = any free port). Presigned URLs name the port, so
             reuse the port across restarts to keep old URLs working.
+        body_timeout: seconds a request body (or any read/write within a request)
+            may stall before the endpoint answers ``RequestTimeout``, as S3 does.
 
     Example:
         >>> storage = EmbeddedStorage(Path("/tmp/emu"))  # doctest: +SKIP
@@ -204,8 +206,10 @@ class EmbeddedStorage:
         host: str = "127.0.0.1",
         verify_signatures: bool = True,
         port: int = 0,
+        body_timeout: float = 20.0,
     ) -> None:
         self.port = port
+        self.body_timeout = body_timeout
         self.data_dir = Path(data_dir)
         self.root = self.data_dir / "s3"
         self.netem = netem or NetemConfig()
@@ -257,6 +261,7 @@ class EmbeddedStorage:
                 on_change=self._on_change,
                 verify_signatures=self.verify_signatures,
                 extra_upstream_headers={"x-moto-account-id": self.account_id},
+                body_timeout=self.body_timeout,
             )
             # Bind the proxy port first: if it is taken, fail before the (slow) re-seed.
             proxy.start()

@@ -62,7 +62,7 @@ def test_named_profile_via_env_and_kwarg(monkeypatch: pytest.MonkeyPatch) -> Non
     with pytest.raises(ConfigError, match="terranb configure --profile nope"):
         Settings.load("nope")
     monkeypatch.setenv("TERRANB_PROFILE", "emu-lab")  # a typo must not pass silently
-    with pytest.raises(ConfigError, match="named by TERRANB_PROFILE.*unset TERRANB_PROFILE"):
+    with pytest.raises(ConfigError, match=r"named by TERRANB_PROFILE.*unset TERRANB_PROFILE"):
         Settings.load()
 
 

@@ -56,3 +56,46 @@ def test_flighthub_create_call_not_replayed() -> None:
         with pytest.raises(ServerError):
             c.start_reconstruction("r", parameter_2d='{"parameter":{}}')
         assert len(rm.calls) == 1
+
+
+def test_truncated_body_on_a_safe_call_is_retried() -> None:
+    """A GET whose body is cut mid-stream is replayed (reported by the transfer layer)."""
+    import requests as _rq
+
+    from terranb.api.session import ApiSession, RetryPolicy
+
+    calls = {"n": 0}
+
+    class Cut(_rq.adapters.BaseAdapter):
+        def send(self, request, **kwargs):  # type: ignore[no-untyped-def]
+            calls["n"] += 1
+            if calls["n"] == 1:
+                raise _rq.exceptions.ChunkedEncodingError("connection broken mid-body")
+            resp = _rq.Response()
+            resp.status_code = 200
+            resp._content = b"{}"
+            resp.request = request
+            return resp
+
+        def close(self) -> None:
+            pass
+
+    http = _rq.Session()
+    http.mount("http://", Cut())
+    session = ApiSession("http://api.test", http=http, retry=RetryPolicy(max_attempts=3),
+                         sleep=lambda s: None)
+    assert session.request("GET", "/x").status_code == 200
+    assert calls["n"] == 2
+
+
+def test_gateway_5xx_is_a_server_error() -> None:
+    import requests as _rq
+
+    from terranb.api.terra import decode_terra_response
+    from terranb.errors import ServerError
+
+    resp = _rq.Response()
+    resp.status_code = 503
+    resp._content = b'{"message": "upstream unavailable"}'
+    with pytest.raises(ServerError, match="retry later"):
+        decode_terra_response(resp)
