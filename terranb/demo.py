@@ -64,21 +64,26 @@ def _iso(ts: float | None) -> str:
 
 
 class _Progress:
-    """tqdm bars for bytes and job percentages, or silence."""
+    """tqdm bars for bytes and job percentages on a terminal, plain step lines elsewhere."""
 
     def __init__(self, enabled: bool, stream: Any = None) -> None:
         self.enabled = enabled
         self.stream = stream or sys.stderr
+        # bars redraw with cursor codes: in a log file or CI output they become noise
+        isatty = getattr(self.stream, "isatty", None)
+        self.bars = enabled and bool(isatty is not None and isatty())
         self._bars: dict[str, Any] = {}
 
     def say(self, text: str) -> None:
-        if self.enabled:
+        if self.bars:
             from tqdm import tqdm
 
             tqdm.write(text, file=self.stream)
+        elif self.enabled:
+            print(text, file=self.stream, flush=True)
 
     def bar(self, key: str, total: float, desc: str, unit: str = "%", scale: bool = False) -> Any:
-        if not self.enabled:
+        if not self.bars:
             return None
         if key not in self._bars:
             from tqdm import tqdm
@@ -241,6 +246,9 @@ def run_demo(out: str | os.PathLike[str] = "demo-out", *, seed: int = 0,
                         rec.finished_at = _iso(time.time())
                         rec.output_resource_uuid = st.output_ref
                         rec.timings["processing"] = round(time.monotonic() - t0[k], 3)
+                        if not ui.bars:  # a bar already showed it on a terminal
+                            ui.say(f"{k} job {st.state.value} after "
+                                   f"{rec.timings['processing']:.1f} s")
                         if not st.state.is_success:
                             from terranb.errors import JobFailed
 

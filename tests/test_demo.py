@@ -66,3 +66,29 @@ def test_demo_rejects_unknown_job_types(tmp_path: Path) -> None:
 
     with pytest.raises(ValidationError, match="2d, 3d, lidar"):
         run_demo(tmp_path, types=("2d", "4d"), progress=False)
+
+
+def test_progress_is_plain_lines_off_a_terminal() -> None:
+    import io
+
+    from terranb.demo import _Progress
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    log = io.StringIO()
+    ui = _Progress(True, stream=log)
+    assert ui.bar("job 2d", 100, "2d job") is None  # no cursor-code bars in a log file
+    ui.say("2d job started")
+    assert log.getvalue() == "2d job started\n"
+    term = Tty()
+    tty_ui = _Progress(True, stream=term)
+    bar = tty_ui.bar("job 2d", 100, "2d job")
+    assert bar is not None
+    tty_ui.set("job 2d", 100)
+    tty_ui.close("job 2d")
+    assert "2d job" in term.getvalue() and "100%" in term.getvalue()
+    quiet = io.StringIO()
+    _Progress(False, stream=quiet).say("x")
+    assert quiet.getvalue() == ""

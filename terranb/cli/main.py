@@ -45,10 +45,24 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (0 ok, 1 error, 2 usage)."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # -v/-vv/--verbose may stand anywhere (`terranb resources list -vv`), not only before
+    # the sub-command: count them here and hand argparse the rest.
+    verbose = 0
+    rest: list[str] = []
+    for i, token in enumerate(argv):
+        if token == "--":
+            rest += argv[i:]
+            break
+        if token == "--verbose" or (token.startswith("-v") and set(token[1:]) == {"v"}):
+            verbose += 1 if token == "--verbose" else len(token) - 1
+        else:
+            rest.append(token)
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(rest)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
         return int(exc.code or 0)
+    args.verbose = verbose
     if args.verbose:
         logging.basicConfig(level=logging.DEBUG if args.verbose > 1 else logging.INFO,
                             format="%(levelname)s %(name)s: %(message)s")

@@ -241,8 +241,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- plumbing -----------------------------------------------------------------
     def setup(self) -> None:
-        self.timeout = self.server.proxy.idle_timeout
         super().setup()
+        self.connection.settimeout(self.server.proxy.idle_timeout)
         cfg = self.server.proxy.netem
         self._conn_bucket = (
             TokenBucket(cfg.bandwidth_bps_per_conn) if cfg.bandwidth_bps_per_conn else None

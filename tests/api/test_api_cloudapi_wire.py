@@ -219,3 +219,42 @@ def test_login_without_password_names_what_is_missing_and_the_fix() -> None:
     assert "terranb configure --cloudapi-username" in str(info.value)
     with pytest.raises(ConfigError, match="needs a username and password"):
         CloudApiClient(CA_BASE).login()
+
+
+def test_every_authenticated_call_exact_method_url_and_headers(
+        logged_in: CloudApiClient, rm: responses.RequestsMock) -> None:
+    ws = f"{CA_BASE}/media/api/v1/workspaces/{WS}"
+    rm.add("GET", f"{CA_BASE}/media/api/v1/files/{WS}/files",
+           json=env({"list": [], "pagination": {"page": 1, "page_size": 10, "total": 0}}))
+    rm.add("GET", f"{CA_BASE}/media/api/v1/files/{WS}/file/mf-1/url", status=302,
+           headers={"Location": "https://b.example/k"})
+    for path in ("fast-upload", "upload-callback", "files/tiny-fingerprints",
+                 "group-upload-callback"):
+        rm.add("POST", f"{ws}/{path}", json=env({}))
+    rm.add("POST", f"{CA_BASE}/storage/api/v1/workspaces/{WS}/sts", json=env({
+        "bucket": "b", "provider": "aws", "region": "r", "credentials": {
+            "access_key_id": "a", "access_key_secret": "s", "expire": 60,
+            "security_token": "t"}}))
+    list(logged_in.list_media())
+    logged_in.media_download_url(None, "mf-1")
+    logged_in.fast_upload(None, "fp", "a.JPG", {"sn": "1"})
+    logged_in.upload_callback(None, object_key="k", name="a.JPG", fingerprint="fp",
+                              ext={"sn": "1"}, metadata={"relative_altitude": 1.0})
+    logged_in.tiny_fingerprints(None, ["t"])
+    logged_in.group_upload_callback(None, "g", 1, 1)
+    logged_in.sts()
+    seen = [(c.request.method, c.request.url, c.request.headers.get("x-auth-token"),
+             c.request.headers.get("Content-Type")) for c in rm.calls]
+    json_ct = "application/json"
+    assert seen == [
+        ("GET", f"{CA_BASE}/media/api/v1/files/{WS}/files?page=1&page_size=10", CA_TOKEN, None),
+        ("GET", f"{CA_BASE}/media/api/v1/files/{WS}/file/mf-1/url", CA_TOKEN, None),
+        ("POST", f"{ws}/fast-upload", CA_TOKEN, json_ct),
+        ("POST", f"{ws}/upload-callback", CA_TOKEN, json_ct),
+        ("POST", f"{ws}/files/tiny-fingerprints", CA_TOKEN, json_ct),
+        ("POST", f"{ws}/group-upload-callback", CA_TOKEN, json_ct),
+        ("POST", f"{CA_BASE}/storage/api/v1/workspaces/{WS}/sts", CA_TOKEN, None),
+    ]
+    assert json.loads(rm.calls[3].request.body) == {
+        "object_key": "k", "sub_file_type": 0, "ext": {"sn": "1"}, "fingerprint": "fp",
+        "name": "a.JPG", "metadata": {"relative_altitude": 1.0}}
