@@ -41,7 +41,7 @@ Local emulator of DJI's cloud reconstruction APIs for terranb (not a DJI product
 
 * **TerraAPI v2** under `/terra-rescon-be/v2`: HMAC-signed (gateway 401 `{"message"}` on failure),
   envelope `{"result":{"code","msg","desc"},"data"}`; HTTP 400 for 102001, 404 for 102002/102114,
-  409 for 102003, 429 for 801, 500 for 102000.
+  409 for 102003, 429 for 801, 402 for 102116, 500 for 102000, 401 for 701.
 * **FlightHub 2 open modeling** under `/openapi/v0.1/open_model` and `/openapi/v2.0/open_model`:
   headers `X-User-Token`, `X-Project-Uuid`; envelope `{"code","message","data"}` with HTTP 200.
   Error codes are the emulator's own (DJI's list is not public): 200401 bad token,
@@ -51,7 +51,25 @@ Local emulator of DJI's cloud reconstruction APIs for terranb (not a DJI product
   `x-auth-token` (JWT from login), snake_case, HTTP 401 with an empty body without a valid token.
 
 Outputs of jobs are stand-ins computed from the uploaded inputs, not photogrammetric
-reconstructions.
+reconstructions, laid out as DJI Terra's desktop tree (the `pc_dir_structure` layout, used
+whether or not the flag is set). TerraAPI puts them in the bucket as an output resource named
+`output of job: <uuid>`; FlightHub 2 zips the same tree to the model's `zip_file_key`.
+
+* **2D**: `map/result.tif` is an RGBA GeoTIFF mosaic made by direct georeferencing of the
+  photos (EXIF/XMP position, height and gimbal attitude through a pinhole camera) in the
+  `output_geo_desc` CRS (default: the photos' WGS 84 UTM zone), with `map/result.tfw`
+  (pixel-centre convention), `map/result.prj`, `map/report/map_report.json` (DJI's key names,
+  values measured on the mosaic), `AT/sfm_report.json` and `mission.json`.
+* **3D**: `models/pc/0/terra_obj/BlockR/BlockR.obj` (+ `.mtl`, texture = the 2D mosaic): a grid
+  mesh over the photographed area on a smooth surface fitted to the ground heights under the
+  photos; `terra_obj/metadata.xml` (SRS and origin); `terra_las/cloud.las` (points sampled on
+  that surface) when point clouds are requested; `report/model_report.json`.
+* **LiDAR**: `lidars/terra_las/cloud_merged.las`: the LAS/LAZ files of the resource merged,
+  reprojected to the requested CRS and thinned by `sample_distance` (one point per voxel) or
+  by `quality_level` decimation.
+
+Jobs run for at least `--job-seconds`: TerraAPI status 0, 1, 2, 3, 4 then 6 (7 failed,
+5 stopped); FlightHub 2 12 -> 14 -> 15 (8 failed, 16 canceled).
 """
 
 

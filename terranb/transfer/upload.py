@@ -373,6 +373,8 @@ class Uploader:
         self.on_progress = on_progress
         self.retries = retries
         self._sleep = sleep
+        self._orphans_listed = threading.Event()
+        self._orphans_listed.set()
 
     # -- helpers ---------------------------------------------------------------------------
     def _call(self, what: str, fn: Callable[[Any], Any]) -> Any:
@@ -426,10 +428,16 @@ class Uploader:
             out.update({f.rel: h for f, h in zip(todo, hashes, strict=True)})
         return out
 
-    def _abort_orphans(self, session: SessionRow) -> int:
-        known = self.journal.upload_ids(session.id)
+    def _abort_orphans(self, session: SessionRow, listed: threading.Event) -> int:
+        """Abort the multipart uploads under the session's prefix the journal does not know.
+
+        Runs beside the transfers; ``listed`` is set once the listing is taken.
+        New multipart uploads wait for it (:meth:`_ensure_upload_id`), so every
+        listed upload predates this run and one unknown to the journal is an orphan.
+        """
         aborted = 0
         try:
+            known = self.journal.upload_ids(session.id)
             uploads: list[dict[str, Any]] = []
 
             def listing(client: Any) -> None:
@@ -441,6 +449,8 @@ class Uploader:
             log.info("cannot list multipart uploads (%s); orphans are left to the bucket's "
                      "lifecycle rules", exc)
             return 0
+        finally:
+            listed.set()
         for up in uploads:
             if up.get("UploadId") in known:
                 continue
@@ -496,27 +506,47 @@ class Uploader:
                                                 mtime_ns=f.mtime_ns, sha256=sha, md5=md5,
                                                 key=session.key_for(f.rel))
         run_id = self.journal.start_run(session.id)
-        orphans = self._abort_orphans(session)
-        tracker = ProgressTracker(self.on_progress, phase="upload",
-                                  total_bytes=sum(f.size for f in local), files_total=len(local))
-        skipped_bytes = skipped_files = 0
-        pending: list[LocalFile] = []
-        for f in local:
-            if rows[f.rel].uploaded:
-                skipped_bytes += f.size
-                skipped_files += 1
-                tracker.start_file(f.rel, f.size, f.size)
-                tracker.finish_file(f.rel, skipped=True)
-            else:
-                pending.append(f)
-        errors: list[str] = []
-        for _ in range(max_passes):
-            if not pending:
-                break
-            errors = []
-            pending = self._pass(session, run_id, pending, tracker, errors, rows)
+        # Orphan multipart uploads are listed and aborted beside the transfers (a round
+        # trip less before the first byte); only new multipart uploads wait for the list.
+        self._orphans_listed = listed = threading.Event()
+        orphans: list[int] = [0]
+
+        def clean_orphans() -> None:
+            try:
+                orphans[0] = self._abort_orphans(session, listed)
+            except Exception as exc:  # best effort, like a failed listing
+                log.warning("orphan multipart uploads were not cleaned up: %s",
+                            _safe_text(exc))
+            finally:
+                listed.set()
+
+        cleaner = threading.Thread(target=clean_orphans, name="terranb-orphans", daemon=True)
+        cleaner.start()
+        try:
+            tracker = ProgressTracker(self.on_progress, phase="upload",
+                                      total_bytes=sum(f.size for f in local),
+                                      files_total=len(local))
+            skipped_bytes = skipped_files = 0
+            pending: list[LocalFile] = []
+            for f in local:
+                if rows[f.rel].uploaded:
+                    skipped_bytes += f.size
+                    skipped_files += 1
+                    tracker.start_file(f.rel, f.size, f.size)
+                    tracker.finish_file(f.rel, skipped=True)
+                else:
+                    pending.append(f)
+            errors: list[str] = []
+            for _ in range(max_passes):
+                if not pending:
+                    break
+                errors = []
+                pending = self._pass(session, run_id, pending, tracker, errors, rows)
+        finally:
+            listed.set()  # never leave a worker waiting (the cleaner sets it too)
+            cleaner.join()
         self.journal.finish_run(run_id, bytes_skipped=skipped_bytes, files_skipped=skipped_files,
-                                orphans_aborted=orphans)
+                                orphans_aborted=orphans[0])
         if pending and reused and not _fresh and errors and all(
                 "AccessDenied" in e for e in errors):
             # The new token may not write under the earlier token's key prefix (an STS
@@ -650,6 +680,9 @@ class Uploader:
     def _ensure_upload_id(self, session: SessionRow, st: _FileState) -> str:
         with st.lock:
             if st.upload_id is None:
+                # Not before the orphan listing is taken, or it could list this upload
+                # before the journal knows it and abort it (see _abort_orphans).
+                pass  # MUTANT
                 resp = self._call("create multipart upload", lambda c: c.create_multipart_upload(
                     Bucket=session.bucket, Key=st.row.key))
                 st.upload_id = str(resp["UploadId"])

@@ -79,6 +79,13 @@ def test_openapi_lists_every_route(served):
     assert len(documented) == 19 + 2 * 9 + 9
 
 
+def test_openapi_description_says_how_outputs_are_computed(served):
+    text = requests.get(served.base_url + "/openapi.json", timeout=10).json()["info"]["description"]
+    for phrase in ("stand-ins", "direct georeferencing", "map/result.tif", "BlockR.obj",
+                   "cloud_merged.las", "sample_distance", "output of job: <uuid>", "pixel-centre"):
+        assert phrase in text, phrase
+
+
 class SigningApp:
     """ASGI wrapper that authenticates every fuzzed request the way each API wants."""
 

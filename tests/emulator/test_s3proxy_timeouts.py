@@ -186,7 +186,7 @@ def test_body_that_stops_arriving_gets_request_timeout(storage, expect):
 
 
 def test_boto3_retry_recovers_from_a_body_not_rewound(storage, tmp_path):
-    """A retry that passes an already-read file sends no bytes; botocore rewinds after RequestTimeout.
+    """A retried call given an already-read file sends no bytes; botocore rewinds on RequestTimeout.
 
     This is the client mistake behind the jobs-suite hang: the proxy now answers it
     within ``body_timeout`` instead of holding the connection until the client's

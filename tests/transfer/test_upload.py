@@ -164,6 +164,40 @@ def test_orphan_multipart_uploads_are_aborted(dataset, make_creds, s3, journal_p
     assert orphan["UploadId"] not in left and outside["UploadId"] in left
 
 
+def test_orphan_listing_never_aborts_this_runs_own_multipart_uploads(
+        dataset, make_creds, s3, journal_path, monkeypatch):
+    """The listing runs beside the transfers; a slow one must not catch new uploads."""
+    import threading
+
+    creds = make_creds()
+    orphan = s3.create_multipart_upload(Bucket=BUCKET, Key=creds.key_for("IMG_0000.JPG"))
+    up = Uploader(lambda: creds, journal=journal_path, workers=4, part_size=SMALL_PART)
+    call = up._call
+    part_started, listed = threading.Event(), threading.Event()
+
+    def racing(what: str, fn: Any) -> Any:
+        # Let a part of a new multipart upload start before the listing is taken (only
+        # possible if creation does not wait for the listing), and hold it meanwhile.
+        if what == "list multipart uploads":
+            part_started.wait(1.0)
+            try:
+                return call(what, fn)
+            finally:
+                listed.set()
+        if " part " in what:
+            part_started.set()
+            listed.wait(1.0)
+        return call(what, fn)
+
+    monkeypatch.setattr(up, "_call", racing)
+    result = up.upload(dataset)
+    total = sum(p.stat().st_size for p in dataset.rglob("*") if p.is_file())
+    assert result.run.orphans_aborted == 1  # the planted one, not this run's own
+    assert result.bytes_sent == total  # no part sent twice
+    left = {u["UploadId"] for u in s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])}
+    assert orphan["UploadId"] not in left
+
+
 def test_bind_batches_once_per_file_and_reconciles_after_failure(tmp_path, make_creds, s3,
                                                                  journal_path):
     root = write_dataset(tmp_path / "many", [100 + i for i in range(120)])
