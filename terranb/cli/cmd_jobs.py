@@ -152,6 +152,10 @@ class _Bars:
         from terranb.transfer.progress import ProgressEvent
 
         if isinstance(event, SubmitProgress):
+            # A new step ends the byte phases before it: close their bars, so they keep
+            # their final rate and are not drawn again under later output.
+            for phase in [k for k in self.bars if k != "job"]:
+                self.bars.pop(phase).close()
             tqdm.write(f"{event.step}: {event.message}", file=sys.stderr)
             return
         if not isinstance(event, ProgressEvent):

@@ -9,7 +9,7 @@ examples where DJI has any: the quick start's bucket ``vg-terra-be-dev`` in
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -92,8 +92,9 @@ class EmulatorOptions:
     host: str = "127.0.0.1"
     port: int = 0
     app_key: str | None = None
-    secret_key: str | None = None
-    user_token: str | None = None
+    # Secrets stay out of repr() (notebooks and logs print options).
+    secret_key: str | None = field(default=None, repr=False)
+    user_token: str | None = field(default=None, repr=False)
     project_uuid: str | None = None
     data_dir: Path | str | None = None
     seed: int | None = None

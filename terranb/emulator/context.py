@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from terranb.emulator.config import EmulatorOptions
@@ -35,10 +35,10 @@ class EmulatorContext:
     options: EmulatorOptions
     state: State
     storage: Any
-    user_token: str
+    user_token: str = field(repr=False)
     project_uuid: str
     app_key: str
-    secret_key: str
+    secret_key: str = field(repr=False)
     scheduler: Scheduler | None = None
 
     def new_callback_param(self) -> str:

@@ -65,7 +65,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import quote, unquote
@@ -116,8 +116,8 @@ _LINGER_BYTES = 64 << 20
 class KeyEntry:
     """One access key the proxy accepts."""
 
-    secret_access_key: str
-    session_token: str
+    secret_access_key: str = field(repr=False)
+    session_token: str = field(repr=False)
     expire_time: float  # unix seconds; inf for the internal key
 
 

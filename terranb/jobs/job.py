@@ -118,6 +118,14 @@ def _run_preflight(dataset: Path, backend: Backend, kind: str, force: bool,
                              findings=report)
     if errors:
         log.warning("submitting despite %d preflight error(s) (force=True)", len(errors))
+    # Warnings do not stop the job, but the user must see them before the upload (e.g. a
+    # LiDAR file in a 2D photo folder would be uploaded and bound with the photos).
+    warnings = [f for f in getattr(report, "findings", []) or []
+                if getattr(f, "severity", "") == "warning"]
+    for finding in warnings[:10]:
+        notify(SubmitProgress("preflight", f"warning: {getattr(finding, 'message', finding)}"))
+    if len(warnings) > 10:
+        notify(SubmitProgress("preflight", f"... and {len(warnings) - 10} more warning(s)"))
 
 
 class Job:

@@ -682,7 +682,7 @@ class Uploader:
             if st.upload_id is None:
                 # Not before the orphan listing is taken, or it could list this upload
                 # before the journal knows it and abort it (see _abort_orphans).
-                pass  # MUTANT
+                self._orphans_listed.wait()
                 resp = self._call("create multipart upload", lambda c: c.create_multipart_upload(
                     Bucket=session.bucket, Key=st.row.key))
                 st.upload_id = str(resp["UploadId"])

@@ -238,6 +238,21 @@ def test_secrets_stay_out_of_reprs(storage):
     assert creds.secret_access_key not in text and creds.session_token not in text
     assert creds.access_key_id in text
     assert oct((storage.root / "keys.json").stat().st_mode & 0o777) == "0o600"
+    entry = storage.keyring.get(creds.access_key_id)
+    assert entry is not None
+    assert creds.secret_access_key not in repr(entry) and creds.session_token not in repr(entry)
+
+
+def test_emulator_options_and_context_reprs_hide_secrets(tmp_path):
+    from terranb.emulator.config import EmulatorOptions
+    from terranb.emulator.context import EmulatorContext
+
+    opts = EmulatorOptions(app_key="ak-visible", secret_key="sk-hidden", user_token="ut-hidden")
+    ctx = EmulatorContext(options=opts, state=None, storage=None, user_token="ut-hidden",  # type: ignore[arg-type]
+                          project_uuid="p", app_key="ak-visible", secret_key="sk-hidden")
+    for text in (repr(opts), repr(ctx)):
+        assert "ak-visible" in text
+        assert "sk-hidden" not in text and "ut-hidden" not in text
 
 
 def test_taken_port_fails_cleanly_and_a_retry_works(tmp_path):

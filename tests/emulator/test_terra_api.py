@@ -252,6 +252,12 @@ def test_image_count_upper_limit(served, photos):
         {"type": 14, "resourceUuid": res, "parameters": _params_2d()},
     )
     assert code[1] == 102001 and "4000" in code[2]
+    # the limit is per job type: a 3D job takes up to 20,000 images, so 4,001 pass
+    job3 = _job(t)
+    started = t.ok("POST", f"/jobs/{job3}/start",
+                   {"type": 15, "resourceUuid": res, "parameters": "{}"})
+    assert started["status"] == 1
+    assert t.ok("POST", f"/jobs/{job3}/stop")["status"] == 5
 
 
 def test_lidar_size_limit(served, photos):

@@ -19,7 +19,9 @@ from terranb.jobs.ledger import Ledger
 from terranb.params import Params2D
 from terranb.transfer.journal import Journal
 
-pytestmark = [pytest.mark.slow, pytest.mark.served]
+# A per-test limit well below the global 600 s: a stuck socket fails fast, and
+# pytest-timeout prints every thread's stack (the uploader's workers included).
+pytestmark = [pytest.mark.slow, pytest.mark.served, pytest.mark.timeout(180)]
 
 emulator = pytest.importorskip("terranb.emulator")
 
@@ -99,6 +101,7 @@ def _run_2d(photos: Path, work: Path, **knobs: Any) -> tuple[dict[str, bytes], l
         return _tree(out), names, len(tokens)
 
 
+@pytest.mark.timeout(300)  # two full runs of 200 photos, one with faults
 def test_2d_job_clean_and_with_faults_gives_identical_results(photos, tmp_path):
     clean, clean_names, _ = _run_2d(photos, tmp_path / "clean")
     faulty, faulty_names, tokens = _run_2d(photos, tmp_path / "faulty", fail_rate=0.1,

@@ -121,7 +121,8 @@ def _fake_preflight(monkeypatch, errors):
     def preflight(source, backend=None, job_type=None):
         calls.append((source, backend, job_type))
         finding = types.SimpleNamespace(severity="error", message="only 3 photos have GPS")
-        return types.SimpleNamespace(findings=[finding] if errors else [])
+        warning = types.SimpleNamespace(severity="warning", message="a.las: not a JPEG photo")
+        return types.SimpleNamespace(findings=[finding, warning] if errors else [warning])
 
     mod.preflight = preflight
     monkeypatch.setitem(sys.modules, "terranb.dataset.preflight", mod)
@@ -136,3 +137,14 @@ def test_preflight_errors_refuse_unless_forced(photos, backend, tmp_path, monkey
     assert backend.tokens == 0  # nothing uploaded
     job = Job.submit(photos, Params2D(), force=True, **kw)
     assert job.id in backend.jobs and calls[0][1:] == ("terra", "2d")
+
+
+def test_preflight_warnings_are_reported_before_the_upload(photos, backend, tmp_path,
+                                                           monkeypatch):
+    _fake_preflight(monkeypatch, errors=False)
+    events = []
+    Job.submit(photos, Params2D(), backend=backend, ledger=Ledger(tmp_path / "l"),
+               journal=tmp_path / "j.sqlite3", on_progress=events.append)
+    steps = [(e.step, e.message) for e in events if isinstance(e, SubmitProgress)]
+    warned = steps.index(("preflight", "warning: a.las: not a JPEG photo"))
+    assert warned < min(i for i, (step, _) in enumerate(steps) if step == "upload")
