@@ -380,9 +380,15 @@ class Uploader:
     def _call(self, what: str, fn: Callable[[Any], Any]) -> Any:
         """Run ``fn(client)`` with credential renewal and transient-error retries."""
         attempt = 0
+        # The body may have been read (partly or wholly) by a rejected attempt, e.g. when
+        # an ExpiredToken answer arrives after botocore stopped waiting for 100-continue;
+        # every attempt must start from its first byte or it announces N bytes and sends 0.
+        body = getattr(fn, "keywords", {}).get("Body")
         while True:
             client, generation = self.source.client()
             _hook_progress(client)
+            if body is not None and hasattr(body, "seek"):
+                body.seek(0)
             try:
                 return fn(client)
             except Exception as exc:
