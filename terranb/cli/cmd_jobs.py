@@ -247,10 +247,22 @@ def _cmd_show(args: argparse.Namespace) -> int:
     job = _attach(args)
     status = job.status()
     value = {**job.record.to_dict(), **_status_dict(job, status)}
-    text = "\n".join(f"{k}: {v}" for k, v in value.items()
+    text = "\n".join(f"{k}: {_readable(k, v)}" for k, v in value.items()
                      if k not in ("parameters", "outputs") and v not in ("", None))
     emit(args, value, text)
     return EXIT_OK
+
+
+def _readable(key: str, value: Any) -> Any:
+    """Unix times as local date and time, seconds rounded (the --json output keeps the raw)."""
+    import time
+
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if key.endswith("_at"):
+            return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(value))
+        if key.endswith("_seconds"):
+            return f"{value:.1f} s"
+    return value
 
 
 def _cmd_wait(args: argparse.Namespace) -> int:

@@ -160,7 +160,8 @@ class Job:
 
     # -- submit ---------------------------------------------------------------------------
     @classmethod
-    def submit(cls, dataset: str | os.PathLike[str] | None, params: Any, *, backend: Backend,
+    def submit(cls, dataset: str | os.PathLike[str] | None, params: Any, *,
+               backend: Backend | str,
                job_type: Any = None, name: str | None = None, force: bool = False,
                ledger: Ledger | None = None, on_progress: Callable[[Any], None] | None = None,
                resource: str | None = None, journal: Journal | str | None = None,
@@ -171,7 +172,8 @@ class Job:
         Args:
             dataset: the folder of photos / LiDAR files (``None`` with ``resource``).
             params: a :mod:`terranb.params` object, a dict or the JSON string.
-            backend: where to run it (:func:`~terranb.jobs.backend.make_backend`).
+            backend: where to run it: a backend, or ``"terra"`` / ``"flighthub"`` for
+                one built from settings (:func:`~terranb.jobs.backend.make_backend`).
             job_type: ``"2d"``, ``"3d"``, ``"lidar"`` (or 14/15/13); default from ``params``.
             name: job and resource name (default: the folder name and the time).
             force: submit even when preflight finds errors.
@@ -191,6 +193,8 @@ class Job:
             PreflightError: the data set failed preflight (and ``force`` is False).
             TransferError: the upload failed; submitting again resumes it.
         """
+        if isinstance(backend, str):
+            backend = make_backend(backend)
         code, kind = _resolve_kind(params, job_type)
         parameters = _param_string(params)
         ledger = ledger if ledger is not None else Ledger()

@@ -41,6 +41,7 @@ __all__ = [
     "is_expired_error",
     "is_transient_error",
     "make_client",
+    "preload",
 ]
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ _EXPIRED_CODES = {"ExpiredToken", "ExpiredTokenException", "InvalidAccessKeyId",
                   "InvalidSecurityToken", "RequestExpired"}
 _SESSION: Any = None  # the boto3 session every client is made from (see make_client)
 _SESSION_LOCK = threading.Lock()
+_PRELOADED = False
 _TRANSIENT_CODES = {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout",
                     "RequestTimeTooSkewed", "Throttling", "ThrottlingException",
                     "500", "502", "503", "504", "BadDigest", "IncompleteBody"}
@@ -108,6 +110,31 @@ def make_client(creds: StorageCredentials, *, max_pool_connections: int = 10,
             endpoint_url=creds.resolved_endpoint(),
             config=config,
         )
+
+
+def preload() -> None:
+    """Build the shared boto3 session and load the S3 model (the slow part of a first client).
+
+    :class:`~terranb.transfer.upload.Uploader` runs this in a thread while it asks
+    the service for STS credentials, so the two waits overlap; later clients take
+    milliseconds. Harmless to call more than once, or without boto3 (it does nothing).
+    """
+    global _SESSION, _PRELOADED
+    try:
+        boto3 = require("boto3", "transfer")
+        with _SESSION_LOCK:
+            if _PRELOADED:
+                return
+            if _SESSION is None:
+                _SESSION = boto3.session.Session()
+            # A throwaway client loads the service model, endpoint rules and partitions
+            # into the session's loader cache; it sends nothing.
+            _SESSION.client("s3", aws_access_key_id="preload",
+                            aws_secret_access_key="preload", region_name="us-east-1",
+                            endpoint_url="http://127.0.0.1:9")
+            _PRELOADED = True
+    except Exception as exc:  # only an optimisation: make_client reports real problems
+        log.debug("preloading boto3 failed: %s", type(exc).__name__)
 
 
 def error_code(exc: BaseException) -> str:

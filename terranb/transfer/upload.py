@@ -68,6 +68,7 @@ from terranb.transfer.s3client import (
     error_code,
     is_expired_error,
     is_transient_error,
+    preload,
 )
 
 __all__ = [
@@ -491,6 +492,9 @@ class Uploader:
         t0 = time.monotonic()
         local = scan_folder(root, files)
         root_s = str(Path(root).resolve())
+        # Load boto3's S3 model while obtain_token is on the wire (both take 0.1-1 s).
+        preloading = threading.Thread(target=preload, name="terranb-preload", daemon=True)
+        preloading.start()
         creds = self.source.get()
         session = self._session(root_s, creds, fresh=_fresh)
         reused = session.store_path != creds.store_path

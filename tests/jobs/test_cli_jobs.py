@@ -53,3 +53,23 @@ def test_progress_bars_render_on_stderr(capsys):
     bars.close()
     err = capsys.readouterr().err
     assert "uploading flight/" in err and "upload" in err and "42" in err
+
+
+def test_a_new_step_closes_the_finished_byte_bar(capsys):
+    bars = _Bars(True)
+    bars(ProgressEvent("upload", "a.jpg", 100, 100, 100, 100, 1, 1, True))
+    upload_bar = bars.bars["upload"]
+    bars(SubmitProgress("bind", "binding 1 file"))
+    assert "upload" not in bars.bars and upload_bar.disable  # closed: not redrawn later
+    bars.close()
+
+
+def test_show_text_gives_readable_times():
+    import time
+
+    from terranb.cli.cmd_jobs import _readable
+
+    stamp = time.mktime((2026, 5, 4, 3, 2, 1, 0, 0, -1))
+    assert _readable("submitted_at", stamp) == "2026-05-04 03:02:01"
+    assert _readable("upload_seconds", 2.56) == "2.6 s"
+    assert _readable("progress", 1.0) == 1.0 and _readable("state", "running") == "running"

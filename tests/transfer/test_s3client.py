@@ -85,3 +85,23 @@ def test_expired_error_classification():
 def test_client_repr_and_errors_hold_no_secrets():
     creds = StorageCredentials("aws_s3", "AKSECRET", "SKSECRET", "TOKSECRET", "us-east-1", "b")
     assert "SKSECRET" not in repr(creds) and "TOKSECRET" not in repr(creds)
+
+
+def test_clients_share_one_session_but_sign_with_their_own_keys(monkeypatch):
+    """One boto3 session for all clients (cheap renewals) must not mix up STS keys."""
+    from terranb.transfer import s3client
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "ENVKEY")  # never picked up
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "ENVSECRET")
+    s3client.preload()
+    clients = [make_client(StorageCredentials(
+        "aws_s3", f"AK{i}", f"SK{i}", f"TOK{i}", "us-east-1", "b",
+        endpoint_url="http://127.0.0.1:9")) for i in (1, 2)]
+    seen = [_capture(c) for c in clients]
+    for c in clients:
+        c.put_object(Bucket="b", Key="k", Body=b"x")
+    for i, requests in zip((1, 2), seen, strict=True):
+        headers = {k.lower(): v.decode() if isinstance(v, bytes) else v
+                   for k, v in requests[0].headers.items()}
+        assert f"Credential=AK{i}/" in headers["authorization"]
+        assert headers["x-amz-security-token"] == f"TOK{i}"
