@@ -393,8 +393,10 @@ class Job:
         status = self.last_status if (self.last_status and self.last_status.is_terminal) \
             else self.status()
         if not status.state.is_success:
-            raise JobFailed(f"job {self.id} has no results: {status.describe()}; wait for it "
-                            "to succeed first", job=status)
+            fix = ("it ended without results: submit a new job (the upload is reused)"
+                   if status.is_terminal else "wait for it to succeed first")
+            raise JobFailed(f"job {self.id} has no results: {status.describe()}; {fix}",
+                            job=status)
         root = Path(dest)
         files = self.backend.download_results(status, root, on_progress=on_progress)
         if self.ledger is not None:

@@ -287,11 +287,12 @@ def _hook_progress(client: Any) -> None:
 
 
 def _known_payload_hash(request: Any, **_: Any) -> None:
-    """Give botocore the body's SHA-256 we already computed.
+    """Offer botocore the body's SHA-256 we already computed.
 
-    Over plain HTTP (the emulator, MinIO on a LAN) botocore signs the payload and
-    would read and hash every body once more; over HTTPS it sends
-    ``UNSIGNED-PAYLOAD`` and this does nothing.
+    Note (audit): botocore's ``S3SigV4Auth`` drops this header and hashes the body
+    again while signing, over HTTP and over HTTPS alike (no checksum header is
+    sent, see :mod:`~terranb.transfer.s3client`), so today this saves nothing;
+    using the known hash needs a custom signer (kept for that).
     """
     sha = getattr(getattr(request, "body", None), "sha256_hex", None)
     url = str(getattr(request, "url", ""))

@@ -93,6 +93,9 @@ def test_cancel(photos, backend, tmp_path):
     assert job.cancel().state is JobState.CANCELLED
     with pytest.raises(JobFailed, match="cancelled"):
         job.wait(**FAST)
+    with pytest.raises(JobFailed, match="ended without results: submit a new job"):
+        job.results(tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 def test_attach_after_restart(photos, backend, tmp_path):
