@@ -159,15 +159,8 @@ class CloudApiClient:
         self.workspace_id = settings.cloudapi_workspace_id
         self.user: CloudUser | None = None
         self._now = now
-        extra: dict[str, Any] = {}
-        if sleep is not None:
-            extra["sleep"] = sleep
-        if clock is not None:
-            extra["clock"] = clock
-        if rand is not None:
-            extra["rand"] = rand
         self.session = ApiSession(self.base_url, timeout=timeout, retry=retry, http=http,
-                                  **extra)
+                                  sleep=sleep, clock=clock, rand=rand)
 
     def __repr__(self) -> str:
         return (f"CloudApiClient(base_url={self.base_url!r}, username={self.username!r}, "

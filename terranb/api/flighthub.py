@@ -184,15 +184,8 @@ class FlightHubClient:
         self.base_url = settings.flighthub_base_url
         self.prefix = f"/openapi/{self.api_version}"
         self._request_id = request_id
-        extra: dict[str, Any] = {}
-        if sleep is not None:
-            extra["sleep"] = sleep
-        if clock is not None:
-            extra["clock"] = clock
-        if rand is not None:
-            extra["rand"] = rand
         self.session = ApiSession(self.base_url, timeout=timeout, retry=retry, http=http,
-                                  **extra)
+                                  sleep=sleep, clock=clock, rand=rand)
 
     def __repr__(self) -> str:
         return (f"FlightHubClient(base_url={self.base_url!r}, api_version={self.api_version!r}, "

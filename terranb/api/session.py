@@ -210,9 +210,9 @@ class ApiSession:
         default_headers: Mapping[str, str] | None = None,
         retry_veto: RetryVeto | None = None,
         http: requests.Session | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
-        rand: Callable[[], float] = random.random,
+        sleep: Callable[[float], None] | None = None,
+        clock: Callable[[], float] | None = None,
+        rand: Callable[[], float] | None = None,
         logger: logging.Logger | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
@@ -224,9 +224,10 @@ class ApiSession:
         self.http.headers["User-Agent"] = user_agent
         for k, v in (default_headers or {}).items():
             self.http.headers[k] = v
-        self.sleep = sleep
-        self.clock = clock
-        self.rand = rand
+        # None means the real thing, so clients can pass their own optional knobs through.
+        self.sleep = time.sleep if sleep is None else sleep
+        self.clock = time.monotonic if clock is None else clock
+        self.rand = random.random if rand is None else rand
         self.log = logger or log
 
     def close(self) -> None:

@@ -269,15 +269,9 @@ class TerraClient:
         self.s3_endpoint_url = settings.s3_endpoint_url
         self._use_x_date = use_x_date
         self._date = date or signing.http_date
-        extra: dict[str, Any] = {}
-        if sleep is not None:
-            extra["sleep"] = sleep
-        if clock is not None:
-            extra["clock"] = clock
-        if rand is not None:
-            extra["rand"] = rand
         self.session = ApiSession(origin, authorize=self._sign, timeout=timeout, retry=retry,
-                                  http=http, retry_veto=_is_job_limit, **extra)
+                                  http=http, retry_veto=_is_job_limit, sleep=sleep, clock=clock,
+                                  rand=rand)
         self.store = StoreAPI(self)
         self.resources = ResourcesAPI(self)
         self.files = FilesAPI(self)
