@@ -12,6 +12,7 @@ never contain a secret (SK, STS keys, session tokens, user tokens).
     │   ├── AuthenticationError       401 / TerraAPI 701 / gateway {"message"}
     │   ├── PermissionDeniedError     403
     │   ├── NotFoundError             404 / 102002 / 102114
+    │   ├── UnsupportedRouteError     404/405 with no business code: the server lacks the route
     │   ├── InvalidParameterError     102001 / 400
     │   ├── InvalidOperationError     102003 / 409 (e.g. starting a job twice)
     │   ├── JobLimitError             801 / 429 (too many unfinished jobs)
@@ -59,6 +60,7 @@ __all__ = [
     "TransferError",
     "TransportError",
     "UnsafePathError",
+    "UnsupportedRouteError",
     "ValidationError",
     "require",
 ]
@@ -123,6 +125,23 @@ class PermissionDeniedError(ApiError):
 
 class NotFoundError(ApiError):
     """The resource, file, job or model does not exist."""
+
+
+class UnsupportedRouteError(ApiError):
+    """The server does not offer this route at all (HTTP 404/405 without a business code).
+
+    Not a :class:`NotFoundError`: the object may well exist, the server just has
+    no such endpoint (a gateway's ``no Route matched``, a strict implementation
+    of only DJI's documented endpoints). Callers with another documented way to
+    the same answer fall back to it; others report the route as unsupported.
+
+    Attributes:
+        route: ``"METHOD /path"`` that was refused.
+    """
+
+    def __init__(self, message: str, *, route: str = "", **kwargs: Any) -> None:
+        self.route = route
+        super().__init__(message, **kwargs)
 
 
 class InvalidParameterError(ApiError):

@@ -38,6 +38,7 @@ from terranb.errors import (
     NotFoundError,
     PermissionDeniedError,
     ServerError,
+    UnsupportedRouteError,
     ValidationError,
 )
 
@@ -127,11 +128,25 @@ def _gateway_error(status: int, message: str, body: Any) -> ApiError:
                body=body)
 
 
-def decode_terra_response(resp: requests.Response) -> Any:
+def _business_code(body: Any) -> int:
+    """``result.code`` of a TerraAPI envelope, 0 when there is none."""
+    if isinstance(body, Mapping) and isinstance(body.get("result"), Mapping):
+        try:
+            return int(body["result"].get("code", 0) or 0)
+        except (TypeError, ValueError):
+            return -1
+    return 0
+
+
+def decode_terra_response(resp: requests.Response, route: str = "") -> Any:
     """Return ``data`` of a successful TerraAPI answer, else raise a typed error.
 
     Classification: ``result.code`` first, then the HTTP status; the gateway's
     ``{"message": ...}`` bodies (HTTP 401) become :class:`AuthenticationError`.
+    A 404/405 that carries no business code (Kong's ``no Route matched``, a
+    bare "404 page not found", an empty body) means the server has no such
+    route: :class:`UnsupportedRouteError`, never "does not exist". ``route``
+    (``"METHOD /path"``) names it in the message.
     """
     status = resp.status_code
     body: Any = None
@@ -140,6 +155,16 @@ def decode_terra_response(resp: requests.Response) -> Any:
             body = resp.json()
         except ValueError:
             body = None
+    if status in (404, 405) and _business_code(body) == 0:
+        snippet = (str(body.get("message") or "") if isinstance(body, Mapping)
+                   else resp.text[:120] if resp.content else "")
+        where = route or "this route"
+        raise UnsupportedRouteError(
+            f"the server does not offer {where} (HTTP {status} on that route"
+            + (f": {snippet.strip()}" if snippet.strip() else "") + ")",
+            status_code=status, route=route, body=body if body is not None else snippet,
+            hint="this TerraAPI server implements only part of the API; terranb uses "
+                 "DJI's documented endpoints where it can, this one has no alternative")
     if isinstance(body, Mapping) and isinstance(body.get("result"), Mapping):
         result = body["result"]
         try:
@@ -272,6 +297,8 @@ class TerraClient:
         self.session = ApiSession(origin, authorize=self._sign, timeout=timeout, retry=retry,
                                   http=http, retry_veto=_is_job_limit, sleep=sleep, clock=clock,
                                   rand=rand)
+        # Routes this server answered as absent (see offers()); per client.
+        self.unsupported_routes: set[str] = set()
         self.store = StoreAPI(self)
         self.resources = ResourcesAPI(self)
         self.files = FilesAPI(self)
@@ -321,7 +348,22 @@ class TerraClient:
         hdrs.update(headers or {})
         resp = self.session.request(method, PATH_PREFIX + path, params=params, body=body,
                                     headers=hdrs, idempotent=idempotent)
-        return decode_terra_response(resp)
+        return decode_terra_response(resp, f"{method.upper()} {path}")
+
+    def offers(self, route: str) -> bool:
+        """False once ``route`` (e.g. ``"GET /v2/files"``) answered as unsupported.
+
+        Remembered per client, so an optional, undocumented shortcut is tried at
+        most once against a server that lacks it.
+        """
+        return route not in self.unsupported_routes
+
+    def mark_unsupported(self, route: str) -> None:
+        """Remember that this server does not offer ``route``."""
+        if route not in self.unsupported_routes:
+            log.info("the server does not offer %s; using the documented path from now on",
+                     route)
+        self.unsupported_routes.add(route)
 
     def _pages(self, path: str, params: dict[str, Any], page_size: int, limit: int | None,
                build: Callable[[Mapping[str, Any]], Any]) -> Iterator[Any]:

@@ -3,6 +3,13 @@
 Resource per data set, ``upload_callback`` in batches of 50 (DJI's examples),
 job = create + start, results = the output resource's files downloaded from
 their presigned URLs (renewed through ``GET /v2/files/{uuid}`` when expired).
+
+The files of a resource come by DJI's documented path (seed 001, results
+section): ``GET /v2/resources/{uuid}`` -> ``fileUuids`` -> ``GET /v2/files/{uuid}``.
+The paged ``GET /v2/files?resourceUuid=&needURL=`` (query names from third-party
+SDKs, protocol.md §1.5.5 [impl]) only saves the per-file calls: it is tried once
+per client, checked against ``fileUuids``, and dropped for good when the server
+answers it as an unsupported route.
 """
 
 from __future__ import annotations
@@ -10,11 +17,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from terranb.credentials import StorageCredentials
-from terranb.errors import InvalidOperationError, JobFailed, TerranbError
+from terranb.errors import (
+    InvalidOperationError,
+    JobFailed,
+    TerranbError,
+    UnsupportedRouteError,
+)
 from terranb.jobs.backend import account_tag
 from terranb.jobs.states import JobState, JobStatus, from_terra
 from terranb.transfer.download import Downloader, RemoteFile
@@ -25,6 +38,10 @@ from terranb.transfer.upload import is_transient_service_error as _transient
 __all__ = ["TerraBackend"]
 
 log = logging.getLogger(__name__)
+
+# The undocumented shortcut (one paged call for all files of a resource).
+FILES_LIST_ROUTE = "GET /v2/files"
+JOBS_LIST_ROUTE = "GET /v2/jobs"
 
 
 class TerraBackend:
@@ -71,9 +88,50 @@ class TerraBackend:
                                           batch_size=max(1, len(entries)))
 
     def bound_names(self, resource_uuid: str) -> set[str]:
-        """Names of the files of a resource (``GET /v2/files?resourceUuid=``)."""
-        return self._retrying("list bound files", lambda: {
-            f.name for f in self.client.files.list(resource_uuid=resource_uuid)})
+        """Names of the files of a resource (documented path, see :meth:`resource_files`)."""
+        return {f.name for f in self.resource_files(resource_uuid)}
+
+    def _offers(self, route: str) -> bool:
+        offers = getattr(self.client, "offers", None)
+        return bool(offers(route)) if callable(offers) else True
+
+    def _unsupported(self, route: str, exc: UnsupportedRouteError) -> None:
+        mark = getattr(self.client, "mark_unsupported", None)
+        if callable(mark):
+            mark(route)
+        log.info("%s is not offered by %s (%s); using the documented path",
+                 route, self.base_url, exc.message)
+
+    def resource_files(self, resource_uuid: str, *, need_url: bool = False) -> list[Any]:
+        """The File objects of a resource, in ``fileUuids`` order.
+
+        ``GET /v2/resources/{uuid}`` gives the authoritative ``fileUuids``; their
+        details come from the paged list query when the server offers it (every
+        listed uuid is checked against ``fileUuids``), else, or for any file the
+        list left out or gave without a URL, from ``GET /v2/files/{uuid}``.
+        """
+        detail = self._retrying("resource detail",
+                                lambda: self.client.resources.get(resource_uuid))
+        uuids = [u for u in detail.file_uuids if u]
+        known: dict[str, Any] = {}
+        if uuids and self._offers(FILES_LIST_ROUTE):
+            try:
+                wanted = set(uuids)
+                known = {f.uuid: f for f in self._retrying("list files", lambda: list(
+                    self.client.files.list(resource_uuid=resource_uuid, need_url=need_url)))
+                    if f.uuid in wanted}
+            except UnsupportedRouteError as exc:
+                self._unsupported(FILES_LIST_ROUTE, exc)
+        todo = [u for u in uuids if u not in known or (need_url and not known[u].url)]
+        if todo:
+            def one(uuid: str) -> Any:
+                return self._retrying("file detail", lambda: self.client.files.get(uuid))
+
+            with ThreadPoolExecutor(max_workers=max(1, min(self.download_workers,
+                                                           len(todo)))) as pool:
+                for uuid, f in zip(todo, pool.map(one, todo), strict=True):
+                    known[uuid] = f
+        return [known[u] for u in uuids]
 
     def _retrying(self, what: str, fn: Callable[[], Any], attempts: int = 5) -> Any:
         for attempt in range(1, attempts + 1):
@@ -95,10 +153,16 @@ class TerraBackend:
                     raise
                 self._sleep(min(10.0, 0.5 * 2 ** attempt))
                 # The job may exist although the answer was lost: adopt it, do not duplicate.
+                # Listing jobs is undocumented ([impl]); without it a retry may leave an
+                # empty, never-started job behind, which costs nothing.
+                if not self._offers(JOBS_LIST_ROUTE):
+                    continue
                 try:
                     for job in self.client.jobs.list(search=name, limit=20):
                         if job.name == name and int(job.status) == 0:
                             return str(job.uuid)
+                except UnsupportedRouteError as exc2:
+                    self._unsupported(JOBS_LIST_ROUTE, exc2)
                 except TerranbError as exc2:
                     if not _transient(exc2):
                         raise
@@ -134,21 +198,34 @@ class TerraBackend:
         return from_terra(self.client.jobs.get(job_id))
 
     def cancel(self, job_id: str) -> None:
-        """``POST /v2/jobs/{uuid}/stop``."""
-        self._retrying("stop", lambda: self.client.jobs.stop(job_id))
+        """``POST /v2/jobs/{uuid}/stop`` ([impl]: DJI documents no stop route)."""
+        try:
+            self._retrying("stop", lambda: self.client.jobs.stop(job_id))
+        except UnsupportedRouteError as exc:
+            raise UnsupportedRouteError(
+                f"the server does not offer stopping jobs (HTTP {exc.status_code} on "
+                f"POST /v2/jobs/{job_id}/stop); job {job_id} was not stopped and keeps its "
+                "state", status_code=exc.status_code, route=exc.route, body=exc.body,
+                hint="stop it in the service's own console, or let it finish") from exc
 
     def list_remote(self, limit: int | None = None) -> Iterator[JobStatus]:
-        """``GET /v2/jobs`` over all pages."""
-        for job in self.client.jobs.list(limit=limit):
-            yield from_terra(job)
+        """``GET /v2/jobs`` over all pages ([impl]; no documented alternative)."""
+        try:
+            for job in self.client.jobs.list(limit=limit):
+                yield from_terra(job)
+        except UnsupportedRouteError as exc:
+            raise UnsupportedRouteError(
+                f"the server does not offer listing jobs (HTTP {exc.status_code} on GET "
+                "/v2/jobs)", status_code=exc.status_code, route=exc.route, body=exc.body,
+                hint="jobs submitted from here are in the ledger: `terranb jobs list` "
+                     "without --remote, or `terranb jobs show UUID` for one job") from exc
 
     def output_files(self, status: JobStatus) -> list[RemoteFile]:
-        """The output resource's files with presigned URLs (paged ``GET /v2/files``)."""
+        """The output resource's files with presigned URLs (documented path first)."""
         if not status.output_ref:
             raise JobFailed(f"job {status.job_id} has no output resource yet "
                             f"({status.describe()})", job=status)
-        files = self._retrying("list output files", lambda: list(
-            self.client.files.list(resource_uuid=status.output_ref, need_url=True)))
+        files = self.resource_files(status.output_ref, need_url=True)
         return [RemoteFile(f.name, int(f.size) if f.size else None, f.checksum or None,
                            f.url or None, f.uuid) for f in files]
 

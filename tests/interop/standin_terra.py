@@ -1,0 +1,309 @@
+"""A strict TerraAPI server written only from DJI's quick start (seed 001), not the emulator.
+
+It serves exactly the eight calls the quick start shows and nothing else:
+
+    POST /v2/store/obtain_token        POST /v2/resources
+    POST /v2/store/upload_callback     POST /v2/jobs
+    POST /v2/jobs/{uuid}/start         GET  /v2/jobs/{uuid}
+    GET  /v2/resources/{uuid}          GET  /v2/files/{uuid}
+
+Every other route, including the paged ``GET /v2/files?resourceUuid=`` that
+third-party SDKs use, gets what Go's ``net/http`` mux answers for an unknown
+path: HTTP 404 with the text ``404 page not found``. Requests must carry the
+quick start's HMAC headers (checked here with ``hmac``/``hashlib`` directly,
+not with terranb's signing code). A started job finishes on the second status
+poll; its output resource holds files computed from the job's inputs (the
+bound file names and the parameters string), served at presigned-style URLs
+with an ``&`` in the query, JSON-escaped as ``\\u0026`` the way Go does.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import threading
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+PREFIX = "/terra-rescon-be"
+_AUTH = re.compile(r'hmac username="([^"]*)", algorithm="hmac-sha256", '
+                   r'headers="date @request-target digest", signature="([^"]*)"')
+
+
+def _ok(data: Any) -> dict[str, Any]:
+    return {"result": {"code": 0, "msg": "", "desc": ""}, "data": data}
+
+
+def _err(code: int, msg: str) -> dict[str, Any]:
+    return {"result": {"code": code, "msg": msg, "desc": msg}, "data": None}
+
+
+@dataclass
+class StandinState:
+    app_key: str
+    secret_key: str
+    resources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    blobs: dict[str, bytes] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)
+    log: list[tuple[str, str, int]] = field(default_factory=list)  # method, target, status
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def calls(self, method: str, prefix: str) -> list[tuple[str, int]]:
+        return [(t, s) for m, t, s in self.log if m == method and t.startswith(prefix)]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: Any) -> None:  # quiet
+        pass
+
+    # -- plumbing -----------------------------------------------------------------------
+    def _send(self, status: int, body: bytes, ctype: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        st = self.server.state
+        with st.lock:
+            st.log.append((self.command, self.path, status))
+
+    def _json(self, status: int, obj: Any) -> None:
+        # Go's encoding/json escapes &, < and > (seed 000: the URL shows \u0026).
+        text = json.dumps(obj).replace("&", "\\u0026").replace("<", "\\u003c")
+        self._send(status, text.replace(">", "\\u003e").encode(), "application/json")
+
+    def _not_found(self) -> None:
+        self._send(404, b"404 page not found\n", "text/plain; charset=utf-8")
+
+    def _body(self) -> bytes:
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
+
+    def _authorized(self, body: bytes) -> bool:
+        st = self.server.state
+        m = _AUTH.fullmatch(self.headers.get("Authorization", ""))
+        date = self.headers.get("Date", "")
+        digest = "SHA-256=" + base64.b64encode(hashlib.sha256(body).digest()).decode()
+        if not m or m.group(1) != st.app_key or self.headers.get("Digest") != digest:
+            return False
+        text = (f"date: {date}\n@request-target: {self.command.lower()} {self.path}\n"
+                f"digest: {digest}")
+        want = base64.b64encode(hmac.new(st.secret_key.encode(), text.encode(),
+                                         hashlib.sha256).digest()).decode()
+        return hmac.compare_digest(want, m.group(2))
+
+    # -- dispatch -----------------------------------------------------------------------
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        parts = urlsplit(self.path)
+        body = self._body()
+        if parts.path.startswith("/download/"):
+            return self._download(parts.path.rsplit("/", 1)[-1], parse_qs(parts.query))
+        if not parts.path.startswith(PREFIX + "/v2/"):
+            return self._not_found()
+        route = parts.path[len(PREFIX):]
+        handler = self._route(self.command, route, bool(parts.query))
+        if handler is None:
+            return self._not_found()
+        if not self._authorized(body):
+            return self._json(401, {"message": "HMAC signature does not match"})
+        try:
+            payload = json.loads(body) if body else {}
+        except ValueError:
+            return self._json(400, _err(102001, "body is not JSON"))
+        fn, arg = handler
+        fn(arg, {k.lower(): v for k, v in payload.items()} if isinstance(payload, dict) else {})
+
+    def _route(self, method: str, route: str, has_query: bool) -> tuple[Any, str] | None:
+        if has_query:
+            return None  # no documented call has a query string
+        seg = route.strip("/").split("/")[1:]  # drop "v2"
+        table: dict[tuple[str, ...], Any] = {
+            ("POST", "store", "obtain_token"): self._obtain_token,
+            ("POST", "store", "upload_callback"): self._upload_callback,
+            ("POST", "resources"): self._create_resource,
+            ("POST", "jobs"): self._create_job,
+        }
+        if (method, *seg) in table:
+            return table[(method, *seg)], ""
+        if method == "GET" and len(seg) == 2 and seg[0] in ("resources", "files", "jobs"):
+            return {"resources": self._get_resource, "files": self._get_file,
+                    "jobs": self._get_job}[seg[0]], seg[1]
+        if method == "POST" and len(seg) == 3 and seg[0] == "jobs" and seg[2] == "start":
+            return self._start_job, seg[1]
+        return None
+
+    # -- the eight documented calls -----------------------------------------------------
+    def _obtain_token(self, _: str, __: dict[str, Any]) -> None:
+        cb = base64.b64encode(uuid.uuid4().bytes).decode()
+        store = f"standin/tmp/{uuid.uuid4()}/{{fileName}}"
+        self.server.state.tokens[cb] = store
+        self._json(200, _ok({"accessKeyID": "STS.standin", "secretAccessKey": "x",
+                             "sessionToken": "y", "region": "us-east-1",
+                             "cloudBucketName": "standin-bucket", "cloudName": "aws_s3",
+                             "storePath": store, "callbackParam": cb,
+                             "expireTime": 4102444800}))
+
+    def _create_resource(self, _: str, body: dict[str, Any]) -> None:
+        if not body.get("name") or body.get("type") not in ("map", None):
+            return self._json(400, _err(102001, "name is required and type must be map"))
+        rid = str(uuid.uuid4())
+        self.server.state.resources[rid] = {"uuid": rid, "name": body["name"], "type": "map",
+                                            "fileUuids": []}
+        self._json(200, _ok(self._resource_summary(rid)))
+
+    def _upload_callback(self, _: str, body: dict[str, Any]) -> None:
+        st = self.server.state
+        res = st.resources.get(str(body.get("resourceuuid")))
+        if res is None or body.get("callbackparam") not in st.tokens:
+            return self._json(400, _err(102001, "unknown resourceUUID or callbackParam"))
+        out = []
+        for item in body.get("files") or []:
+            if not item.get("name") or not item.get("etag") or not item.get("checksum"):
+                return self._json(400, _err(102001, "every file needs name, etag, checksum"))
+            fid = str(uuid.uuid4())
+            st.files[fid] = {"uuid": fid, "name": item["name"], "checksum": item["checksum"],
+                             "size": 0}
+            res["fileUuids"].append(fid)
+            out.append(st.files[fid])
+        self._json(200, _ok(out))
+
+    def _create_job(self, _: str, body: dict[str, Any]) -> None:
+        if not body.get("name"):
+            return self._json(400, _err(102001, "name is required"))
+        jid = str(uuid.uuid4())
+        self.server.state.jobs[jid] = {"uuid": jid, "name": body["name"], "status": 0,
+                                       "type": 0, "polls": 0}
+        self._json(200, _ok(self._job_json(jid)))
+
+    def _start_job(self, jid: str, body: dict[str, Any]) -> None:
+        st = self.server.state
+        job = st.jobs.get(jid)
+        if job is None:
+            return self._json(404, _err(102114, "job does not exist"))
+        res = st.resources.get(str(body.get("resourceuuid")))
+        if res is None or not isinstance(body.get("parameters"), str) or job["status"] != 0:
+            return self._json(400, _err(102001, "resourceUuid and a parameters string needed"))
+        job.update(status=1, type=int(body.get("type") or 0), parameters=body["parameters"],
+                   originResourceUuid=res["uuid"])
+        self._json(200, _ok(self._job_json(jid)))
+
+    def _get_job(self, jid: str, _: dict[str, Any]) -> None:
+        st = self.server.state
+        job = st.jobs.get(jid)
+        if job is None:
+            return self._json(404, _err(102114, "job does not exist"))
+        if job["status"] in (1, 3):
+            job["polls"] += 1
+            if job["polls"] >= 2:
+                self._finish(job)
+            else:
+                job["status"] = 3
+        self._json(200, _ok(self._job_json(jid)))
+
+    def _finish(self, job: dict[str, Any]) -> None:
+        """Output files computed from the job's inputs."""
+        st = self.server.state
+        names = [st.files[f]["name"] for f in st.resources[job["originResourceUuid"]]["fileUuids"]]
+        outputs = {
+            "mission.json": json.dumps({"type": job["type"], "inputs": names,
+                                        "parameters": json.loads(job["parameters"])}),
+            "images/survey/image_list.json": json.dumps(sorted(names)),
+            "AT/count.txt": f"{len(names)} images\n",
+        }
+        rid = str(uuid.uuid4())
+        st.resources[rid] = {"uuid": rid, "name": f"output of job: {job['uuid']}",
+                             "type": "job_output", "fileUuids": []}
+        for name, text in outputs.items():
+            fid = str(uuid.uuid4())
+            data = text.encode()
+            st.blobs[fid] = data
+            st.files[fid] = {"uuid": fid, "name": name, "size": len(data),
+                             "checksum": hashlib.md5(data).hexdigest()}
+            st.resources[rid]["fileUuids"].append(fid)
+        job.update(status=6, outputResourceUuid=rid, percentage=1.0)
+
+    def _get_resource(self, rid: str, _: dict[str, Any]) -> None:
+        res = self.server.state.resources.get(rid)
+        if res is None:
+            return self._json(404, _err(102002, "can not find resource"))
+        self._json(200, _ok({"summary": self._resource_summary(rid),
+                             "fileUuids": list(res["fileUuids"]),
+                             "inputJobUuids": [], "outputJobUuids": []}))
+
+    def _get_file(self, fid: str, _: dict[str, Any]) -> None:
+        f = self.server.state.files.get(fid)
+        if f is None:
+            return self._json(404, _err(102002, "can not find resource"))
+        host = f"http://{self.server.server_address[0]}:{self.server.server_address[1]}"
+        self._json(200, _ok({**f, "url": f"{host}/download/{fid}?X-Expires=4102444800&X-Sig=ok"}))
+
+    def _download(self, fid: str, query: dict[str, list[str]]) -> None:
+        data = self.server.state.blobs.get(fid)
+        if data is None or query.get("X-Sig") != ["ok"]:
+            return self._send(403, b"<Error><Code>AccessDenied</Code></Error>",
+                              "application/xml")
+        self._send(200, data, "application/octet-stream")
+
+    # -- shapes -------------------------------------------------------------------------
+    def _resource_summary(self, rid: str) -> dict[str, Any]:
+        res = self.server.state.resources[rid]
+        return {"uuid": rid, "name": res["name"], "type": res["type"],
+                "fileCount": len(res["fileUuids"]), "revisable": True}
+
+    def _job_json(self, jid: str) -> dict[str, Any]:
+        job = self.server.state.jobs[jid]
+        return {k: v for k, v in job.items() if k != "polls"}
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, state: StandinState) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.state = state
+
+
+class StrictTerraStandin:
+    """Start with ``with StrictTerraStandin(ak, sk) as s:``; ``s.url`` is the origin."""
+
+    def __init__(self, app_key: str, secret_key: str) -> None:
+        self.state = StandinState(app_key, secret_key)
+        self._server = _Server(self.state)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> StrictTerraStandin:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
