@@ -35,19 +35,35 @@ from terranb.errors import (
     NotFoundError,
     PermissionDeniedError,
     ServerError,
+    UnsupportedRouteError,
     ValidationError,
 )
 
-__all__ = ["API_VERSIONS", "FLIGHTHUB_HOSTS", "FlightHubClient", "decode_flighthub_response"]
+__all__ = [
+    "API_VERSIONS",
+    "FLIGHTHUB_HOSTS",
+    "MAX_CALLBACK_FILES",
+    "FlightHubClient",
+    "batch_uuid",
+    "decode_flighthub_response",
+]
 
 API_VERSIONS = ("v0.1", "v2.0")
-UPLOAD_CALLBACK_BATCH = 100  # the largest batch seen in the published contract
+# flighthub2-cli (verified against a live organization): at most 100 files per
+# upload_callback; more go in further calls with the same resource_uuid.
+MAX_CALLBACK_FILES = 100
+UPLOAD_CALLBACK_BATCH = MAX_CALLBACK_FILES
+# The terranb emulator's code for a route it does not serve (HTTP 404); see
+# docs/flighthub2-notes.md.
+NO_ROUTE_CODE = 200501
 
 _STATUS_MAP: dict[int, tuple[type[ApiError], str]] = {
     400: (InvalidParameterError, "the service rejected a parameter; check the values sent"),
     401: (AuthenticationError,
           "the X-User-Token was rejected: check the organization key (FlightHub 2 > "
-          "Organization Settings > FlightHub Sync / OpenAPI) and that it was not revoked"),
+          "Organization Settings > FlightHub Sync / OpenAPI), that it was not revoked, and "
+          "that the region matches: a key works only on its own region's gateway (an EU "
+          "key gets 401 from es-flight-api-us); set TERRANB_FH2_REGION"),
     403: (PermissionDeniedError,
           "the organization key may not access this project: check X-Project-Uuid"),
     404: (NotFoundError, "not found: check the uuid and the project"),
@@ -62,7 +78,31 @@ def _uuid4() -> str:
     return str(_uuid.uuid4())
 
 
-def decode_flighthub_response(resp: requests.Response, request_id: str | None = None) -> Any:
+def batch_uuid(store_path: str) -> str:
+    """The batch id in an open-modeling ``store_path``: the ``resource_uuid`` to bind to.
+
+    ``fh/organizations/<org>/open_reconstruction/tmp/<batch-uuid>/{fileName}`` ->
+    ``<batch-uuid>``: the path segment before ``{fileName}`` (flighthub2-cli, verified
+    live: the API returns the id nowhere else).
+
+    Raises:
+        ValidationError: the path has no such segment.
+
+    Example:
+        >>> batch_uuid("fh/organizations/o/open_reconstruction/tmp/b-1/{fileName}")
+        'b-1'
+    """
+    prefix = store_path.partition("{fileName}")[0].rstrip("/")
+    batch = prefix.rsplit("/", 1)[-1] if prefix else ""
+    if not batch:
+        raise ValidationError(
+            f"obtain_token's store_path {store_path!r} has no batch id before {{fileName}}; "
+            "the resource uuid cannot be derived from it")
+    return batch
+
+
+def decode_flighthub_response(resp: requests.Response, request_id: str | None = None,
+                              route: str = "") -> Any:
     """Return ``data`` of a successful answer, else raise a typed error.
 
     HTTP status decides first (401, 403, 404, 429, 5xx ...). An HTTP 200 with a
@@ -87,6 +127,17 @@ def decode_flighthub_response(resp: requests.Response, request_id: str | None = 
             code = -1
         message = str(body.get("message") or body.get("msg") or "")
     ok_status = 200 <= status < 300
+    if status in (404, 405) and code in (None, 0, NO_ROUTE_CODE):
+        # No business code: the server has no such route (flighthub2-cli: unknown routes
+        # are HTTP 404), which is not "the object does not exist".
+        where = route or "this route"
+        raise UnsupportedRouteError(
+            f"the server does not offer {where} (HTTP {status} on that route"
+            + (f": {message}" if message else "") + ")",
+            status_code=status, code=code or None, request_id=request_id, route=route,
+            hint="this FlightHub 2 server (or API version) lacks the endpoint; check "
+                 "TERRANB_FH2_API_VERSION (v0.1 or v2.0) and the base URL",
+            body=body if body is not None else resp.text[:200] or None)
     if ok_status and isinstance(body, Mapping) and code == 0:
         return body.get("data")
     if ok_status and not resp.content:
@@ -181,6 +232,10 @@ class FlightHubClient:
         self._token, self.project_uuid = settings.require_flighthub()
         self.api_version = settings.fh2_api_version
         self.language = settings.language
+        if self.language not in ("en", "zh"):
+            # X-Language takes en or zh only (FH2-AUTH, flighthub2-cli).
+            raise ValidationError(f"language {self.language!r} is not supported by FlightHub 2; "
+                                  "use 'en' or 'zh' (TERRANB_LANGUAGE)")
         self.base_url = settings.flighthub_base_url
         self.prefix = f"/openapi/{self.api_version}"
         self._request_id = request_id
@@ -213,7 +268,7 @@ class FlightHubClient:
             headers["Content-Type"] = "application/json"
         resp = self.session.request(method, self.prefix + path, body=body, headers=headers,
                                     idempotent=idempotent)
-        return decode_flighthub_response(resp, request_id)
+        return decode_flighthub_response(resp, request_id, f"{method.upper()} {self.prefix}{path}")
 
     # ----------------------------------------------------------------- storage
 
@@ -235,12 +290,19 @@ class FlightHubClient:
     ) -> UploadCallbackResult:
         """``POST /open_model/stores/upload_callback``: register uploaded files.
 
-        The first call with a new ``resource_uuid`` (a uuid4 you generate) creates the
-        resource. Files are ``{"name", "etag"}`` dicts or objects (quotes stripped
-        from ETags), sent in batches of ``batch_size``.
+        ``resource_uuid`` is the batch id of the token's ``store_path``
+        (:func:`batch_uuid`; pass the token itself as ``callback_param`` and ``""`` to
+        have it derived); the first call creates the resource. Files are
+        ``{"name", "etag"}`` dicts or objects (quotes stripped from ETags), sent in
+        batches of ``batch_size``, at most :data:`MAX_CALLBACK_FILES`.
         """
         if isinstance(callback_param, StorageCredentials):
+            resource_uuid = resource_uuid or batch_uuid(callback_param.store_path)
             callback_param = callback_param.callback_param
+        if not resource_uuid:
+            raise ValidationError("upload_callback needs the resource_uuid: the batch id "
+                                  "in obtain_token's store_path (batch_uuid(store_path))")
+        batch_size = max(1, min(batch_size, MAX_CALLBACK_FILES))
         entries = []
         for f in files:
             name = f.get("name") if isinstance(f, Mapping) else getattr(f, "name", None)
@@ -249,7 +311,7 @@ class FlightHubClient:
                 raise ValidationError("every uploaded file needs 'name' and 'etag'")
             entries.append({"name": str(name).replace("\\", "/"), "etag": str(etag).strip('"')})
         parts = []
-        for i in range(0, len(entries), max(1, batch_size)):
+        for i in range(0, len(entries), batch_size):
             payload: dict[str, Any] = {"resource_uuid": resource_uuid}
             if resource_name is not None:
                 payload["resource_name"] = resource_name

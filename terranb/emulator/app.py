@@ -46,7 +46,11 @@ Local emulator of DJI's cloud reconstruction APIs for terranb (not a DJI product
   headers `X-User-Token`, `X-Project-Uuid`; envelope `{"code","message","data"}` with HTTP 200.
   Error codes are the emulator's own (DJI's list is not public): 200401 bad token,
   200403 bad project, 200400 bad parameter, 200404 not found, 200409 invalid state,
-  200610 missing parameter, 210429 too many running models, 210500 server error.
+  200610 missing parameter, 210429 too many running models (running + requested > 2),
+  210500 server error, 211400 `resource_uuid` is not the batch id of the callback's
+  `store_path` (`fh/organizations/<org>/open_reconstruction/tmp/<batch>/{fileName}`),
+  212400 more than 100 files in one `upload_callback`; an unknown route under `/openapi/`
+  is HTTP 404 with code 200501 in the same envelope.
 * **Cloud API demo** under `/manage/api/v1`, `/media/api/v1`, `/storage/api/v1`: header
   `x-auth-token` (JWT from login), snake_case, HTTP 401 with an empty body without a valid token.
 
@@ -140,6 +144,18 @@ def create_app(ctx: EmulatorContext) -> FastAPI:
             # Kong answers unknown routes itself.
             return GoJSONResponse(
                 {"message": "no Route matched with those values"}, status_code=404
+            )
+        if exc.status_code in (404, 405) and _is_fh2(path):
+            # FlightHub 2's envelope, not FastAPI's {"detail"}: flighthub2-cli (live-verified)
+            # documents HTTP 404 for an unknown route; the code says "not served here".
+            return GoJSONResponse(
+                {
+                    "code": E.FH2_NO_ROUTE,
+                    "message": f"this server does not serve {request.method} {path} "
+                    "(no such FlightHub 2 route in the terranb emulator)",
+                    "data": {},
+                },
+                status_code=exc.status_code,
             )
         return GoJSONResponse(
             {"detail": exc.detail},

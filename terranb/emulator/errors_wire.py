@@ -84,6 +84,12 @@ FH2_INVALID_STATE = 200409
 FH2_MISSING_PARAMETER = 200610
 FH2_TOO_MANY = 210429
 FH2_SERVER = 210500
+# The emulator's own codes for the rules flighthub2-cli found on the live service
+# (docs/flighthub2-notes.md). The last three digits are an HTTP status, like the others,
+# so a client that types codes by their tail gets InvalidParameter / NotFound.
+FH2_NOT_BATCH = 211400  # resource_uuid is not the batch of the callback's store_path
+FH2_TOO_MANY_FILES = 212400  # more than 100 files in one upload_callback
+FH2_NO_ROUTE = 200501  # (HTTP 404) the emulator does not serve this FlightHub 2 route
 
 
 class FH2Error(Exception):

@@ -4,11 +4,13 @@ Headers ``X-User-Token`` (organisation key) and ``X-Project-Uuid`` are checked o
 every call; answers are ``{"code", "message", "data"}`` with HTTP 200, also for
 business errors. Keys are snake_case and matched case-insensitively.
 
-Choices where DJI publishes nothing (protocol.md §6, NOTES.md decisions): the
-client generates the resource uuid and the first upload_callback naming it
-creates the resource; ``zip_file_key`` is a key in the obtain_token bucket,
-written when ``zip_status`` becomes 2; at most 2 models run at once (standard
-edition); error codes are listed in the app description.
+Rules from the live-verified flighthub2-cli (:mod:`terranb.emulator.fh2_rules`):
+``resource_uuid`` is the batch id inside the ``store_path`` obtain_token issued,
+and the first upload_callback naming it creates the resource; at most 100 files
+per upload_callback; at most 2 models run at once (standard edition), counting
+the ones a start asks for. Where DJI publishes nothing (protocol.md §6):
+``zip_file_key`` is a key in the obtain_token bucket, written when
+``zip_status`` becomes 2; error codes are listed in the app description.
 """
 
 from __future__ import annotations
@@ -24,6 +26,12 @@ from terranb.emulator.auth import ctx_of, flighthub_auth, raw_body
 from terranb.emulator.config import FH2_BUCKET, FH2_REGION
 from terranb.emulator.context import EmulatorContext
 from terranb.emulator.errors_wire import FH2Error, TerraError, openapi_body
+from terranb.emulator.fh2_rules import (
+    check_concurrency,
+    check_file_count,
+    new_store_path,
+    resolve_resource_uuid,
+)
 from terranb.emulator.routes_terra import (
     check_file_name,
     count_images,
@@ -42,7 +50,6 @@ MODEL_KINDS = (  # request field, response key, model_type, engine job type
 )
 # Files per task (FH2-SEED): min, max.
 LIMITS = {"2d": (5, 20000), "3d": (5, 20000), "3dgs": (10, 4000), "lidar": (5, 20000)}
-MAX_RUNNING = 2  # standard edition
 RUNNING_SQL = "(status IN (12, 14) OR (status = 15 AND zip_status IN (0, 1)))"
 
 
@@ -119,7 +126,7 @@ def _make_router(version: str) -> APIRouter:
     def obtain_token(request: Request, project: str = Depends(flighthub_auth)) -> Any:
         ctx = ctx_of(request)
         creds = ctx.storage.issue_credentials(ttl=ctx.options.token_ttl)
-        store_path = f"{project}/open_model/tmp/{uuid_mod.uuid4()}/{{fileName}}"
+        store_path = new_store_path(project)
         callback = ctx.new_callback_param()
         expire = int(creds.expire_time)
         ctx.state.insert(
@@ -154,7 +161,7 @@ def _make_router(version: str) -> APIRouter:
     @router.post(
         "/stores/upload_callback",
         operation_id=f"fh2_{op}_upload_callback",
-        summary="Upload callback (the first call with a new resource_uuid creates it)",
+        summary="Upload callback: resource_uuid = the batch id in store_path, at most 100 files",
         openapi_extra=openapi_body(
             {
                 "type": "object",
@@ -179,14 +186,6 @@ def _make_router(version: str) -> APIRouter:
         ctx = ctx_of(request)
         body = _body(request)
         resource_uuid = _str(body, "resource_uuid", required=True)
-        try:
-            uuid_mod.UUID(resource_uuid)
-        except ValueError:
-            raise FH2Error(
-                E.FH2_PARAMETER,
-                f"resource_uuid {resource_uuid!r} is not a uuid; "
-                "generate one (uuid4) for a new resource",
-            ) from None
         callback = _str(body, "callback_param", required=True)
         name = _str(body, "resource_name")
         files = body.get("files")
@@ -194,6 +193,7 @@ def _make_router(version: str) -> APIRouter:
             raise FH2Error(
                 E.FH2_MISSING_PARAMETER, "files must be a non-empty array of {name, etag}"
             )
+        check_file_count(files)
         token = ctx.state.one("SELECT * FROM tokens WHERE callback_param = ?", (callback,))
         if token is None or token["api"] != "fh2" or token["owner"] != project:
             raise FH2Error(
@@ -201,6 +201,7 @@ def _make_router(version: str) -> APIRouter:
                 "callback_param is not valid; pass the callback_param "
                 "of the obtain_token answer the files were uploaded with",
             )
+        resource_uuid = resolve_resource_uuid(ctx.state, project, resource_uuid, token)
         existing_res = ctx.state.resource(resource_uuid)
         if existing_res is not None and (
             existing_res["api"] != "fh2"
@@ -413,12 +414,9 @@ def _make_router(version: str) -> APIRouter:
             running = st.one(
                 f"SELECT COUNT(*) AS n FROM models WHERE project = ? AND {RUNNING_SQL}", (project,)
             )
-            if running and int(running["n"]) >= MAX_RUNNING:
-                raise FH2Error(
-                    E.FH2_TOO_MANY,
-                    f"{MAX_RUNNING} reconstruction tasks are already "
-                    "running in this organization; wait for one to finish",
-                )
+            # The models this request asks for count as running too (FH2-SEED's limit is
+            # on concurrent tasks, and 2D + 3D in one start are two tasks).
+            check_concurrency(int(running["n"]) if running else 0, len(wanted))
             for key, mtype, jtype, raw in wanted:
                 mu = str(uuid_mod.uuid4())
                 st.insert(

@@ -47,8 +47,8 @@ class Backend(Protocol):
         """Fresh STS credentials for uploads (``obtain_token``)."""
         ...
 
-    def new_resource(self, name: str) -> str:
-        """A resource uuid to bind files to."""
+    def new_resource(self, name: str, store_path: str = "") -> str:
+        """A resource uuid to bind files to (FlightHub 2: the batch id of ``store_path``)."""
         ...
 
     def bind(self, resource_uuid: str, callback_param: str, files: Sequence[FileRow],

@@ -1,10 +1,10 @@
 """FlightHub 2 open modeling behind the :class:`~terranb.jobs.backend.Backend` protocol.
 
-FlightHub 2 has no "create resource" call: the client makes a uuid4 and the
-first ``upload_callback`` naming it creates the resource (NOTES.md decision).
-Files are bound in batches of 50, like TerraAPI (the only public limit is
-AERO's unverified cap of 100 per call; 50 stays below it and keeps one code
-path). A model's results are one zip at ``zip_file_key`` in the bucket of
+FlightHub 2 has no "create resource" call: the resource uuid is the batch id in
+the ``store_path`` of ``obtain_token`` (``.../open_reconstruction/tmp/<batch>/{fileName}``,
+found live by flighthub2-cli), and the first ``upload_callback`` naming it creates
+the resource. Files are bound in batches of 100, the live per-call maximum.
+A model's results are one zip at ``zip_file_key`` in the bucket of
 ``obtain_token``; :meth:`FlightHubBackend.download_results` fetches it with
 fresh STS credentials and unpacks it safely.
 """
@@ -15,11 +15,11 @@ import json
 import logging
 import os
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from terranb.api.flighthub import MAX_CALLBACK_FILES, batch_uuid
 from terranb.credentials import StorageCredentials
 from terranb.errors import JobFailed, NotFoundError, ServerError, TerranbError, ValidationError
 from terranb.jobs.backend import account_tag
@@ -50,7 +50,7 @@ class FlightHubBackend:
     """
 
     kind = "flighthub"
-    bind_batch_size = 50
+    bind_batch_size = MAX_CALLBACK_FILES
 
     def __init__(self, client: Any, *, sleep: Callable[[float], None] = time.sleep) -> None:
         self.client = client
@@ -70,9 +70,17 @@ class FlightHubBackend:
         """``POST /open_model/stores/obtain_token``."""
         return self.client.obtain_token()  # type: ignore[no-any-return]
 
-    def new_resource(self, name: str) -> str:
-        """A new uuid4; the first ``upload_callback`` creates the resource."""
-        rid = str(uuid.uuid4())
+    def new_resource(self, name: str, store_path: str = "") -> str:
+        """The batch id of the upload's ``store_path``; the first bind creates the resource.
+
+        Raises:
+            ValidationError: no ``store_path`` (FlightHub 2 resources exist only as
+                the batch of an upload).
+        """
+        if not store_path:
+            raise ValidationError("a FlightHub 2 resource is the batch of an upload: give the "
+                                  "store_path of the obtain_token the files were uploaded with")
+        rid = batch_uuid(store_path)
         self._names[rid] = name
         return rid
 

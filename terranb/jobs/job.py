@@ -254,7 +254,7 @@ class Job:
         if session.resource_uuid and not session.fingerprint:
             resource = session.resource_uuid  # binding was interrupted: continue it
         else:
-            resource = backend.new_resource(name)
+            resource = backend.new_resource(name, store_path=session.store_path)
         uploader.journal.set_resource(session.id, resource)
         notify(SubmitProgress("resource", f"resource {resource}"))
         notify(SubmitProgress("bind", f"binding {len(rows)} files to {resource}"))

@@ -74,8 +74,8 @@ class TerraBackend:
         """``POST /v2/store/obtain_token``."""
         return self.client.store.obtain_token()  # type: ignore[no-any-return]
 
-    def new_resource(self, name: str) -> str:
-        """``POST /v2/resources`` (type ``map``)."""
+    def new_resource(self, name: str, store_path: str = "") -> str:
+        """``POST /v2/resources`` (type ``map``); ``store_path`` plays no part here."""
         # A lost answer leaves an empty resource behind at worst: retrying is safe.
         return str(self._retrying("create resource", lambda: self.client.resources.create(
             name or "terranb data set")).uuid)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from terranb.api.cloudapi import CloudApiClient
-from terranb.api.flighthub import FlightHubClient
+from terranb.api.flighthub import FlightHubClient, batch_uuid
 from terranb.api.models import ModelStatus, TerraJobStatus
 from terranb.api.terra import TerraClient
 from terranb.errors import AuthenticationError, InvalidOperationError, NotFoundError
@@ -81,7 +81,7 @@ def test_flighthub_every_endpoint(emu: Any) -> None:
         fh = FlightHubClient(emu.user_token, emu.project_uuid, base_url=emu.base_url,
                              api_version=version)
         creds = fh.obtain_token()
-        res_uuid = str(uuid.uuid4())
+        res_uuid = batch_uuid(creds.store_path)
         up = fh.upload_callback(res_uuid, creds, _put(creds, [f"IMG_{i}.JPG" for i in range(6)]),
                                 resource_name="e2e")
         assert up.upload_count == 6

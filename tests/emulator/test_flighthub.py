@@ -31,7 +31,8 @@ def _resource(served, photos, version="v0.1"):
     tok = _ok(served, "POST", "/stores/obtain_token", version=version)
     assert tok["end_point"] == served.info.s3_endpoint_url and "{fileName}" in tok["store_path"]
     files = upload_files(tok["end_point"], tok, {p.name: p.read_bytes() for p in photos})
-    ruuid = str(uuid.uuid4())
+    # The resource is the batch of the store_path (flighthub2-cli, live-verified).
+    ruuid = tok["store_path"].split("/{fileName}")[0].rsplit("/", 1)[-1]
     out = _ok(
         served,
         "POST",

@@ -40,13 +40,11 @@ def _fh2(served, method, path, body=None):
 
 
 def _start_fh2_model(served, photos):
-    import uuid
-
     from emu_helpers import upload_files
 
     tok = _fh2(served, "POST", "/stores/obtain_token")
     files = upload_files(tok["end_point"], tok, {p.name: p.read_bytes() for p in photos[:5]})
-    ruuid = str(uuid.uuid4())
+    ruuid = tok["store_path"].split("/{fileName}")[0].rsplit("/", 1)[-1]  # the batch id
     _fh2(
         served,
         "POST",

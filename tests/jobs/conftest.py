@@ -70,7 +70,7 @@ class FakeBackend:
                                   callback_param=f"cb{self.tokens}", expire_time=0,
                                   endpoint_url=self.endpoint)
 
-    def new_resource(self, name: str) -> str:
+    def new_resource(self, name: str, store_path: str = "") -> str:
         rid = f"res-{len(self.resources) + 1}"
         self.resources[rid] = []
         return rid

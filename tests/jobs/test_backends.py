@@ -7,7 +7,13 @@ from typing import Any
 
 import pytest
 
-from terranb.errors import ApiError, InvalidOperationError, NotFoundError, ServerError
+from terranb.errors import (
+    ApiError,
+    InvalidOperationError,
+    NotFoundError,
+    ServerError,
+    ValidationError,
+)
 from terranb.jobs.flighthub_backend import FlightHubBackend
 from terranb.jobs.terra_backend import TerraBackend
 from terranb.transfer.journal import FileRow
@@ -120,8 +126,12 @@ class FakeFH2:
 def test_flighthub_resource_bind_and_start():
     client = FakeFH2()
     backend = FlightHubBackend(client)
-    rid = backend.new_resource("survey")
-    assert len(rid) == 36 and backend.bound_names(rid) == set()
+    batch = "5a3e7c1e-0b7e-4d7a-9a51-2f6f0b7d9c11"
+    rid = backend.new_resource(
+        "survey", store_path=f"fh/organizations/o-1/open_reconstruction/tmp/{batch}/{{fileName}}")
+    assert rid == batch and backend.bound_names(rid) == set()  # the batch id, not a new uuid
+    with pytest.raises(ValidationError, match="store_path"):
+        backend.new_resource("survey")
     backend.bind(rid, "cbp", [_row("a.JPG")])
     assert client.calls[0] == ("bind", (rid, "cbp", [{"name": "a.JPG", "etag": "etag-a.JPG"}],
                                         "survey"))
