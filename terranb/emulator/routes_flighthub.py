@@ -22,7 +22,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 
 from terranb.emulator import errors_wire as E
-from terranb.emulator.auth import ctx_of, flighthub_auth, raw_body
+from terranb.emulator.auth import ctx_of, flighthub_auth
 from terranb.emulator.config import FH2_BUCKET, FH2_REGION
 from terranb.emulator.context import EmulatorContext
 from terranb.emulator.errors_wire import FH2Error, TerraError, openapi_body
@@ -32,13 +32,16 @@ from terranb.emulator.fh2_rules import (
     new_store_path,
     resolve_resource_uuid,
 )
-from terranb.emulator.routes_terra import (
+from terranb.emulator.routes_common import (
     check_file_name,
     count_images,
     parse_parameters,
     strip_etag,
 )
-from terranb.emulator.wire import BodyError, CIDict, GoJSONResponse, parse_object
+from terranb.emulator.routes_common import fh2_body as _body
+from terranb.emulator.routes_common import fh2_ok as ok
+from terranb.emulator.routes_common import fh2_str as _str
+from terranb.emulator.wire import CIDict, GoJSONResponse
 
 __all__ = ["routers"]
 
@@ -51,29 +54,6 @@ MODEL_KINDS = (  # request field, response key, model_type, engine job type
 # Files per task (FH2-SEED): min, max.
 LIMITS = {"2d": (5, 20000), "3d": (5, 20000), "3dgs": (10, 4000), "lidar": (5, 20000)}
 RUNNING_SQL = "(status IN (12, 14) OR (status = 15 AND zip_status IN (0, 1)))"
-
-
-def ok(data: Any = None) -> GoJSONResponse:
-    """The success envelope."""
-    return GoJSONResponse({"code": 0, "message": "", "data": {} if data is None else data})
-
-
-def _body(request: Request) -> CIDict:
-    try:
-        return parse_object(raw_body(request), allow_empty=False)
-    except BodyError as exc:
-        raise FH2Error(E.FH2_PARAMETER, str(exc)) from None
-
-
-def _str(body: CIDict, key: str, *, required: bool = False) -> str:
-    value = body.get(key)
-    if value is None or value == "":
-        if required:
-            raise FH2Error(E.FH2_MISSING_PARAMETER, f"{key} is required")
-        return ""
-    if not isinstance(value, str):
-        raise FH2Error(E.FH2_PARAMETER, f"{key} must be a string, got {type(value).__name__}")
-    return value
 
 
 def _resource(ctx: EmulatorContext, project: str, resource_uuid: str) -> dict[str, Any]:
