@@ -8,9 +8,9 @@ probes, the way TCP's slow start finds a window:
 
 * **slow start**: every measurement window the in-flight limit doubles while the
   throughput of the window grows by more than ``gain`` (default 15 %);
-* the first window that does not pay for its extra connections ends slow start
-  and the limit goes back to the best level seen (so it never keeps connections
-  that did not help);
+* two windows in a row that do not pay for the extra connections (one may be noise)
+  end slow start, and the limit goes back to the best level seen (so it never keeps
+  connections that did not help);
 * **steady**: every ``probe_every`` windows it tries a quarter more and keeps it
   only if the throughput rises by ``gain / 2``, so a link that got faster is
   followed;
@@ -68,6 +68,7 @@ class ConcurrencyTuner:
         self._clock = clock
         self._lock = threading.Lock()
         self._slow_start = True
+        self._doubted = False
         self._best_rate = 0.0
         self._best_limit = self.limit
         self._probing_from: int | None = None
@@ -125,10 +126,16 @@ class ConcurrencyTuner:
         if self._slow_start:
             if rate > self._best_rate * (1 + self.gain):
                 self._best_rate, self._best_limit = rate, limit
+                self._doubted = False
                 new = min(self.cap, limit * 2)
                 if new == limit:
                     self._slow_start = False
                 self._set(rate, new, "slow start: throughput grew")
+            elif not self._doubted:
+                # One flat window may be noise (a busy CPU, a slow object): measure the
+                # same level once more before giving up on it.
+                self._doubted = True
+                self._set(rate, limit, "slow start: no gain yet, measuring again")
             else:
                 self._slow_start = False
                 self._set(rate, self._best_limit, "slow start ended: no gain")
