@@ -164,6 +164,83 @@ def child(folder: str, workers: int) -> int:
     return 0
 
 
+PROFILES = {
+    # name: (RTT ms, MB/s per connection, MB/s total, files, MB each)
+    "wan": (50.0, 8.0, 64.0, 60, 4.0),
+    "thin": (50.0, 2.0, 8.0, 24, 4.0),
+}
+
+
+def start_link(target: str, rtt_ms: float, per_conn: float, total: float,
+               stats: Path) -> tuple[subprocess.Popen[str], int]:
+    cmd = [sys.executable, str(Path(__file__).with_name("wanlink.py")), "--target", target,
+           "--rtt-ms", str(rtt_ms), "--per-conn-mb", str(per_conn), "--total-mb", str(total),
+           "--stats", str(stats)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    return proc, int(json.loads(proc.stdout.readline())["port"])
+
+
+def independent_link(work: Path, only: list[str]) -> None:
+    """Uploader at its defaults through bench/wanlink.py (the emulator itself unshaped)."""
+    from terranb.api.terra import TerraClient
+    from terranb.transfer import s3client
+    from terranb.transfer.upload import Uploader
+
+    proc = subprocess.Popen([sys.executable, "-m", "terranb", "emulator", "--job-seconds", "1"],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    info = json.loads(proc.stdout.readline())
+    target = info["s3_endpoint_url"].split("//", 1)[1].rstrip("/")
+    try:
+        for name in only:
+            rtt, per_conn, total_mb, files, size_mb = PROFILES[name]
+            data = make_files(work / f"link-{name}", files, int(size_mb * MB), seed=len(name))
+            total = files * int(size_mb * MB)
+            print(f"independent link '{name}': {rtt:g} ms RTT, {per_conn:g} MB/s per "
+                  f"connection, {total_mb:g} MB/s total (bench/wanlink.py); {files} x "
+                  f"{size_mb:g} MB")
+            runs: list[tuple[str, int | None]] = [("defaults (no workers=)", None),
+                                                  ("workers=8 (the old default)", 8),
+                                                  ("reference: bare put_object x16", -16)]
+            for label, workers in runs:
+                stats = work / f"stats-{name}-{workers}.json"
+                link, port = start_link(target, rtt, per_conn, total_mb, stats)
+                try:
+                    client = TerraClient(app_key=info["app_key"], secret_key=info["secret_key"],
+                                         base_url=info["base_url"],
+                                         s3_endpoint_url=f"http://127.0.0.1:{port}")
+                    s3client._SESSION = None  # every run pays for its own boto3 start
+                    if workers is not None and workers < 0:  # what link + machine allow
+                        secs = raw_parallel(client.store.obtain_token, data, -workers)
+                        time.sleep(0.3)
+                        opened = json.loads(stats.read_text())["max_connections"]
+                        print(f"  {label:30s} {secs:6.2f} s {total / secs / MB:6.1f} MB/s = "
+                              f"{100 * total / secs / MB / total_mb:5.1f} % of the link; "
+                              f"{opened} connections opened")
+                        continue
+                    up = Uploader(client.store.obtain_token,
+                                  journal=work / f"j-{name}-{workers}.sqlite3", workers=workers)
+                    t0 = time.perf_counter()
+                    result = up.upload(data)
+                    secs = time.perf_counter() - t0
+                    time.sleep(0.3)  # let the link write its last count
+                    opened = json.loads(stats.read_text())["max_connections"]
+                finally:
+                    link.terminate()
+                    link.wait(timeout=10)
+                assert result.bytes_sent == total, (result.bytes_sent, total)
+                rate = total / secs / MB
+                settled = (f", settled at {up.tuner.settled_limit} in flight"
+                           if up.tuner is not None else "")
+                print(f"  {label:30s} {secs:6.2f} s {rate:6.1f} MB/s = "
+                      f"{100 * rate / total_mb:5.1f} % of the link; {opened} connections "
+                      f"opened{settled}")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--child"]:
@@ -177,7 +254,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--total-mb", type=float, default=64.0, help="MB/s over all connections")
     p.add_argument("--mem-size-kb", type=int, default=256, help="file size for the memory runs")
     p.add_argument("--skip-baseline", action="store_true")
+    p.add_argument("--link", default="", help="only the independent-link cases: "
+                   "comma-separated profiles (wan, thin) through bench/wanlink.py")
     args = p.parse_args(argv)
+    if args.link:
+        work = Path(tempfile.mkdtemp(prefix="terranb-bench-"))
+        independent_link(work, [n.strip() for n in args.link.split(",") if n.strip()])
+        return 0
 
     import boto3  # noqa: F401 - imported up front, as the quick start does, for every contender
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -322,59 +321,21 @@ class Settings:
 
 # --------------------------------------------------------------------------- writing
 
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+def _without_none(data: Mapping[str, Any]) -> dict[str, Any]:
+    """``None`` means "leave unset": TOML has no null, so such keys are dropped."""
+    return {k: _without_none(v) if isinstance(v, Mapping) else v
+            for k, v in data.items() if v is not None}
 
 
-def _toml_key(key: str) -> str:
-    return key if _BARE_KEY.match(key) else _toml_str(key)
+def _dump_toml(data: Mapping[str, Any]) -> str:
+    """Serialise the config with tomli-w (the maintained writer to tomllib's reader)."""
+    import tomli_w
 
-
-def _toml_str(value: str) -> str:
-    out = []
-    for ch in value:
-        if ch == "\\":
-            out.append("\\\\")
-        elif ch == '"':
-            out.append('\\"')
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return _toml_str(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise ConfigError(f"cannot store {type(value).__name__} values in the config file")
-
-
-def _dump_toml(data: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> str:
-    """Serialise nested dicts of scalars (enough for terranb's config file)."""
-    lines: list[str] = []
-    scalars = {k: v for k, v in data.items() if not isinstance(v, Mapping)}
-    tables = {k: v for k, v in data.items() if isinstance(v, Mapping)}
-    if prefix and (scalars or not tables):
-        lines.append(f"[{'.'.join(_toml_key(p) for p in prefix)}]")
-    for k, v in scalars.items():
-        if v is None:
-            continue
-        lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
-    if lines:
-        lines.append("")
-    for k, v in tables.items():
-        lines.append(_dump_toml(v, (*prefix, k)))
-    return "\n".join(lines)
+    try:
+        return tomli_w.dumps(_without_none(data))
+    except TypeError as exc:
+        raise ConfigError(f"cannot store this value in the config file: {exc}") from None
 
 
 def save_profile(

@@ -143,7 +143,7 @@ def run_demo(out: str | os.PathLike[str] = "demo-out", *, seed: int = 0,
     """
     from terranb.dataset.synthetic import make_sample_flight
     from terranb.emulator import serve
-    from terranb.jobs.backend import make_backend
+    from terranb.jobs.factory import make_backend
     from terranb.jobs.job import Job
     from terranb.jobs.ledger import Ledger
     from terranb.report.runcard import JobRecord, RunCard, file_checksums

@@ -62,6 +62,7 @@ __all__ = [
     "UnsafePathError",
     "UnsupportedRouteError",
     "ValidationError",
+    "is_transient_service_error",
     "require",
 ]
 
@@ -235,6 +236,20 @@ class ResultFormatError(ClientError, ValueError):
 
 class MissingDependencyError(ClientError, ImportError):
     """An optional dependency is not installed; the message names the extra."""
+
+
+def is_transient_service_error(exc: BaseException) -> bool:
+    """True for service failures worth retrying: transport errors, 5xx, gateway 5xx.
+
+    A gateway 5xx whose body is not the service's envelope may arrive as a plain
+    :class:`~terranb.errors.ApiError`; its HTTP status decides.
+    """
+    if isinstance(exc, (TransportError, ServerError)):
+        return True
+    if isinstance(exc, ApiError) and not isinstance(exc, JobLimitError):
+        return exc.status_code is not None and (exc.status_code >= 500
+                                                or exc.status_code == 429)
+    return False
 
 
 def require(module: str, extra: str) -> Any:

@@ -3,7 +3,11 @@
     cli | widgets | demo -> report | viz -> jobs -> api | transfer | results | dataset
         -> params | models | config | credentials -> errors
 
-Imports go downward or sideways within a layer, never upward; on top of that:
+Imports go downward or sideways within a layer, never upward; no module imports
+itself through a circle of imports (function-level imports included: a lazy import
+hides a circle, it does not remove it); inside a package, siblings are imported as
+modules (``from terranb.viz.legend import x``), never through the package's
+``__init__``; on top of that:
 ``api`` never imports boto3, ``transfer`` never imports ``api`` (it receives a
 credentials object), ``results``/``viz``/``dataset`` do no HTTP, and nothing but
 the CLI (and the demo it runs) imports ``emulator``.
@@ -21,6 +25,7 @@ PKG = Path(__file__).resolve().parents[1] / "terranb"
 LAYER = {
     "errors": 0,
     "_version": 0,
+    "retry": 0,
     "params": 1,
     "models": 1,
     "config": 1,
@@ -106,3 +111,115 @@ def test_imports_follow_the_layers(path: Path) -> None:
                 if name == lib or name.startswith(lib + "."):
                     problems.append(f"line {line}: {part} must not import {name}")
     assert not problems, "\n".join(problems)
+
+
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(PKG).with_suffix("")
+    parts = [p for p in rel.parts if p != "__init__"]
+    return ".".join(["terranb", *parts])
+
+
+def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node but those under ``if TYPE_CHECKING:`` (annotations only, never run)."""
+    out: list[ast.AST] = []
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            todo.extend(node.orelse)
+            continue
+        out.append(node)
+        todo.extend(ast.iter_child_nodes(node))
+    return out
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = {_module_name(p): p for p in _sources()}
+    graph: dict[str, set[str]] = {m: set() for m in modules}
+    for mod, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in _runtime_nodes(tree):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                # ``from pkg import mod`` names a module when pkg.mod is one.
+                names = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules
+                         else node.module for a in node.names]
+            for name in names:
+                if name in modules and name != mod:
+                    graph[mod].add(name)
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    out: list[list[str]] = []
+    counter = [0]
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_no_import_circles() -> None:
+    # Package __init__ modules re-export lazily by name (no import statement), and the
+    # top-level package is the entry point, so neither takes part in a circle.
+    graph = {m: {t for t in ts if t != "terranb"} for m, ts in _graph().items()}
+    found = _cycles(graph)
+    assert not found, "import circles (break them by moving the shared piece down):\n" + \
+        "\n".join(" <-> ".join(c) for c in found)
+
+
+def test_siblings_are_imported_as_modules() -> None:
+    modules = {_module_name(p) for p in _sources()}
+    problems = []
+    for path in _sources():  # the package __init__ loads first, and may re-export lazily
+        mod = _module_name(path)
+        if path.name == "__init__.py":
+            continue
+        package = mod.rsplit(".", 1)[0]
+        if package == "terranb":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == package and not node.level:
+                for alias in node.names:
+                    what = ("module" if f"{package}.{alias.name}" in modules else "name")
+                    problems.append(f"{path.relative_to(PKG)}:{node.lineno}: imports the "
+                                    f"{what} {alias.name} through {package}/__init__; write "
+                                    f"`from {package}.{alias.name} import ...` or "
+                                    f"`import {package}.{alias.name} as {alias.name}`")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_rules_find_a_circle() -> None:
+    """Self-test: the cycle finder is not vacuous."""
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]

@@ -30,7 +30,6 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
@@ -39,6 +38,7 @@ import requests
 
 from terranb._version import __version__
 from terranb.errors import TransportError
+from terranb.retry import RetryPolicy
 
 __all__ = [
     "USER_AGENT",
@@ -115,28 +115,6 @@ def build_query(params: Mapping[str, Any] | Iterable[tuple[str, Any]] | None) ->
             text = str(int(value)) if hasattr(value, "__index__") else str(value)
         pairs.append((key, text))
     return urlencode(pairs, quote_via=quote, safe="")
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how long to retry.
-
-    Attributes:
-        max_attempts: total attempts including the first (1 = no retry).
-        backoff: the first delay in seconds; doubles each attempt.
-        max_backoff: the cap of one delay (also caps ``Retry-After``).
-        jitter: fraction of each delay that is random (0 = none, 1 = full jitter).
-    """
-
-    max_attempts: int = 4
-    backoff: float = 0.5
-    max_backoff: float = 30.0
-    jitter: float = 0.5
-
-    def delay(self, attempt: int, rand: Callable[[], float]) -> float:
-        """Delay before retry number ``attempt`` (1-based)."""
-        base = min(self.max_backoff, self.backoff * (2 ** (attempt - 1)))
-        return base * (1.0 - self.jitter) + base * self.jitter * rand()
 
 
 def _retry_after(resp: requests.Response) -> float | None:

@@ -34,10 +34,11 @@ import base64
 import hashlib
 import hmac
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
+from email.utils import formatdate, parsedate_to_datetime
 
 from terranb.errors import SignatureError
 
@@ -88,21 +89,14 @@ def http_date(when: datetime | float | None = None) -> str:
         'Thu, 01 Jan 1970 00:00:00 GMT'
     """
     if when is None:
-        dt = datetime.now(timezone.utc)
+        ts = time.time()
     elif isinstance(when, datetime):
-        dt = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
-        dt = dt.astimezone(timezone.utc)
+        ts = (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
     else:
-        dt = datetime.fromtimestamp(float(when), timezone.utc)
-    # strftime's %a/%b follow the C locale only if the process locale is C; build
-    # the English names ourselves so a German or Chinese locale cannot break it.
-    days = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-    months = ("Jan", "Feb", "Mar", "Apr", "May", "Jun",
-              "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-    return (
-        f"{days[dt.weekday()]}, {dt.day:02d} {months[dt.month - 1]} {dt.year:04d} "
-        f"{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d} GMT"
-    )
+        ts = float(when)
+    # email.utils writes RFC 7231 dates with English names whatever the locale (unlike
+    # strftime's %a/%b), which is what the gateway parses.
+    return formatdate(ts, usegmt=True)
 
 
 def _parse_http_date(value: str) -> datetime | None:

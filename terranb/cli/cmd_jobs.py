@@ -49,7 +49,8 @@ def register(subparsers: Any) -> None:
                    help="algorithm parameters as JSON, or @file.json (merged before --crs)")
     p.add_argument("--name", default=None, help="job and resource name")
     p.add_argument("--resource", default=None, help="use this already uploaded resource")
-    p.add_argument("--workers", type=int, default=8, help="parallel uploads (default 8)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="parallel uploads (default: found by measuring the link, up to 32)")
     p.add_argument("--force", action="store_true", help="submit despite preflight errors")
     p.add_argument("--no-preflight", action="store_true", help="skip the preflight check")
     p.add_argument("--wait", action="store_true", help="wait for the job to finish")
@@ -103,7 +104,7 @@ def _ledger(args: argparse.Namespace) -> Any:
 
 def _backend(kind: str | None, args: argparse.Namespace, base_url: str | None = None) -> Any:
     from terranb.config import Settings
-    from terranb.jobs.backend import make_backend
+    from terranb.jobs.factory import make_backend
 
     kwargs: dict[str, Any] = {"settings": Settings.load(getattr(args, "profile", None))}
     if base_url:

@@ -62,6 +62,25 @@ class DjiXmp:
         return raw or None
 
 
+_ENTITY = re.compile(r"&(?:#(\d+)|#x([0-9A-Fa-f]+)|(amp|lt|gt|quot|apos));")
+_NAMED = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
+
+
+def xml_unescape(value: str) -> str:
+    """XML's five entities and character references (``&amp;``, ``&#34;``, ``&#x22;``).
+
+    Only what XML defines: HTML names such as ``&copy;`` are not XML and stay as written.
+    A reference to a code point that cannot exist stays as written too.
+    """
+    def one(m: re.Match[str]) -> str:
+        if m.group(3):
+            return _NAMED[m.group(3)]
+        code = int(m.group(1)) if m.group(1) else int(m.group(2), 16)
+        return chr(code) if 0 < code <= 0x10FFFF else m.group(0)
+
+    return _ENTITY.sub(one, value) if "&" in value else value
+
+
 def find_xmp_packet(segment: bytes) -> bytes | None:
     """The ``<x:xmpmeta>...</x:xmpmeta>`` part of an APP1 XMP segment body, if any."""
     start = segment.find(_XMP_START)
@@ -101,7 +120,7 @@ def parse_dji_xmp(packet: bytes) -> DjiXmp:
                     r"<" + esc + r":([A-Za-z_]\w*)\s*>([^<]*)</" + esc + r":\1\s*>")
         for pattern in patterns:
             for hit in re.finditer(pattern, text):
-                found.setdefault(hit.group(1), hit.group(2))
+                found.setdefault(hit.group(1), xml_unescape(hit.group(2)))
         if found:
             if result.namespace is None:
                 result.namespace = prefix

@@ -2,7 +2,7 @@
 
 * :class:`~terranb.jobs.job.Job`: ``submit`` (preflight, upload, bind, start),
   ``attach``, ``status``, ``wait``, ``cancel``, ``results``
-* :mod:`.backend`: the protocol and :func:`make_backend`
+* :mod:`.backend`: the protocol; :mod:`.factory`: :func:`make_backend`
 * :mod:`.states`: one set of states over both services' codes
 * :mod:`.ledger`: every job in SQLite, for re-attaching after a restart
 * :mod:`.waiter`: polling with backoff that survives flaky networks and sleep
@@ -19,7 +19,7 @@ _LAZY = {
     "JobState": "terranb.jobs.states",
     "JobStatus": "terranb.jobs.states",
     "Ledger": "terranb.jobs.ledger",
-    "make_backend": "terranb.jobs.backend",
+    "make_backend": "terranb.jobs.factory",
 }
 
 

@@ -9,18 +9,16 @@ this protocol; the concrete classes live in :mod:`.terra_backend` and
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from terranb.credentials import StorageCredentials
-from terranb.errors import ConfigError
 from terranb.jobs.states import JobStatus
 from terranb.transfer.journal import FileRow
 from terranb.transfer.progress import ProgressCallback
 
-__all__ = ["BACKENDS", "Backend", "account_tag", "make_backend"]
+__all__ = ["BACKENDS", "Backend"]
 
 BACKENDS = ("terra", "flighthub")
 
@@ -81,33 +79,3 @@ class Backend(Protocol):
                          on_progress: ProgressCallback | None = None) -> list[str]:
         """Download a finished job's result tree into ``dest``; returns relative paths."""
         ...
-
-
-def account_tag(value: str) -> str:
-    """A short, non-reversible tag of an account id for labels and the ledger."""
-    return hashlib.sha256(value.encode()).hexdigest()[:12]
-
-
-def make_backend(kind: str, **client_kwargs: Any) -> Backend:
-    """A backend of ``kind`` with a client built from settings (env, profile) and kwargs.
-
-    Args:
-        kind: ``"terra"`` (TerraAPI v2) or ``"flighthub"`` (FlightHub 2).
-        client_kwargs: passed to :class:`~terranb.api.terra.TerraClient` or
-            :class:`~terranb.api.flighthub.FlightHubClient` (e.g. ``base_url``).
-
-    Example:
-        >>> backend = make_backend("terra", base_url="http://127.0.0.1:8000")  # doctest: +SKIP
-    """
-    kind = (kind or "terra").lower()
-    if kind in ("terra", "terraapi"):
-        from terranb.api.terra import TerraClient
-        from terranb.jobs.terra_backend import TerraBackend
-
-        return TerraBackend(TerraClient(**client_kwargs))
-    if kind in ("flighthub", "fh2", "flighthub2"):
-        from terranb.api.flighthub import FlightHubClient
-        from terranb.jobs.flighthub_backend import FlightHubBackend
-
-        return FlightHubBackend(FlightHubClient(**client_kwargs))
-    raise ConfigError(f"unknown backend {kind!r}; use 'terra' or 'flighthub'")

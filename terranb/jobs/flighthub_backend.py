@@ -21,13 +21,19 @@ from typing import Any
 
 from terranb.api.flighthub import MAX_CALLBACK_FILES, batch_uuid
 from terranb.credentials import StorageCredentials
-from terranb.errors import JobFailed, NotFoundError, ServerError, TerranbError, ValidationError
-from terranb.jobs.backend import account_tag
+from terranb.errors import (
+    JobFailed,
+    NotFoundError,
+    ServerError,
+    ValidationError,
+    is_transient_service_error,
+)
+from terranb.jobs.account import account_tag
 from terranb.jobs.states import JobState, JobStatus, from_fh2
+from terranb.retry import NOT_FOUND, retry_call
 from terranb.transfer.download import download_object
 from terranb.transfer.journal import FileRow
 from terranb.transfer.progress import ProgressCallback
-from terranb.transfer.upload import is_transient_service_error as _transient
 from terranb.transfer.zipper import safe_extract
 
 __all__ = ["FlightHubBackend"]
@@ -39,6 +45,13 @@ _PARAM_FIELD = {14: "parameter_2d", 15: "parameter_3d", 13: "parameter_lidar",
                 "3dgs": "parameter_3dgs"}
 _MODEL_KEY = {"parameter_2d": "model_2d", "parameter_3d": "model_3d",
               "parameter_lidar": "model_lidar", "parameter_3dgs": "model_3dgs"}
+
+
+class _Adopted:
+    """A model a lost start answer did start (found by reconciling)."""
+
+    def __init__(self, uuid: str) -> None:
+        self.uuid = uuid
 
 
 class FlightHubBackend:
@@ -92,18 +105,20 @@ class FlightHubBackend:
         self.client.upload_callback(resource_uuid, callback_param, entries, resource_name=name,
                                     batch_size=max(1, len(entries)))
 
+    def _retrying(self, what: str, fn: Callable[[], Any],
+                  reconcile: Callable[[], Any] | None = None) -> Any:
+        return retry_call(fn, retryable=is_transient_service_error, what=what,
+                          sleep=self._sleep, reconcile=reconcile)
+
     def bound_names(self, resource_uuid: str) -> set[str]:
         """``GET /open_model/resource/{uuid}`` file names (empty before the first bind)."""
-        for attempt in range(1, 6):
+        def names() -> set[str]:
             try:
                 return set(self.client.get_resource(resource_uuid).file_names)
             except NotFoundError:
                 return set()
-            except TerranbError as exc:
-                if not _transient(exc) or attempt == 5:
-                    raise
-                self._sleep(min(10.0, 0.5 * 2 ** attempt))
-        return set()
+
+        return self._retrying("list bound files", names)
 
     def start(self, resource_uuid: str, job_type: int, parameters: str, name: str,
               kind: str = "") -> str:
@@ -112,23 +127,19 @@ class FlightHubBackend:
         if field is None:
             raise ValidationError(f"FlightHub 2 cannot build job type {kind or job_type!r}; "
                                   "use 2d, 3d, lidar or 3dgs")
-        for attempt in range(1, 6):
-            try:
-                refs = self.client.start_reconstruction(resource_uuid, **{field: parameters})
-                break
-            except TerranbError as exc:
-                if not _transient(exc) or attempt == 5:
-                    raise
-                # A second start would build (and bill) a second model: first look for
-                # a model the lost answer may have started on this resource.
-                self._sleep(min(10.0, 0.5 * 2 ** attempt))
-                try:
-                    for model in self.client.running_models():
-                        if model.resource_uuid == resource_uuid:
-                            return str(model.model_uuid)
-                except TerranbError as exc2:
-                    if not _transient(exc2):
-                        raise
+
+        def started_elsewhere() -> Any:
+            # A second start would build (and bill) a second model: first look for a model
+            # the lost answer may have started on this resource.
+            for model in self.client.running_models():
+                if model.resource_uuid == resource_uuid:
+                    return _Adopted(str(model.model_uuid))
+            return NOT_FOUND
+
+        refs = self._retrying("start model", lambda: self.client.start_reconstruction(
+            resource_uuid, **{field: parameters}), reconcile=started_elsewhere)
+        if isinstance(refs, _Adopted):
+            return refs.uuid
         ref = refs.get(_MODEL_KEY[field]) or next(iter(refs.values()), None)
         if ref is None:
             raise ServerError("start_reconstruction answered without a model uuid")
@@ -140,14 +151,7 @@ class FlightHubBackend:
 
     def cancel(self, job_id: str) -> None:
         """``POST /open_model/models/{uuid}/reconstruction/stop``."""
-        for attempt in range(1, 6):
-            try:
-                self.client.stop_model(job_id)
-                return
-            except TerranbError as exc:
-                if not _transient(exc) or attempt == 5:
-                    raise
-                self._sleep(min(10.0, 0.5 * 2 ** attempt))
+        self._retrying("stop model", lambda: self.client.stop_model(job_id))
 
     def list_remote(self, limit: int | None = None) -> Iterator[JobStatus]:
         """``GET /open_model/models/running`` (FlightHub 2 lists only running models)."""

@@ -33,7 +33,8 @@ from terranb.errors import (
     TransferError,
     ValidationError,
 )
-from terranb.jobs.backend import Backend, make_backend
+from terranb.jobs.backend import Backend
+from terranb.jobs.factory import make_backend
 from terranb.jobs.ledger import Ledger, LedgerRecord
 from terranb.jobs.states import JobState, JobStatus
 from terranb.jobs.waiter import wait_for
@@ -165,7 +166,7 @@ class Job:
                job_type: Any = None, name: str | None = None, force: bool = False,
                ledger: Ledger | None = None, on_progress: Callable[[Any], None] | None = None,
                resource: str | None = None, journal: Journal | str | None = None,
-               workers: int = DEFAULT_WORKERS, part_size: int = DEFAULT_PART_SIZE,
+               workers: int | None = DEFAULT_WORKERS, part_size: int = DEFAULT_PART_SIZE,
                preflight: bool = True) -> Job:
         """Preflight, upload, bind, create and start a job.
 
@@ -173,7 +174,7 @@ class Job:
             dataset: the folder of photos / LiDAR files (``None`` with ``resource``).
             params: a :mod:`terranb.params` object, a dict or the JSON string.
             backend: where to run it: a backend, or ``"terra"`` / ``"flighthub"`` for
-                one built from settings (:func:`~terranb.jobs.backend.make_backend`).
+                one built from settings (:func:`~terranb.jobs.factory.make_backend`).
             job_type: ``"2d"``, ``"3d"``, ``"lidar"`` (or 14/15/13); default from ``params``.
             name: job and resource name (default: the folder name and the time).
             force: submit even when preflight finds errors.
@@ -182,7 +183,7 @@ class Job:
                 :class:`~terranb.transfer.progress.ProgressEvent` updates.
             resource: an already uploaded and bound resource: nothing is uploaded.
             journal: the upload journal (default: the user data dir).
-            workers: parallel uploads.
+            workers: parallel uploads (default None: measured, see transfer.concurrency).
             part_size: multipart part size.
             preflight: run :func:`terranb.dataset.preflight` first.
 
@@ -231,7 +232,7 @@ class Job:
     @staticmethod
     def _upload_and_bind(root: Path, backend: Backend, name: str,
                          notify: Callable[[Any], None], journal: Journal | str | None,
-                         workers: int, part_size: int) -> tuple[str, str, float]:
+                         workers: int | None, part_size: int) -> tuple[str, str, float]:
         t0 = time.monotonic()
         uploader = Uploader(backend.obtain_credentials, label=backend.label(), journal=journal,
                             workers=workers, part_size=part_size, on_progress=notify)

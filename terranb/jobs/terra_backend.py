@@ -25,15 +25,15 @@ from terranb.credentials import StorageCredentials
 from terranb.errors import (
     InvalidOperationError,
     JobFailed,
-    TerranbError,
     UnsupportedRouteError,
+    is_transient_service_error,
 )
-from terranb.jobs.backend import account_tag
+from terranb.jobs.account import account_tag
 from terranb.jobs.states import JobState, JobStatus, from_terra
+from terranb.retry import NOT_FOUND, retry_call
 from terranb.transfer.download import Downloader, RemoteFile
 from terranb.transfer.journal import FileRow
 from terranb.transfer.progress import ProgressCallback
-from terranb.transfer.upload import is_transient_service_error as _transient
 
 __all__ = ["TerraBackend"]
 
@@ -133,65 +133,47 @@ class TerraBackend:
                     known[uuid] = f
         return [known[u] for u in uuids]
 
-    def _retrying(self, what: str, fn: Callable[[], Any], attempts: int = 5) -> Any:
-        for attempt in range(1, attempts + 1):
-            try:
-                return fn()
-            except TerranbError as exc:
-                if not _transient(exc) or attempt == attempts:
-                    raise
-                log.info("%s failed (%s); retrying", what, exc)
-                self._sleep(min(10.0, 0.5 * 2 ** attempt))
-        raise AssertionError("unreachable")
+    def _retrying(self, what: str, fn: Callable[[], Any],
+                  reconcile: Callable[[], Any] | None = None) -> Any:
+        return retry_call(fn, retryable=is_transient_service_error, what=what,
+                          sleep=self._sleep, reconcile=reconcile)
 
     def _create(self, name: str) -> str:
-        for attempt in range(1, 6):
+        def adopt() -> Any:
+            # The job may exist although the answer was lost: adopt it, do not duplicate.
+            # Listing jobs is undocumented ([impl]); without it a retry may leave an
+            # empty, never-started job behind, which costs nothing.
+            if not self._offers(JOBS_LIST_ROUTE):
+                return NOT_FOUND
             try:
-                return str(self.client.jobs.create(name).uuid)
-            except TerranbError as exc:
-                if not _transient(exc) or attempt == 5:
-                    raise
-                self._sleep(min(10.0, 0.5 * 2 ** attempt))
-                # The job may exist although the answer was lost: adopt it, do not duplicate.
-                # Listing jobs is undocumented ([impl]); without it a retry may leave an
-                # empty, never-started job behind, which costs nothing.
-                if not self._offers(JOBS_LIST_ROUTE):
-                    continue
-                try:
-                    for job in self.client.jobs.list(search=name, limit=20):
-                        if job.name == name and int(job.status) == 0:
-                            return str(job.uuid)
-                except UnsupportedRouteError as exc2:
-                    self._unsupported(JOBS_LIST_ROUTE, exc2)
-                except TerranbError as exc2:
-                    if not _transient(exc2):
-                        raise
-        raise AssertionError("unreachable")
+                for job in self.client.jobs.list(search=name, limit=20):
+                    if job.name == name and int(job.status) == 0:
+                        return str(job.uuid)
+            except UnsupportedRouteError as exc:
+                self._unsupported(JOBS_LIST_ROUTE, exc)
+            return NOT_FOUND
+
+        return str(self._retrying("create job", lambda: self.client.jobs.create(name).uuid,
+                                  reconcile=adopt))
 
     def start(self, resource_uuid: str, job_type: int, parameters: str, name: str,
               kind: str = "") -> str:
         """``POST /v2/jobs`` then ``POST /v2/jobs/{uuid}/start``; a lost answer is checked."""
         job_id = self._create(name)
-        for attempt in range(1, 6):
+
+        def send() -> str:
             try:
                 self.client.jobs.start(job_id, job_type, resource_uuid, parameters)
-                return job_id
             except InvalidOperationError:
                 # A retry after a lost answer: the service refuses a second start.
-                if int(self.client.jobs.get(job_id).status) != 0:
-                    return job_id
-                raise
-            except TerranbError as exc:
-                if not _transient(exc) or attempt == 5:
+                if int(self.client.jobs.get(job_id).status) == 0:
                     raise
-                self._sleep(min(10.0, 0.5 * 2 ** attempt))
-                try:
-                    if int(self.client.jobs.get(job_id).status) != 0:
-                        return job_id
-                except TerranbError as exc2:
-                    if not _transient(exc2):
-                        raise
-        return job_id
+            return job_id
+
+        def started() -> Any:
+            return job_id if int(self.client.jobs.get(job_id).status) != 0 else NOT_FOUND
+
+        return str(self._retrying("start job", send, reconcile=started))
 
     def status(self, job_id: str) -> JobStatus:
         """``GET /v2/jobs/{uuid}``."""

@@ -22,9 +22,9 @@ import math
 import time
 from collections.abc import Callable
 
-from terranb.errors import JobTimeout, TerranbError
+from terranb.errors import JobTimeout, TerranbError, is_transient_service_error
 from terranb.jobs.states import JobStatus
-from terranb.transfer.upload import is_transient_service_error
+from terranb.retry import RetryPolicy
 
 __all__ = ["wait_for"]
 
@@ -72,7 +72,9 @@ def wait_for(poll: Callable[[], JobStatus], *,
             errors += 1
             if max_errors is not None and errors > max_errors:
                 raise
-            wait_s = min(max_interval, max(interval, 1.0) * 2 ** min(errors - 1, 6))
+            # The project's one backoff rule (terranb.retry), without jitter: one poller.
+            wait_s = RetryPolicy(backoff=max(interval, 1.0), max_backoff=max_interval,
+                                 jitter=0.0).delay(min(errors, 7))
             log.info("status poll failed (%s); retrying in %.0f s", exc, wait_s)
         else:
             errors = 0

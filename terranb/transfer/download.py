@@ -28,7 +28,6 @@ import base64
 import hashlib
 import logging
 import os
-import random
 import re
 import threading
 import time
@@ -39,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from terranb.errors import TransferError, UnsafePathError
+from terranb.retry import TRANSFERS
 from terranb.transfer.progress import ProgressCallback, ProgressTracker
 
 __all__ = [
@@ -292,7 +292,7 @@ class Downloader:
                 if attempt >= self.retries:
                     raise TransferError(f"{f.name}: download failed {attempt} times "
                                         f"({exc}); run it again to resume") from None
-                self._sleep(min(20.0, 0.25 * 2 ** attempt) * (0.5 + random.random() / 2))
+                self._sleep(TRANSFERS.delay(attempt))
                 continue
             size = part.stat().st_size
             if f.size is not None and size < f.size:
@@ -449,4 +449,4 @@ def download_object(credentials: Any, key: str, dest: str | os.PathLike[str], *,
                 if isinstance(exc, TransferError):
                     raise
                 raise TransferError(f"downloading {key} failed: {type(exc).__name__}") from exc
-            sleep(min(20.0, 0.25 * 2 ** attempt))
+            sleep(TRANSFERS.delay(attempt))

@@ -73,6 +73,16 @@ class ProgressTracker:
         self.files_done = 0
         self._files: dict[str, tuple[int, int]] = {}
         self._lock = threading.Lock()
+        self._listeners: list[Callable[[int], None]] = []
+
+    def add_listener(self, fn: Callable[[int], None]) -> None:
+        """Also tell ``fn`` every byte count :meth:`advance` sees (bytes on the wire)."""
+        self._listeners.append(fn)
+
+    def remove_listener(self, fn: Callable[[int], None]) -> None:
+        """Stop telling ``fn``."""
+        if fn in self._listeners:
+            self._listeners.remove(fn)
 
     def set_totals(self, total_bytes: int, files_total: int) -> None:
         """Set the run's totals once the file list is known."""
@@ -96,6 +106,8 @@ class ProgressTracker:
             done, size = self._files.get(path, (0, 0))
             self._files[path] = (done + nbytes, size)
             self.total_done += nbytes
+        for fn in self._listeners:
+            fn(nbytes)
         self._emit(path)
 
     def finish_file(self, path: str, skipped: bool = False) -> None:

@@ -4,11 +4,13 @@
 ``{fileName}`` = its relative path (``/`` separators), the way DJI's quick start
 does, but:
 
-* in parallel (``workers``, default 8: enough to fill a home uplink, few enough
-  for a notebook kernel), streaming from disk (memory does not grow with the
-  file count or size);
+* in parallel, streaming from disk (memory does not grow with the file count or
+  size); by default the number of transfers in flight is found by measuring the
+  link (:class:`~terranb.transfer.concurrency.ConcurrencyTuner`: start at 4,
+  double while throughput grows, keep the best level, halve on throttling, at most
+  ``MAX_WORKERS`` and the memory budget); ``workers=N`` fixes it;
 * as multipart uploads above ``multipart_threshold`` (default = ``part_size``,
-  8 MiB), so at most ``workers x part_size`` bytes are lost by a crash;
+  8 MiB), so at most ``in-flight x part_size`` bytes are lost by a crash;
 * with a journal (:mod:`terranb.transfer.journal`): a re-run skips finished
   files and parts, continues multipart uploads and aborts orphan ones;
 * renewing STS credentials before they expire and when the store says they
@@ -32,7 +34,6 @@ import functools
 import hashlib
 import logging
 import os
-import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -43,24 +44,23 @@ from typing import Any
 
 from terranb.credentials import StorageCredentials
 from terranb.errors import (
-    ApiError,
     CredentialsExpiredError,
-    JobLimitError,
-    ServerError,
     TerranbError,
     TransferError,
-    TransportError,
+    is_transient_service_error,
 )
-from terranb.transfer.journal import (
-    BIND_DONE,
-    BIND_PENDING,
-    FileRow,
-    Journal,
-    PartRow,
-    RunStats,
-    SessionRow,
-    hash_file,
+from terranb.retry import TRANSFERS
+from terranb.transfer.binding import BindBatch, Binder, BindResult
+from terranb.transfer.body import (
+    FileWindow,
+    hash_range,
+    hook_progress,
+    is_md5,
+    multipart_etag,
+    strip_etag,
 )
+from terranb.transfer.concurrency import ConcurrencyTuner
+from terranb.transfer.journal import FileRow, Journal, PartRow, RunStats, SessionRow, hash_file
 from terranb.transfer.progress import ProgressCallback, ProgressTracker
 from terranb.transfer.s3client import (
     CredentialProvider,
@@ -70,10 +70,12 @@ from terranb.transfer.s3client import (
     is_transient_error,
     preload,
 )
+from terranb.transfer.scan import LocalFile, dataset_fingerprint, scan_folder
 
 __all__ = [
     "DEFAULT_PART_SIZE",
     "DEFAULT_WORKERS",
+    "MAX_WORKERS",
     "BindBatch",
     "BindResult",
     "LocalFile",
@@ -81,78 +83,21 @@ __all__ = [
     "Uploader",
     "dataset_fingerprint",
     "is_transient_service_error",
+    "multipart_etag",
     "scan_folder",
 ]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_WORKERS = 8
+DEFAULT_WORKERS: int | None = None
+"""``None``: the uploader finds its concurrency itself (:mod:`terranb.transfer.concurrency`)."""
+MAX_WORKERS = 32
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
 MAX_PARTS = 10_000
-
-BindBatch = Callable[[str, Sequence[FileRow]], None]
-"""``bind_batch(callback_param, files)``: link these uploaded files to the resource."""
-
-
-def is_transient_service_error(exc: BaseException) -> bool:
-    """True for service failures worth retrying: transport errors, 5xx, gateway 5xx.
-
-    A gateway 5xx whose body is not the service's envelope may arrive as a plain
-    :class:`~terranb.errors.ApiError`; its HTTP status decides.
-    """
-    if isinstance(exc, (TransportError, ServerError)):
-        return True
-    if isinstance(exc, ApiError) and not isinstance(exc, JobLimitError):
-        return exc.status_code is not None and (exc.status_code >= 500
-                                                or exc.status_code == 429)
-    return False
-
-
-@dataclass(frozen=True)
-class LocalFile:
-    """A file of the data set folder."""
-
-    rel: str
-    path: Path
-    size: int
-    mtime_ns: int
-
-
-def scan_folder(root: str | os.PathLike[str],
-                files: Iterable[str] | None = None) -> list[LocalFile]:
-    """Files under ``root`` (recursively, hidden ones skipped), sorted by relative path.
-
-    Args:
-        root: data set folder.
-        files: only these relative paths (``/`` or ``os.sep`` separated).
-    """
-    base = Path(root).resolve()
-    if not base.is_dir():
-        raise TransferError(f"{base} is not a folder; give the folder that holds the photos")
-    found: list[LocalFile] = []
-    if files is not None:
-        candidates = [base / f.replace("\\", "/") for f in files]
-    else:
-        candidates = []
-        for dirpath, dirnames, filenames in os.walk(base):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            candidates += [Path(dirpath) / n for n in filenames if not n.startswith(".")]
-    for path in candidates:
-        st = path.stat()
-        rel = path.relative_to(base).as_posix()
-        found.append(LocalFile(rel, path, st.st_size, st.st_mtime_ns))
-    found.sort(key=lambda f: f.rel)
-    return found
-
-
-def dataset_fingerprint(rows: Iterable[FileRow | tuple[str, int, str]]) -> str:
-    """SHA-256 over the sorted ``(path, size, sha256)`` of a data set's files."""
-    items = sorted((r.rel, r.size, r.sha256) if isinstance(r, FileRow) else tuple(r)
-                   for r in rows)
-    digest = hashlib.sha256()
-    for rel, size, sha in items:
-        digest.update(f"{rel}\t{size}\t{sha}\n".encode())
-    return digest.hexdigest()
+# Each transfer in flight holds a connection, its TLS buffers and botocore's read
+# buffers (a few MiB); 256 MiB caps an adaptive upload at MAX_WORKERS either way.
+MEMORY_BUDGET = 256 * 1024 * 1024
+_PER_WORKER_BYTES = 8 * 1024 * 1024
 
 
 @dataclass
@@ -180,138 +125,6 @@ class UploadResult:
     def total_bytes(self) -> int:
         """Size of the data set."""
         return sum(f.size for f in self.files)
-
-
-@dataclass
-class BindResult:
-    """What one :meth:`Uploader.bind` did."""
-
-    resource_uuid: str
-    bound: list[str]
-    already_bound: list[str]
-    missing: list[str]
-    calls: int
-
-
-class _Reader:
-    """A seekable window on a file that counts sent bytes for progress.
-
-    botocore reads the body once to sign it (over plain HTTP) and again to send
-    it; like s3transfer we count only while "transferring" (signalled from the
-    ``request-created`` event) and roll back on seek (a retry re-sends).
-    """
-
-    def __init__(self, path: Path, offset: int, length: int,
-                 on_bytes: Callable[[int], None], sha256_hex: str | None = None) -> None:
-        self.sha256_hex = sha256_hex  # lets botocore skip hashing the body again
-        self._fh = open(path, "rb")  # noqa: SIM115 - closed by close()
-        self._offset = offset
-        self._length = length
-        self._pos = 0
-        self._counted = 0
-        self._on_bytes = on_bytes
-        self._transferring = False
-        self._fh.seek(offset)
-
-    def signal_transferring(self) -> None:
-        self._transferring = True
-
-    def signal_not_transferring(self) -> None:
-        self._transferring = False
-
-    def __len__(self) -> int:
-        return self._length
-
-    def read(self, amt: int | None = -1) -> bytes:
-        left = self._length - self._pos
-        if left <= 0:
-            return b""
-        n = left if amt is None or amt < 0 else min(amt, left)
-        data = self._fh.read(n)
-        self._pos += len(data)
-        if self._transferring and self._pos > self._counted:
-            self._on_bytes(self._pos - self._counted)
-            self._counted = self._pos
-        return data
-
-    def seek(self, pos: int, whence: int = 0) -> int:
-        if whence == 1:
-            pos += self._pos
-        elif whence == 2:
-            pos += self._length
-        pos = max(0, min(pos, self._length))
-        if pos < self._counted:
-            self._on_bytes(pos - self._counted)
-            self._counted = pos
-        self._pos = pos
-        self._fh.seek(self._offset + pos)
-        return pos
-
-    def tell(self) -> int:
-        return self._pos
-
-    def close(self) -> None:
-        self._fh.close()
-
-    def __enter__(self) -> _Reader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def _signal(name: str) -> Callable[..., None]:
-    def handler(request: Any, **_: Any) -> None:
-        body = getattr(request, "body", None)
-        if hasattr(body, name):
-            getattr(body, name)()
-    return handler
-
-
-_HOOKED: set[int] = set()
-_HOOK_LOCK = threading.Lock()
-
-
-def _hook_progress(client: Any) -> None:
-    """Make ``_Reader`` bodies count only the bytes actually sent (once per client)."""
-    with _HOOK_LOCK:
-        if id(client) in _HOOKED:
-            return
-        _HOOKED.add(id(client))
-    events = client.meta.events
-    events.register_first("request-created.s3", _signal("signal_not_transferring"),
-                          unique_id="terranb-not-transferring")
-    events.register_last("request-created.s3", _signal("signal_transferring"),
-                         unique_id="terranb-transferring")
-    events.register("before-sign.s3", _known_payload_hash, unique_id="terranb-payload-hash")
-
-
-def _known_payload_hash(request: Any, **_: Any) -> None:
-    """Offer botocore the body's SHA-256 we already computed.
-
-    Note (audit): botocore's ``S3SigV4Auth`` drops this header and hashes the body
-    again while signing, over HTTP and over HTTPS alike (no checksum header is
-    sent, see :mod:`~terranb.transfer.s3client`), so today this saves nothing;
-    using the known hash needs a custom signer (kept for that).
-    """
-    sha = getattr(getattr(request, "body", None), "sha256_hex", None)
-    url = str(getattr(request, "url", ""))
-    if sha and not url.startswith("https") and "X-Amz-Content-SHA256" not in request.headers:
-        request.headers["X-Amz-Content-SHA256"] = sha
-
-
-def _strip(etag: str | None) -> str:
-    return (etag or "").strip().strip('"').lower()
-
-
-def _is_md5(etag: str) -> bool:
-    return len(etag) == 32 and all(c in "0123456789abcdef" for c in etag)
-
-
-def multipart_etag(part_md5s: Sequence[str]) -> str:
-    """The ETag S3 and OSS give a multipart object: md5 of the parts' binary md5s, ``-N``."""
-    joined = b"".join(bytes.fromhex(m) for m in part_md5s)
-    return f"{hashlib.md5(joined).hexdigest()}-{len(part_md5s)}"
 
 
 class _FileState:
@@ -346,7 +159,11 @@ class Uploader:
         label: names the target (service and account) in the journal, so the same
             folder uploaded to two services keeps two sets of rows.
         journal: a :class:`Journal` or its path (default: the user data dir).
-        workers: parallel transfers.
+        workers: parallel transfers; ``None`` (default) finds the number by measuring
+            throughput (see :mod:`terranb.transfer.concurrency`).
+        max_workers: the most an adaptive upload opens (default: ``MAX_WORKERS``, and no
+            more than ``memory_budget`` allows).
+        memory_budget: bytes the transfers in flight may hold.
         part_size: multipart part size in bytes (S3 and OSS need >= 5 MiB).
         multipart_threshold: files larger than this use multipart (default ``part_size``).
         on_progress: called with :class:`~terranb.transfer.progress.ProgressEvent`.
@@ -357,19 +174,27 @@ class Uploader:
 
     def __init__(self, credentials: CredentialProvider | StorageCredentials | CredentialSource, *,
                  label: str = "default", journal: Journal | str | os.PathLike[str] | None = None,
-                 workers: int = DEFAULT_WORKERS, part_size: int = DEFAULT_PART_SIZE,
+                 workers: int | None = DEFAULT_WORKERS, part_size: int = DEFAULT_PART_SIZE,
+                 max_workers: int = MAX_WORKERS, memory_budget: int = MEMORY_BUDGET,
                  multipart_threshold: int | None = None,
                  on_progress: ProgressCallback | None = None, margin: float = 60.0,
                  retries: int = 6, sleep: Callable[[float], None] = time.sleep) -> None:
-        if workers < 1:
-            raise ValueError("workers must be at least 1")
+        if workers is not None and workers < 1:
+            raise ValueError(f"workers must be at least 1 (got {workers}); leave it out to let "
+                             "the uploader find the number itself")
+        if max_workers < 1:
+            raise ValueError(f"max_workers must be at least 1 (got {max_workers})")
         if part_size < 1:
             raise ValueError("part_size must be positive")
+        self.adaptive = workers is None
+        # The most transfers in flight: fixed, or the tuner's ceiling.
+        self.workers = workers if workers is not None else max(
+            1, min(max_workers, memory_budget // _PER_WORKER_BYTES))
         self.source = (credentials if isinstance(credentials, CredentialSource)
-                       else CredentialSource(credentials, margin=margin, pool=workers + 2))
+                       else CredentialSource(credentials, margin=margin, pool=self.workers + 2))
+        self.tuner: ConcurrencyTuner | None = None
         self.label = label
         self.journal = journal if isinstance(journal, Journal) else Journal(journal)
-        self.workers = workers
         self.part_size = part_size
         self.multipart_threshold = part_size if multipart_threshold is None else multipart_threshold
         self.on_progress = on_progress
@@ -388,7 +213,7 @@ class Uploader:
         body = getattr(fn, "keywords", {}).get("Body")
         while True:
             client, generation = self.source.client()
-            _hook_progress(client)
+            hook_progress(client)
             if body is not None and hasattr(body, "seek"):
                 body.seek(0)
             try:
@@ -401,12 +226,14 @@ class Uploader:
                     self.source.invalidate(generation)
                     continue
                 attempt += 1
+                if self.tuner is not None and is_transient_error(exc):
+                    self.tuner.throttled()  # 503 SlowDown, 5xx, resets: fewer in flight
                 if not is_transient_error(exc) or attempt >= self.retries:
                     if isinstance(exc, TerranbError):
                         raise
                     raise TransferError(f"{what} failed: {type(exc).__name__}: "
                                         f"{_safe_text(exc)}") from exc
-                delay = min(20.0, 0.25 * 2 ** attempt) * (0.5 + random.random() / 2)
+                delay = TRANSFERS.delay(attempt)
                 log.info("%s: %s, retrying in %.1f s", what, error_code(exc) or type(exc).__name__,
                          delay)
                 self._sleep(delay)
@@ -637,17 +464,37 @@ class Uploader:
                     failed.add(st.local.rel)
                     errors.append(f"{exc} [{code}]" if code else str(exc))
 
-        with ThreadPoolExecutor(max_workers=self.workers,
-                                thread_name_prefix="terranb-upload") as pool:
-            running: set[Future[None]] = set()
-            for st, number in tasks():
-                while len(running) >= self.workers * 2:
-                    done, running = wait(running, return_when=FIRST_COMPLETED)
+        tuner = self.tuner = (ConcurrencyTuner(start=min(4, self.workers), cap=self.workers)
+                              if self.adaptive else None)
+        if tuner is not None:
+            tracker.add_listener(tuner.add_bytes)
+        try:
+            with ThreadPoolExecutor(max_workers=self.workers,
+                                    thread_name_prefix="terranb-upload") as pool:
+                running: set[Future[None]] = set()
+                queue = tasks()
+                backlog = True
+                while backlog or running:
+                    limit = (tuner.tick(len(running), backlog) if tuner is not None
+                             else self.workers)
+                    while backlog and len(running) < limit:
+                        item = next(queue, None)
+                        if item is None:
+                            backlog = False
+                            break
+                        running.add(pool.submit(run, *item))
+                    if not running:
+                        continue
+                    # Wake at least every 0.1 s so the tuner measures on time.
+                    done, running = wait(running, timeout=0.1 if tuner else None,
+                                         return_when=FIRST_COMPLETED)
                     for fut in done:
                         fut.result()
-                running.add(pool.submit(run, st, number))
-            for fut in running:
-                fut.result()
+        finally:
+            if tuner is not None:
+                tracker.remove_listener(tuner.add_bytes)
+                log.info("upload concurrency settled at %d (in flight at the end: %d)",
+                         tuner.settled_limit, tuner.limit)
         return [st.local for st in states if st.local.rel in failed]
 
     def _resume_parts(self, session: SessionRow, st: _FileState) -> None:
@@ -670,15 +517,15 @@ class Uploader:
             return
         # Parts the journal has but the store lost are sent again.
         st.done = {n: p for n, p in st.done.items()
-                   if n in remote and _strip(remote[n].get("ETag")) == p.etag}
+                   if n in remote and strip_etag(remote[n].get("ETag")) == p.etag}
         # Parts the store finished just before a crash, before the journal heard of
         # them: adopt those whose ETag is the MD5 of our bytes (nothing is sent again).
         for n, info in remote.items():
             if n in st.done or not 1 <= n <= st.nparts:
                 continue
             offset, length = st.part_range(n)
-            etag = _strip(info.get("ETag"))
-            if int(info.get("Size", -1)) != length or not _is_md5(etag):
+            etag = strip_etag(info.get("ETag"))
+            if int(info.get("Size", -1)) != length or not is_md5(etag):
                 continue
             with open(st.local.path, "rb") as fh:
                 fh.seek(offset)
@@ -712,13 +559,13 @@ class Uploader:
         inflight = self.journal.begin_inflight(run_id, session.id, rel, 0, size)
         try:
             for _check in range(3):
-                with _Reader(st.local.path, 0, size, lambda n: tracker.advance(rel, n),
+                with FileWindow(st.local.path, 0, size, lambda n: tracker.advance(rel, n),
                              st.row.sha256 or None) as body:
                     resp = self._call(f"upload {rel}", functools.partial(
                         _put_object, Bucket=session.bucket, Key=st.row.key, Body=body,
                         ContentLength=size))
-                etag = _strip(resp.get("ETag"))
-                if not _is_md5(etag) or etag == st.row.md5:
+                etag = strip_etag(resp.get("ETag"))
+                if not is_md5(etag) or etag == st.row.md5:
                     break
                 log.warning("ETag of %s does not match its MD5; sending it again", rel)
                 tracker.start_file(rel, size, 0)
@@ -736,18 +583,18 @@ class Uploader:
         rel = st.local.rel
         upload_id = self._ensure_upload_id(session, st)
         offset, length = st.part_range(number)
-        md5, sha = _hash_range(st.local.path, offset, length)  # one extra read, page cache
+        md5, sha = hash_range(st.local.path, offset, length)  # one extra read, page cache
         inflight = self.journal.begin_inflight(run_id, session.id, rel, number, length)
         try:
             for _check in range(3):
-                with _Reader(st.local.path, offset, length,
+                with FileWindow(st.local.path, offset, length,
                              lambda n: tracker.advance(rel, n), sha or None) as body:
                     resp = self._call(f"upload {rel} part {number}", functools.partial(
                         _upload_part, Bucket=session.bucket, Key=st.row.key,
                         UploadId=upload_id, PartNumber=number, Body=body,
                         ContentLength=length))
-                etag = _strip(resp.get("ETag"))
-                if not _is_md5(etag) or etag == md5:
+                etag = strip_etag(resp.get("ETag"))
+                if not is_md5(etag) or etag == md5:
                     break
                 log.warning("ETag of %s part %d does not match its MD5; sending it again",
                             rel, number)
@@ -774,8 +621,8 @@ class Uploader:
             Bucket=session.bucket, Key=st.row.key, UploadId=upload_id,
             MultipartUpload={"Parts": [{"PartNumber": p.part_number, "ETag": f'"{p.etag}"'}
                                        for p in parts]}))
-        etag = _strip(resp.get("ETag"))
-        if all(_is_md5(p.etag) for p in parts) and "-" in etag:
+        etag = strip_etag(resp.get("ETag"))
+        if all(is_md5(p.etag) for p in parts) and "-" in etag:
             expected = multipart_etag([p.etag for p in parts])
             if etag != expected:
                 raise TransferError(f"{st.local.rel}: the assembled object's ETag {etag} is not "
@@ -783,126 +630,24 @@ class Uploader:
         self.journal.finish_file(session.id, st.local.rel, etag, run_id)
         tracker.finish_file(st.local.rel)
 
-    # -- binding ------------------------------------------------------------------------------
+    # -- binding (terranb.transfer.binding) -------------------------------------------------
+    def _binder(self) -> Binder:
+        return Binder(self._call, self.journal, workers=self.workers,
+                      on_progress=self.on_progress, sleep=self._sleep)
+
     def confirm(self, session: SessionRow, rows: Sequence[FileRow]) -> list[str]:
-        """``head_object`` each unconfirmed row; returns the paths missing or different.
-
-        Missing or different objects are reset in the journal, so the next
-        :meth:`upload` sends them again.
-        """
-        todo = [r for r in rows if r.uploaded and not r.confirmed]
-        bad: list[str] = [r.rel for r in rows if not r.uploaded]
-        ok: list[str] = []
-
-        def head(row: FileRow) -> bool:
-            try:
-                resp = self._call(f"check {row.rel}", lambda c: c.head_object(
-                    Bucket=session.bucket, Key=row.key))
-            except TransferError as exc:
-                if error_code(exc.__cause__ or exc) in {"404", "NoSuchKey", "NotFound"}:
-                    return False
-                raise
-            return (int(resp.get("ContentLength", -1)) == row.size
-                    and _strip(resp.get("ETag")) == _strip(row.etag))
-
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            for row, good in zip(todo, pool.map(head, todo), strict=True):
-                (ok if good else bad).append(row.rel)
-        self.journal.set_confirmed(session.id, ok)
-        for rel in bad:
-            self.journal.reset_file(session.id, rel)
-        return sorted(bad)
+        """``head_object`` each unconfirmed row (see :meth:`Binder.confirm`)."""
+        return self._binder().confirm(session, rows)
 
     def bind(self, result: UploadResult | SessionRow, resource_uuid: str, bind_batch: BindBatch,
              *, batch_size: int = 50, bound_names: Callable[[], set[str]] | None = None,
              attempts: int = 6) -> BindResult:
-        """Link the session's confirmed objects to ``resource_uuid``, each file once.
-
-        Args:
-            result: the :class:`UploadResult` (or session) whose files to bind.
-            resource_uuid: the resource (TerraAPI) or resource uuid (FlightHub 2).
-            bind_batch: ``bind_batch(callback_param, rows)`` calls ``upload_callback``.
-            batch_size: files per call (50 as in DJI's examples).
-            bound_names: returns the names already bound to the resource; used to
-                reconcile after a failed or interrupted call, so a retry never binds
-                a file twice.
-            attempts: tries per batch on transient errors (transport, 5xx).
-
-        Returns:
-            a :class:`BindResult`; ``missing`` lists files that were not in the
-            bucket (reset in the journal: upload again, then bind again).
-        """
+        """Link the session's confirmed objects to ``resource_uuid`` (see :meth:`Binder.bind`)."""
         session = result.session if isinstance(result, UploadResult) else result
         wanted = ({r.rel for r in result.files} if isinstance(result, UploadResult) else None)
-        rows = [r for r in self.journal.files(session.id) if wanted is None or r.rel in wanted]
-        already = [r.rel for r in rows
-                   if r.bind_state == BIND_DONE and r.bound_resource == resource_uuid]
-        todo = [r for r in rows if r.rel not in set(already)]
-        stale = [r for r in todo if r.bind_state == BIND_PENDING]
-        calls = 0
-        if stale and bound_names is not None:
-            # A previous run died between sending a batch and recording it.
-            present = bound_names()
-            done_now = [r.rel for r in todo if r.rel in present]
-            self.journal.set_bind_state(session.id, done_now, resource_uuid, BIND_DONE)
-            already += done_now
-            todo = [r for r in todo if r.rel not in present]
-        missing = self.confirm(session, todo)
-        todo = [r for r in todo if r.rel not in set(missing)]
-        rows_now = {r.rel: r for r in self.journal.files(session.id)}
-        todo = [rows_now[r.rel] for r in todo]
-        bound: list[str] = []
-        tracker = ProgressTracker(self.on_progress, phase="bind", total_bytes=len(todo),
-                                  files_total=len(todo))
-        for i in range(0, len(todo), batch_size):
-            batch = todo[i:i + batch_size]
-            for attempt in range(1, attempts + 1):
-                names = [r.rel for r in batch]
-                self.journal.set_bind_state(session.id, names, resource_uuid, BIND_PENDING)
-                try:
-                    calls += 1
-                    bind_batch(session.callback_param, batch)
-                    break
-                except TerranbError as exc:
-                    if not is_transient_service_error(exc):
-                        raise
-                    if attempt == attempts:
-                        # Left pending: the next run asks the service what got bound.
-                        raise TransferError(f"binding files to {resource_uuid} failed "
-                                            f"{attempts} times: {exc}") from exc
-                    self._sleep(min(10.0, 0.25 * 2 ** attempt))
-                    if bound_names is not None:
-                        present = bound_names()
-                        done_now = [n for n in names if n in present]
-                        self.journal.set_bind_state(session.id, done_now, resource_uuid,
-                                                    BIND_DONE)
-                        bound += done_now
-                        batch = [r for r in batch if r.rel not in present]
-                        if not batch:
-                            break
-            names = [r.rel for r in batch]
-            self.journal.set_bind_state(session.id, names, resource_uuid, BIND_DONE)
-            bound += names
-            for name in names:
-                tracker.start_file(name, 1)
-                tracker.finish_file(name)
-        return BindResult(resource_uuid, sorted(bound), sorted(already), missing, calls)
-
-
-def _hash_range(path: Path, offset: int, length: int) -> tuple[str, str]:
-    """``(md5, sha256)`` hex of ``length`` bytes at ``offset``, read in 1 MiB chunks."""
-    md5, sha = hashlib.md5(), hashlib.sha256()
-    with open(path, "rb") as fh:
-        fh.seek(offset)
-        left = length
-        while left > 0:
-            block = fh.read(min(1 << 20, left))
-            if not block:
-                break
-            md5.update(block)
-            sha.update(block)
-            left -= len(block)
-    return md5.hexdigest(), sha.hexdigest()
+        return self._binder().bind(session, wanted, resource_uuid, bind_batch,
+                                   batch_size=batch_size, bound_names=bound_names,
+                                   attempts=attempts)
 
 
 def _abort(client: Any, *, bucket: str, key: str, upload_id: str) -> Any:

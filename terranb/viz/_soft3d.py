@@ -3,9 +3,11 @@
 Reports (PDF, e-mail, GitHub previews) cannot run WebGL, so ``Scene3D.to_png``
 draws the same layers with an orthographic camera here: points are splatted as
 small squares, triangles are scan-converted with barycentric coordinates
-(texture looked up per pixel, or vertex colours with Lambert shading), and a
-z-buffer is resolved with one sort. Triangles are bucketed by screen size so
-each bucket is processed as one vectorised batch.
+(texture looked up per pixel, or vertex colours with Lambert shading), and each
+vectorised batch of fragments is resolved into a z-buffer as soon as it is made,
+so memory is the image plus one batch (``_MAX_BATCH`` fragments), whatever the
+number of points or faces. Triangles are bucketed by screen size so each bucket is
+processed as one vectorised batch.
 """
 
 from __future__ import annotations
@@ -48,11 +50,30 @@ class Camera:
         return right, up / np.linalg.norm(up), forward
 
 
-@dataclass
 class _Frags:
-    pix: list[np.ndarray]
-    depth: list[np.ndarray]
-    rgb: list[np.ndarray]
+    """A z-buffer: each batch of fragments is merged at once, the nearest one wins."""
+
+    def __init__(self, width: int, height: int) -> None:
+        np = require("numpy", "geo")
+        self.z = np.full(width * height, np.inf)
+        self.rgb = np.zeros((width * height, 3), dtype=np.uint8)
+        self.hit = np.zeros(width * height, dtype=bool)
+
+    def add(self, pix: np.ndarray, depth: np.ndarray, rgb: np.ndarray) -> None:
+        np = require("numpy", "geo")
+        if len(pix) == 0:
+            return
+        order = np.lexsort((depth, pix))  # nearest fragment first within each pixel
+        p = pix[order]
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = p[1:] != p[:-1]
+        sel = order[first]
+        p, d = pix[sel], depth[sel]
+        nearer = d < self.z[p]  # ties keep the earlier fragment, as one global sort did
+        p = p[nearer]
+        self.z[p] = d[nearer]
+        self.rgb[p] = rgb[sel][nearer]
+        self.hit[p] = True
 
 
 def render(points: list[tuple[np.ndarray, np.ndarray, int]],
@@ -98,7 +119,7 @@ def render(points: list[tuple[np.ndarray, np.ndarray, int]],
         rel = xyz - centre
         return ox + scale * (rel @ right), oy - scale * (rel @ up), rel @ forward
 
-    fr = _Frags([], [], [])
+    fr = _Frags(width, height)
     for xyz, rgb, size in points:
         _splat(fr, *project(np.asarray(xyz, dtype=np.float64)), np.asarray(rgb, dtype=np.uint8),
                max(1, int(size)), width, height)
@@ -107,16 +128,7 @@ def render(points: list[tuple[np.ndarray, np.ndarray, int]],
         px, py, dz = project(v)
         _triangles(fr, v, np.asarray(faces, dtype=np.int64), px, py, dz, uv, tex, cols, forward,
                    width, height)
-    if not fr.pix:
-        return img
-    pix = np.concatenate(fr.pix)
-    depth = np.concatenate(fr.depth)
-    rgb = np.concatenate(fr.rgb)
-    order = np.lexsort((depth, pix))  # nearest fragment first within each pixel
-    pix_o = pix[order]
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = pix_o[1:] != pix_o[:-1]
-    img.reshape(-1, 3)[pix_o[first]] = rgb[order][first]
+    img.reshape(-1, 3)[fr.hit] = fr.rgb[fr.hit]
     return img
 
 
@@ -125,13 +137,13 @@ def _splat(fr: _Frags, px: np.ndarray, py: np.ndarray, depth: np.ndarray, rgb: n
     np = require("numpy", "geo")
     x0 = np.floor(px).astype(np.int64) - (size - 1) // 2
     y0 = np.floor(py).astype(np.int64) - (size - 1) // 2
-    for dx in range(size):
-        for dy in range(size):
-            x, y = x0 + dx, y0 + dy
-            ok = (x >= 0) & (x < width) & (y >= 0) & (y < height)
-            fr.pix.append(y[ok] * width + x[ok])
-            fr.depth.append(depth[ok])
-            fr.rgb.append(rgb[ok])
+    for i in range(0, len(x0), _MAX_BATCH):
+        part = slice(i, i + _MAX_BATCH)
+        for dx in range(size):
+            for dy in range(size):
+                x, y = x0[part] + dx, y0[part] + dy
+                ok = (x >= 0) & (x < width) & (y >= 0) & (y < height)
+                fr.add(y[ok] * width + x[ok], depth[part][ok], rgb[part][ok])
 
 
 def _triangles(fr: _Frags, v: np.ndarray, faces: np.ndarray, px: np.ndarray, py: np.ndarray,
@@ -181,17 +193,17 @@ def _triangles(fr: _Frags, v: np.ndarray, faces: np.ndarray, px: np.ndarray, py:
             c3 = (w0[:, None] * base[f3[:, 0]] + w1[:, None] * base[f3[:, 1]]
                   + w2[:, None] * base[f3[:, 2]])
             rgb = np.clip(c3 * shade[fidx][:, None], 0, 255).astype(np.uint8)
-        fr.pix.append(Y * width + X)
-        fr.depth.append(depth)
-        fr.rgb.append(rgb)
+        fr.add(Y * width + X, depth, rgb)
 
     # Every visible face also lands on its centroid pixel, so sub-pixel triangles
     # of a dense mesh do not leave holes.
     vis = np.nonzero(visible)[0]
     cx = np.clip(tx[vis].mean(axis=1), 0, width - 1).astype(np.int64)
     cy = np.clip(ty[vis].mean(axis=1), 0, height - 1).astype(np.int64)
-    third = np.full(len(vis), 1.0 / 3.0)
-    emit(vis, cx, cy, third, third, third)
+    for i in range(0, len(vis), _MAX_BATCH):
+        part = slice(i, i + _MAX_BATCH)
+        third = np.full(len(vis[part]), 1.0 / 3.0)
+        emit(vis[part], cx[part], cy[part], third, third, third)
 
     for bk in np.unique(bucket[vis]):
         s = 1 << int(bk)

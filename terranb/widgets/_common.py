@@ -387,7 +387,7 @@ def backends_for(info: Any) -> BackendFactory:
     ``project_uuid``) -- the local emulator, or your own settings object for the
     real service. Backends are cached, one per kind.
     """
-    from terranb.jobs.backend import make_backend
+    from terranb.jobs.factory import make_backend
 
     cache: dict[str, Any] = {}
 
@@ -411,7 +411,7 @@ def submit_job(path: Any, *, backend: str, job_type: str, params: Any, name: str
                on_progress: Callable[[Any], None],
                backend_factory: BackendFactory | None = None, ledger: Any = None) -> Any:
     """Preflight, upload, bind and start a job (blocking); returns the :class:`Job`."""
-    from terranb.jobs.backend import make_backend
+    from terranb.jobs.factory import make_backend
     from terranb.jobs.job import Job
 
     be = backend_factory(backend) if backend_factory is not None else make_backend(backend)

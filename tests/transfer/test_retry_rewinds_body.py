@@ -14,7 +14,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError as BotoClientError
 
-from terranb.transfer.upload import Uploader, _Reader
+from terranb.transfer.body import FileWindow
+from terranb.transfer.upload import Uploader
 
 
 class _Source:
@@ -53,7 +54,7 @@ def test_retry_after_expired_token_resends_the_whole_body(tmp_path: Path) -> Non
                                   "PutObject")
         return {"ETag": '"x"'}
 
-    with _Reader(path, 0, len(data), lambda n: None, None) as body:
+    with FileWindow(path, 0, len(data), lambda n: None, None) as body:
         uploader._call("upload photo.jpg", functools.partial(put, Body=body))
     assert [len(b) for b in sent] == [len(data), len(data)]
     assert sent[1] == data
