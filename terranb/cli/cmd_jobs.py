@@ -85,6 +85,12 @@ def register(subparsers: Any) -> None:
     d.add_argument("dest", help="destination folder")
     d.add_argument("--zip", action="store_true",
                    help="also zip the tree for import into DJI Terra (pc_dir_structure layout)")
+    d.add_argument("--overwrite", action="store_true",
+                   help="replace local files that differ from the service's (default: refuse "
+                        "and write nothing; identical files are always skipped)")
+    d.add_argument("--rename-duplicates", action="store_true",
+                   help="when the service lists two different files of one name, keep both as "
+                        "<name>~2 (default: refuse and write nothing)")
     d.add_argument("--no-progress", action="store_true")
     _common(d, backend=True)
     d.set_defaults(func=_cmd_download)
@@ -295,11 +301,13 @@ def _cmd_download(args: argparse.Namespace) -> int:
     job = _attach(args)
     bars = _Bars(not args.no_progress and not args.json)
     try:
-        dest = job.results(args.dest, on_progress=bars)
+        dest = job.results(args.dest, on_progress=bars, overwrite=args.overwrite,
+                           duplicates="rename" if args.rename_duplicates else "error")
     finally:
         bars.close()
-    value: dict[str, Any] = {"job_id": job.id, "dest": str(dest), "files": job.record.outputs}
-    text = f"{len(job.record.outputs)} files in {dest}"
+    on_disk = [n for n in job.record.outputs if (Path(dest) / n).is_file()]
+    value: dict[str, Any] = {"job_id": job.id, "dest": str(dest), "files": on_disk}
+    text = f"{len(on_disk)} files in {dest}"  # counted on disk, not from the listing
     if args.zip:
         from terranb.transfer.zipper import zip_result_tree
 

@@ -381,14 +381,18 @@ class Job:
 
     # -- results --------------------------------------------------------------------------
     def results(self, dest: str | os.PathLike[str],
-                on_progress: ProgressCallback | None = None) -> Path:
+                on_progress: ProgressCallback | None = None, *, overwrite: bool = False,
+                duplicates: str = "error") -> Path:
         """Download the finished job's result tree into ``dest`` and return ``dest``.
 
         Complete files are skipped, so calling it again is cheap. For FlightHub 2
-        the result zip is downloaded and unpacked.
+        the result zip is downloaded and unpacked. A different file already at a
+        target is never replaced unless ``overwrite=True``; two different files of
+        one name in the listing are refused unless ``duplicates="rename"``.
 
         Raises:
             JobFailed: the job has not succeeded.
+            FileConflictError, DuplicateNameError: see above (nothing was written).
         """
         status = self.last_status if (self.last_status and self.last_status.is_terminal) \
             else self.status()
@@ -398,7 +402,8 @@ class Job:
             raise JobFailed(f"job {self.id} has no results: {status.describe()}; {fix}",
                             job=status)
         root = Path(dest)
-        files = self.backend.download_results(status, root, on_progress=on_progress)
+        files = self.backend.download_results(status, root, on_progress=on_progress,
+                                              overwrite=overwrite, duplicates=duplicates)
         if self.ledger is not None:
             self.ledger.set_outputs(self.id, str(root.resolve()), files)
         self.record.results_dir = str(root.resolve())
