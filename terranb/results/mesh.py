@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from terranb.errors import ResultFormatError, require
 from terranb.results.crs import bounds_to_wgs84, crs_from_text, crs_to_json
 from terranb.results.findings import Finding
+from terranb.results.finite import without_nonfinite
 
 if TYPE_CHECKING:
     import numpy as np
@@ -285,7 +286,7 @@ class Mesh:
     def parts(self) -> list[MeshPart]:
         """The geometry, one :class:`MeshPart` per material (parsed on first access)."""
         if self._parts is None:
-            self._parts = self._load()
+            self._parts = without_nonfinite(self._load(), self.path, self.findings)
         return self._parts
 
     def _load(self) -> list[MeshPart]:
