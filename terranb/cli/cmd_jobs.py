@@ -107,23 +107,28 @@ def _ledger(args: argparse.Namespace) -> Any:
     return Ledger(args.ledger) if args.ledger else Ledger()
 
 
-def _backend(kind: str | None, args: argparse.Namespace, base_url: str | None = None) -> Any:
+def _backend(kind: str | None, args: argparse.Namespace,
+             remembered: dict[str, str] | None = None) -> Any:
     from terranb.config import Settings
     from terranb.jobs.backend import make_backend
 
-    kwargs: dict[str, Any] = {"settings": Settings.load(getattr(args, "profile", None))}
-    if base_url:
-        kwargs["base_url"] = base_url
-    return make_backend(kind or "terra", **kwargs)
+    # One precedence rule (config.py): explicit > environment > profile > ledger > default.
+    settings = Settings.load(getattr(args, "profile", None), remembered=remembered)
+    return make_backend(kind or "terra", settings=settings)
 
 
 def _attach(args: argparse.Namespace) -> Any:
     from terranb.jobs.job import Job
+    from terranb.jobs.origin import origin_note, remembered_origin
 
     ledger = _ledger(args)
     record = ledger.get(args.job)
     kind = args.backend or (record.backend if record else None)
-    backend = _backend(kind, args, record.base_url if record and record.base_url else None)
+    same_kind = record is not None and kind == record.backend
+    backend = _backend(kind, args, remembered_origin(record) if same_kind else None)
+    note = origin_note(record, backend) if same_kind else None
+    if note:  # stderr: --json output on stdout stays clean
+        print(f"terranb: note: {note}", file=sys.stderr)
     return Job.attach(args.job, backend=backend, ledger=ledger)
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from terranb.config import Settings
 from terranb.errors import (
     ConfigError,
     JobFailed,
@@ -35,6 +36,7 @@ from terranb.errors import (
 )
 from terranb.jobs.backend import Backend, make_backend
 from terranb.jobs.ledger import Ledger, LedgerRecord
+from terranb.jobs.origin import origin_note, remembered_origin
 from terranb.jobs.states import JobState, JobStatus
 from terranb.jobs.waiter import wait_for
 from terranb.transfer.journal import Journal
@@ -311,9 +313,14 @@ class Job:
             return job
         if backend is None:
             kwargs = dict(client_kwargs)
-            if record.base_url and "base_url" not in kwargs:
-                kwargs["base_url"] = record.base_url
+            if record.base_url and "base_url" not in kwargs and "settings" not in kwargs:
+                # The ledger's origin is a remembered value: explicit > env > profile >
+                # ledger > default (config.py), never an explicit argument.
+                kwargs["settings"] = Settings.load(remembered=remembered_origin(record))
             backend = make_backend(record.backend, **kwargs)
+            note = origin_note(record, backend)
+            if note:
+                log.warning("%s", note)
         elif backend.kind != record.backend:
             raise ConfigError(f"job {record.job_id} runs on {record.backend}, not "
                               f"{backend.kind}")
