@@ -25,6 +25,17 @@ from terranb.cli._common import EXIT_OK, add_json_flag, emit
 __all__ = ["register"]
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1 (usage error, exit 2, otherwise)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
+    return value
+
+
 def _common(p: argparse.ArgumentParser, backend: bool = False) -> None:
     add_json_flag(p)
     p.add_argument("--profile", default=None,
@@ -49,7 +60,8 @@ def register(subparsers: Any) -> None:
                    help="algorithm parameters as JSON, or @file.json (merged before --crs)")
     p.add_argument("--name", default=None, help="job and resource name")
     p.add_argument("--resource", default=None, help="use this already uploaded resource")
-    p.add_argument("--workers", type=int, default=8, help="parallel uploads (default 8)")
+    p.add_argument("--workers", type=_positive_int, default=8,
+                   help="parallel uploads, a whole number >= 1 (default 8)")
     p.add_argument("--force", action="store_true", help="submit despite preflight errors")
     p.add_argument("--no-preflight", action="store_true", help="skip the preflight check")
     p.add_argument("--wait", action="store_true", help="wait for the job to finish")
@@ -132,13 +144,33 @@ def _attach(args: argparse.Namespace) -> Any:
     return Job.attach(args.job, backend=backend, ledger=ledger)
 
 
+def _read_params_file(path: Path) -> str:
+    """The text of a ``--params @file``, or a ValidationError naming the file and the fix."""
+    from terranb.errors import ValidationError
+
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        why = "it does not exist"
+    except IsADirectoryError:
+        why = "it is a folder"
+    except PermissionError:
+        why = "it is not readable (permission denied)"
+    except UnicodeDecodeError:
+        why = "it is not UTF-8 text"
+    except OSError as exc:
+        why = f"it cannot be read ({exc.strerror or type(exc).__name__})"
+    raise ValidationError(f"--params @{path}: {why}; give a readable JSON file after @ "
+                          "(or the JSON itself)")
+
+
 def _params(args: argparse.Namespace) -> Any:
     from terranb.params import GeoDesc, parameters_from_json, params_class
 
     if args.params:
         text = args.params
         if text.startswith("@"):
-            text = Path(text[1:]).read_text(encoding="utf-8")
+            text = _read_params_file(Path(text[1:]).expanduser())
         params = parameters_from_json(args.job_type, text)
     else:
         params = params_class(args.job_type)()
@@ -212,10 +244,11 @@ def _status_dict(job: Any, status: Any) -> dict[str, Any]:
 def _cmd_submit(args: argparse.Namespace) -> int:
     from terranb.jobs.job import Job
 
+    params = _params(args)  # the user's own inputs first: no credentials needed to refuse them
     backend = _backend(args.backend, args)
     bars = _Bars(not args.no_progress and not args.json)
     try:
-        job = Job.submit(args.dataset, _params(args), backend=backend, job_type=args.job_type,
+        job = Job.submit(args.dataset, params, backend=backend, job_type=args.job_type,
                          name=args.name, force=args.force, ledger=_ledger(args),
                          on_progress=bars, resource=args.resource, workers=args.workers,
                          preflight=not args.no_preflight)

@@ -195,6 +195,10 @@ class Job:
             PreflightError: the data set failed preflight (and ``force`` is False).
             TransferError: the upload failed; submitting again resumes it.
         """
+        for label, value in (("workers", workers), ("part_size", part_size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValidationError(f"{label} must be a whole number of at least 1, not "
+                                      f"{value!r}; e.g. workers=8 (--workers 8)")
         if isinstance(backend, str):
             backend = make_backend(backend)
         code, kind = _resolve_kind(params, job_type)

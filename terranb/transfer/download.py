@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from terranb.errors import TransferError, UnsafePathError
+from terranb.errors import TransferError, UnsafePathError, ValidationError
 from terranb.transfer.download_guard import (
     DownloadJournal,
     conflict_error,
@@ -188,8 +188,11 @@ class Downloader:
                  session_factory: Callable[[], Any] | None = None,
                  sleep: Callable[[float], None] = time.sleep,
                  timeout: tuple[float, float] = (10.0, 60.0)) -> None:
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ValidationError(f"download workers must be a whole number of at least 1, "
+                                  f"not {workers!r}")
         self.renew = renew
-        self.workers = max(1, workers)
+        self.workers = workers
         self.retries = retries
         self.on_progress = on_progress
         self._factory = session_factory

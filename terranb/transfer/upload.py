@@ -50,6 +50,7 @@ from terranb.errors import (
     TerranbError,
     TransferError,
     TransportError,
+    ValidationError,
 )
 from terranb.transfer.journal import (
     BIND_DONE,
@@ -362,9 +363,9 @@ class Uploader:
                  on_progress: ProgressCallback | None = None, margin: float = 60.0,
                  retries: int = 6, sleep: Callable[[float], None] = time.sleep) -> None:
         if workers < 1:
-            raise ValueError("workers must be at least 1")
+            raise ValidationError(f"workers must be at least 1, not {workers!r}")
         if part_size < 1:
-            raise ValueError("part_size must be positive")
+            raise ValidationError(f"part_size must be positive, not {part_size!r}")
         self.source = (credentials if isinstance(credentials, CredentialSource)
                        else CredentialSource(credentials, margin=margin, pool=workers + 2))
         self.label = label
