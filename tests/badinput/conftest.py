@@ -1,4 +1,4 @@
-"""Fixtures for the bad-input battery: checks that messages are one line and nothing is half written."""
+"""Fixtures for the bad-input battery: one-line messages, nothing half written."""
 
 from __future__ import annotations
 

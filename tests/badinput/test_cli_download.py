@@ -1,4 +1,4 @@
-"""``terranb download`` against the emulator: no clobbering, truthful counts, ledger vs env origin."""
+"""`terranb download` on the emulator: no clobbering, true counts, ledger vs env origin."""
 
 from __future__ import annotations
 
