@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from terranb.errors import ResultFormatError, require
 from terranb.results.crs import bounds_to_wgs84, crs_from_text, crs_to_json
 from terranb.results.findings import Finding
-from terranb.results.finite import without_nonfinite
+from terranb.results.finite import guarded_parse, without_nonfinite
 
 if TYPE_CHECKING:
     import numpy as np
@@ -291,7 +291,7 @@ class Mesh:
 
     def _load(self) -> list[MeshPart]:
         np_ = require("numpy", "geo")
-        fast = _parse_obj_fast(self.path, np_)
+        fast = guarded_parse(_parse_obj_fast, self.path, np_)
         if fast is not None:
             parts = []
             for material, vertices, faces, uv in fast:

@@ -274,3 +274,16 @@ def test_non_utf8_file_names_in_a_tree(tmp_path: Path, capsys: pytest.CaptureFix
     assert tree.ortho is not None
     assert main(["info", str(root), "--json"]) == 0
     json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("text", [
+    "v a b c\nv 1 0 0\nv 0 1 0\nf 1 2 3\n",       # not numbers
+    "v 0 0\nv 1 0\nv 0 1\nf 1 2 3\n",             # 2D vertices
+    "v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 99\n",      # face index past the end
+    "v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 -9\n",      # relative index before the start
+])
+def test_malformed_obj_is_a_result_format_error(tmp_path: Path, text: str) -> None:
+    p = _obj(tmp_path, text)
+    with pytest.raises(ResultFormatError) as exc:
+        Mesh.open(p).bounds
+    one_line(str(exc.value), "m.obj")
