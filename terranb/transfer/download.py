@@ -243,7 +243,8 @@ class Downloader:
         root.mkdir(parents=True, exist_ok=True)
         targets = [safe_target(root, f.name) for f in items]  # all names first
         journal = DownloadJournal(root)
-        same, different = existing_conflicts(items, targets, journal, _expected_md5)
+        same, different = existing_conflicts(items, targets, journal, _expected_md5,
+                                             self.workers)
         if different and not overwrite:
             raise conflict_error(root, different)
         for name in different:  # overwrite=True: a folder in the way is still never removed

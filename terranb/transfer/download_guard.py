@@ -30,6 +30,7 @@ import hashlib
 import json
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -43,14 +44,15 @@ JOURNAL_NAME = ".terranb-downloads.json"
 _CHUNK = 1 << 20
 
 
-def digests(path: Path) -> tuple[str, str]:
-    """(md5 hex, sha256 hex) of a file, read once."""
-    md5, sha = hashlib.md5(), hashlib.sha256()
+def digests(path: Path, *, md5: bool = True, sha256: bool = True) -> tuple[str, str]:
+    """(md5 hex, sha256 hex) of a file, read once ("" for a digest not asked for)."""
+    hashes = [hashlib.md5() if md5 else None, hashlib.sha256() if sha256 else None]
     with open(path, "rb") as fh:
         while block := fh.read(_CHUNK):
-            md5.update(block)
-            sha.update(block)
-    return md5.hexdigest(), sha.hexdigest()
+            for h in hashes:
+                if h is not None:
+                    h.update(block)
+    return tuple(h.hexdigest() if h is not None else "" for h in hashes)  # type: ignore[return-value]
 
 
 class DownloadJournal:
@@ -117,8 +119,9 @@ def resolve_duplicates(files: Sequence[Any], duplicates: str = "error") -> list[
             by_fold[folded] = f
             out.append(f)
             continue
-        same = (prev.name == f.name and prev.size == f.size and prev.checksum == f.checksum
-                and f.checksum is not None)
+        same = prev.name == f.name and prev.size == f.size and (
+            (f.checksum is not None and prev.checksum == f.checksum)
+            or (f.url is not None and prev.url == f.url))
         if same:
             continue  # the same object listed twice: one file on disk
         if duplicates == "error":
@@ -147,30 +150,34 @@ def resolve_duplicates(files: Sequence[Any], duplicates: str = "error") -> list[
 
 
 def existing_conflicts(files: Sequence[Any], targets: Sequence[Path],
-                       journal: DownloadJournal, expected_md5: Any) -> tuple[set[str], list[str]]:
+                       journal: DownloadJournal, expected_md5: Any,
+                       workers: int = 4) -> tuple[set[str], list[str]]:
     """(names already downloaded identically, names where a different thing exists).
 
     ``expected_md5(checksum)`` gives the plain MD5 a service checksum stands for, or None.
+    Files are hashed in ``workers`` threads (hashlib releases the GIL on large blocks).
     """
-    same: set[str] = set()
-    different: list[str] = []
-    for f, target in zip(files, targets, strict=True):
+
+    def verdict(pair: tuple[Any, Path]) -> str | None:
+        f, target = pair
         if not (target.exists() or target.is_symlink()):
-            continue
+            return None
         if not target.is_file():
-            different.append(f.name)  # a folder or a dangling link: never replaced blindly
-            continue
+            return "different"  # a folder or a dangling link: never replaced blindly
         size = target.stat().st_size
         if f.size is not None and size != f.size:
-            different.append(f.name)
-            continue
-        md5, sha = digests(target)
+            return "different"
         want = expected_md5(f.checksum)
+        md5, sha = digests(target, md5=want is not None, sha256=want is None)
         if (want is not None and md5 == want) or (
                 want is None and journal.matches(f.name, size, sha, f.checksum)):
-            same.add(f.name)
-        else:
-            different.append(f.name)
+            return "same"
+        return "different"
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        verdicts = list(pool.map(verdict, zip(files, targets, strict=True)))
+    same = {f.name for f, v in zip(files, verdicts, strict=True) if v == "same"}
+    different = [f.name for f, v in zip(files, verdicts, strict=True) if v == "different"]
     return same, different
 
 

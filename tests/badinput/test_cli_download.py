@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import cli_error, no_partials, tree_files
+from badinput_helpers import cli_error, no_partials, tree_files
 
 from terranb.cli.main import main
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import no_partials, one_line, tree_files
+from badinput_helpers import no_partials, one_line, tree_files
 
 from terranb.errors import (
     DuplicateNameError,

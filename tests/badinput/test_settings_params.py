@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import cli_error, one_line
+from badinput_helpers import cli_error, one_line
 
 from terranb.cli.main import main
 from terranb.config import Settings
