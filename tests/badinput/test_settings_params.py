@@ -210,3 +210,33 @@ def test_preflight_names_cut_and_empty_photos_and_survives_odd_entries(
     assert "Traceback" not in captured.err
     text = captured.out
     assert "truncated" in text and "zero.jpg" in text and flight.photos[1].name in text
+
+
+# ------------------------------------------------------------------ ledger and config files
+def test_a_ledger_that_is_not_a_database(tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "ledger.sqlite3").write_bytes(b"junk junk junk junk" * 10)
+    assert main(["jobs", "list", "--ledger", str(tmp_path)]) == 1
+    cli_error(capsys.readouterr().err, "ledger.sqlite3", "not a database", "--ledger")
+    assert (tmp_path / "ledger.sqlite3").read_bytes().startswith(b"junk")  # left as it was
+
+
+def test_a_ledger_folder_under_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "afile").write_text("x")
+    assert main(["jobs", "list", "--ledger", str(tmp_path / "afile" / "sub")]) == 1
+    cli_error(capsys.readouterr().err, "afile", "--ledger")
+
+
+@pytest.mark.parametrize("content", [None, b"\xff\xfe", b"[profile.default]\nregion = 3\n"])
+def test_config_file_problems(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                              content: bytes | None,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "config.toml"
+    if content is None:
+        cfg.mkdir()
+    else:
+        cfg.write_bytes(content)
+    monkeypatch.setenv("TERRANB_CONFIG_FILE", str(cfg))
+    code = main(["jobs", "show", "abc", "--ledger", str(tmp_path / "L")])
+    assert code == 1
+    cli_error(capsys.readouterr().err)
