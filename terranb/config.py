@@ -1,6 +1,7 @@
-"""Settings and credentials: keyword arguments > environment > profile file > defaults.
+"""Settings and credentials: keyword arguments > environment > profile > ledger > defaults.
 
-Each setting is resolved on its own, in this order:
+Each setting is resolved on its own, in this one order, everywhere (Python API,
+CLI, widgets):
 
 1. keyword arguments to :meth:`Settings.load` (``None`` means "not given");
 2. environment variables (``DJI_APP_KEY``, ``DJI_SECRET_KEY``, ``TERRANB_*``,
@@ -9,7 +10,13 @@ Each setting is resolved on its own, in this order:
    (``$XDG_CONFIG_HOME`` respected; ``TERRANB_CONFIG_FILE`` overrides the path),
    table ``[profile.<name>]``; the profile is the ``profile`` kwarg, else
    ``TERRANB_PROFILE``, else ``default``;
-4. defaults (region ``us``, FlightHub 2 API ``v0.1``, language ``en``).
+4. values remembered for the object at hand (``remembered=``: the job ledger's
+   service origin when attaching to a job submitted earlier): they only fill what
+   nothing above set, so ``TERRANB_BASE_URL`` beats the ledger;
+5. defaults (region ``us``, FlightHub 2 API ``v0.1``, language ``en``).
+
+``Settings.sources`` names where each value came from (``kwarg``, ``env``,
+``profile``, ``ledger``, ``default``) and :meth:`Settings.explain` says it in words.
 
 Loading never writes anything. :func:`save_profile`, used only by
 ``terranb configure``, writes the file atomically with mode 0600.
@@ -196,14 +203,19 @@ class Settings:
         *,
         env: Mapping[str, str] | None = None,
         path: Path | None = None,
+        remembered: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> Settings:
-        """Resolve every setting: kwargs > env > profile file > defaults.
+        """Resolve every setting: kwargs > env > profile file > remembered > defaults.
 
         Args:
             profile: profile name (else ``TERRANB_PROFILE``, else ``default``).
             env: environment to read (default ``os.environ``; tests pass a dict).
             path: profile file (default :func:`config_path`).
+            remembered: values remembered elsewhere (the ledger's ``base_url`` or
+                ``fh2_base_url`` of a job); used only where nothing above set one. A
+                remembered ``fh2_base_url`` also yields to a ``base_url`` given by kwarg,
+                environment or profile (that one override serves every API).
             **kwargs: any field of :class:`Settings`; ``None`` values are ignored.
 
         Raises:
@@ -242,8 +254,16 @@ class Settings:
                 values[key], sources[key] = env[ENV_VARS[key]], "env"
             elif table.get(key) not in (None, ""):
                 values[key], sources[key] = str(table[key]), "profile"
+            elif remembered and remembered.get(key) not in (None, ""):
+                values[key], sources[key] = remembered[key], "ledger"
             elif _DEFAULTS.get(key) is not None:
                 values[key], sources[key] = _DEFAULTS[key], "default"
+        if sources.get("fh2_base_url") == "ledger" and sources.get("base_url") in (
+                "kwarg", "env", "profile"):
+            del values["fh2_base_url"], sources["fh2_base_url"]
+        unknown_remembered = set(remembered or ()) - fields
+        if unknown_remembered:
+            raise ConfigError(f"unknown remembered setting(s) {sorted(unknown_remembered)}")
         if isinstance(values.get("region"), str):
             values["region"] = values["region"].lower()
         if isinstance(values.get("fh2_region"), str):
@@ -267,6 +287,21 @@ class Settings:
         if self.base_url:
             return self.base_url.rstrip("/")
         return FLIGHTHUB_HOSTS[self.fh2_region or self.region].rstrip("/")
+
+    def explain(self, key: str) -> str:
+        """Where ``key``'s value came from, in words (for CLI notes and errors).
+
+        Example:
+            >>> Settings.load(env={"TERRANB_BASE_URL": "http://x"}).explain("base_url")
+            'base_url from the environment (TERRANB_BASE_URL)'
+        """
+        src = self.sources.get(key)
+        where = {"kwarg": "an explicit argument",
+                 "env": f"the environment ({ENV_VARS.get(key, key)})",
+                 "profile": f"profile {self.profile!r} of {config_path()}",
+                 "ledger": "the job ledger (the origin the job was submitted to)",
+                 "default": "the default"}.get(src or "", "nowhere (unset)")
+        return f"{key} from {where}"
 
     def require_terra(self) -> tuple[str, str]:
         """Return (AK, SK) or raise a :class:`ConfigError` that says how to set them."""

@@ -266,7 +266,8 @@ def run_demo(out: str | os.PathLike[str] = "demo-out", *, seed: int = 0,
                 ui.bar(key, ev.total_bytes, f"download {kind}", unit="B", scale=True)
                 ui.set(key, ev.total_done, ev.total_bytes)
 
-            jobs[kind].results(results_dir / kind, on_progress=on_progress)
+            # The demo's own output tree: a re-run refreshes it with the new job's results.
+            jobs[kind].results(results_dir / kind, on_progress=on_progress, overwrite=True)
             ui.close(key)
             records[kind].timings["download"] = round(time.monotonic() - t0, 3)
             step(f"{kind} results downloaded to {results_dir / kind}")

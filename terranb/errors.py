@@ -26,7 +26,9 @@ never contain a secret (SK, STS keys, session tokens, user tokens).
         │   └── PreflightError        a data set failed preflight; carries the findings
         ├── TransferError             upload or download failed after retries
         │   ├── CredentialsExpiredError   STS credentials expired and could not be renewed
-        │   └── UnsafePathError       a remote file name would escape the destination
+        │   ├── UnsafePathError       a remote file name would escape the destination
+        │   ├── DuplicateNameError    a listing names two different files the same
+        │   └── FileConflictError     a different local file is in the way (no --overwrite)
         ├── JobFailed                 a job ended failed or stopped; carries the job
         ├── JobTimeout                waiting for a job ran out of time (also a TimeoutError)
         ├── ResultFormatError         a result file is missing or malformed (also a ValueError)
@@ -44,6 +46,8 @@ __all__ = [
     "ClientError",
     "ConfigError",
     "CredentialsExpiredError",
+    "DuplicateNameError",
+    "FileConflictError",
     "InvalidOperationError",
     "InvalidParameterError",
     "JobFailed",
@@ -212,6 +216,14 @@ class CredentialsExpiredError(TransferError):
 
 class UnsafePathError(TransferError, ValueError):
     """A remote file name would be written outside the destination folder."""
+
+
+class DuplicateNameError(TransferError):
+    """A file listing has two different files that would be written to one path."""
+
+
+class FileConflictError(TransferError):
+    """A different local file is where a download would go; pass ``overwrite=True``."""
 
 
 class JobFailed(ClientError):

@@ -25,6 +25,17 @@ from terranb.cli._common import EXIT_OK, add_json_flag, emit
 __all__ = ["register"]
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1 (usage error, exit 2, otherwise)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
+    return value
+
+
 def _common(p: argparse.ArgumentParser, backend: bool = False) -> None:
     add_json_flag(p)
     p.add_argument("--profile", default=None,
@@ -49,8 +60,9 @@ def register(subparsers: Any) -> None:
                    help="algorithm parameters as JSON, or @file.json (merged before --crs)")
     p.add_argument("--name", default=None, help="job and resource name")
     p.add_argument("--resource", default=None, help="use this already uploaded resource")
-    p.add_argument("--workers", type=int, default=None,
-                   help="parallel uploads (default: found by measuring the link, up to 32)")
+    p.add_argument("--workers", type=_positive_int, default=None,
+                   help="parallel uploads, a whole number >= 1 (default: found by measuring "
+                   "the link, up to 32)")
     p.add_argument("--force", action="store_true", help="submit despite preflight errors")
     p.add_argument("--no-preflight", action="store_true", help="skip the preflight check")
     p.add_argument("--wait", action="store_true", help="wait for the job to finish")
@@ -86,6 +98,12 @@ def register(subparsers: Any) -> None:
     d.add_argument("dest", help="destination folder")
     d.add_argument("--zip", action="store_true",
                    help="also zip the tree for import into DJI Terra (pc_dir_structure layout)")
+    d.add_argument("--overwrite", action="store_true",
+                   help="replace local files that differ from the service's (default: refuse "
+                        "and write nothing; identical files are always skipped)")
+    d.add_argument("--rename-duplicates", action="store_true",
+                   help="when the service lists two different files of one name, keep both as "
+                        "<name>~2 (default: refuse and write nothing)")
     d.add_argument("--no-progress", action="store_true")
     _common(d, backend=True)
     d.set_defaults(func=_cmd_download)
@@ -102,24 +120,49 @@ def _ledger(args: argparse.Namespace) -> Any:
     return Ledger(args.ledger) if args.ledger else Ledger()
 
 
-def _backend(kind: str | None, args: argparse.Namespace, base_url: str | None = None) -> Any:
+def _backend(kind: str | None, args: argparse.Namespace,
+             remembered: dict[str, str] | None = None) -> Any:
     from terranb.config import Settings
     from terranb.jobs.factory import make_backend
 
-    kwargs: dict[str, Any] = {"settings": Settings.load(getattr(args, "profile", None))}
-    if base_url:
-        kwargs["base_url"] = base_url
-    return make_backend(kind or "terra", **kwargs)
+    # One precedence rule (config.py): explicit > environment > profile > ledger > default.
+    settings = Settings.load(getattr(args, "profile", None), remembered=remembered)
+    return make_backend(kind or "terra", settings=settings)
 
 
 def _attach(args: argparse.Namespace) -> Any:
     from terranb.jobs.job import Job
+    from terranb.jobs.origin import origin_note, remembered_origin
 
     ledger = _ledger(args)
     record = ledger.get(args.job)
     kind = args.backend or (record.backend if record else None)
-    backend = _backend(kind, args, record.base_url if record and record.base_url else None)
+    same_kind = record is not None and kind == record.backend
+    backend = _backend(kind, args, remembered_origin(record) if same_kind else None)
+    note = origin_note(record, backend) if same_kind else None
+    if note:  # stderr: --json output on stdout stays clean
+        print(f"terranb: note: {note}", file=sys.stderr)
     return Job.attach(args.job, backend=backend, ledger=ledger)
+
+
+def _read_params_file(path: Path) -> str:
+    """The text of a ``--params @file``, or a ValidationError naming the file and the fix."""
+    from terranb.errors import ValidationError
+
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        why = "it does not exist"
+    except IsADirectoryError:
+        why = "it is a folder"
+    except PermissionError:
+        why = "it is not readable (permission denied)"
+    except UnicodeDecodeError:
+        why = "it is not UTF-8 text"
+    except OSError as exc:
+        why = f"it cannot be read ({exc.strerror or type(exc).__name__})"
+    raise ValidationError(f"--params @{path}: {why}; give a readable JSON file after @ "
+                          "(or the JSON itself)")
 
 
 def _params(args: argparse.Namespace) -> Any:
@@ -128,7 +171,7 @@ def _params(args: argparse.Namespace) -> Any:
     if args.params:
         text = args.params
         if text.startswith("@"):
-            text = Path(text[1:]).read_text(encoding="utf-8")
+            text = _read_params_file(Path(text[1:]).expanduser())
         params = parameters_from_json(args.job_type, text)
     else:
         params = params_class(args.job_type)()
@@ -202,10 +245,11 @@ def _status_dict(job: Any, status: Any) -> dict[str, Any]:
 def _cmd_submit(args: argparse.Namespace) -> int:
     from terranb.jobs.job import Job
 
+    params = _params(args)  # the user's own inputs first: no credentials needed to refuse them
     backend = _backend(args.backend, args)
     bars = _Bars(not args.no_progress and not args.json)
     try:
-        job = Job.submit(args.dataset, _params(args), backend=backend, job_type=args.job_type,
+        job = Job.submit(args.dataset, params, backend=backend, job_type=args.job_type,
                          name=args.name, force=args.force, ledger=_ledger(args),
                          on_progress=bars, resource=args.resource, workers=args.workers,
                          preflight=not args.no_preflight)
@@ -296,11 +340,13 @@ def _cmd_download(args: argparse.Namespace) -> int:
     job = _attach(args)
     bars = _Bars(not args.no_progress and not args.json)
     try:
-        dest = job.results(args.dest, on_progress=bars)
+        dest = job.results(args.dest, on_progress=bars, overwrite=args.overwrite,
+                           duplicates="rename" if args.rename_duplicates else "error")
     finally:
         bars.close()
-    value: dict[str, Any] = {"job_id": job.id, "dest": str(dest), "files": job.record.outputs}
-    text = f"{len(job.record.outputs)} files in {dest}"
+    on_disk = [n for n in job.record.outputs if (Path(dest) / n).is_file()]
+    value: dict[str, Any] = {"job_id": job.id, "dest": str(dest), "files": on_disk}
+    text = f"{len(on_disk)} files in {dest}"  # counted on disk, not from the listing
     if args.zip:
         from terranb.transfer.zipper import zip_result_tree
 

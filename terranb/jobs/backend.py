@@ -76,6 +76,11 @@ class Backend(Protocol):
         ...
 
     def download_results(self, status: JobStatus, dest: Path,
-                         on_progress: ProgressCallback | None = None) -> list[str]:
-        """Download a finished job's result tree into ``dest``; returns relative paths."""
+                         on_progress: ProgressCallback | None = None, *,
+                         overwrite: bool = False, duplicates: str = "error") -> list[str]:
+        """Download a finished job's result tree into ``dest``; returns relative paths.
+
+        A different local file in the way is refused unless ``overwrite``; two different
+        listed files of one name are refused unless ``duplicates="rename"``.
+        """
         ...

@@ -161,7 +161,8 @@ class FlightHubBackend:
             yield from_fh2(model)
 
     def download_results(self, status: JobStatus, dest: Path,
-                         on_progress: ProgressCallback | None = None) -> list[str]:
+                         on_progress: ProgressCallback | None = None, *,
+                         overwrite: bool = False, duplicates: str = "error") -> list[str]:
         """Fetch ``zip_file_key`` with fresh STS credentials and unpack it into ``dest``."""
         if status.state is not JobState.SUCCEEDED or not status.output_ref:
             raise JobFailed(f"model {status.job_id} has no result zip ({status.describe()})",
@@ -175,8 +176,12 @@ class FlightHubBackend:
         archive = dest / f".terranb-{status.job_id}.zip"
         download_object(self.obtain_credentials, status.output_ref, archive,
                         on_progress=on_progress)
-        names = sorted(n for n in safe_extract(archive, dest) if not n.endswith("/"))
-        archive.unlink()
+        try:
+            names = sorted(n for n in safe_extract(archive, dest, overwrite=overwrite,
+                                                   duplicates=duplicates)
+                           if not n.endswith("/"))
+        finally:
+            archive.unlink(missing_ok=True)
         tmp = marker.with_name(marker.name + ".part")
         tmp.write_text(json.dumps(names), encoding="utf-8")
         os.replace(tmp, marker)

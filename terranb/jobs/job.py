@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from terranb.config import Settings
 from terranb.errors import (
     ConfigError,
     JobFailed,
@@ -36,6 +37,7 @@ from terranb.errors import (
 from terranb.jobs.backend import Backend
 from terranb.jobs.factory import make_backend
 from terranb.jobs.ledger import Ledger, LedgerRecord
+from terranb.jobs.origin import origin_note, remembered_origin
 from terranb.jobs.states import JobState, JobStatus
 from terranb.jobs.waiter import wait_for
 from terranb.transfer.journal import Journal
@@ -194,6 +196,12 @@ class Job:
             PreflightError: the data set failed preflight (and ``force`` is False).
             TransferError: the upload failed; submitting again resumes it.
         """
+        for label, value in (("workers", workers), ("part_size", part_size)):
+            if label == "workers" and value is None:
+                continue  # measured by the uploader
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValidationError(f"{label} must be a whole number of at least 1, not "
+                                      f"{value!r}; e.g. workers=8 (--workers 8)")
         if isinstance(backend, str):
             backend = make_backend(backend)
         code, kind = _resolve_kind(params, job_type)
@@ -312,9 +320,14 @@ class Job:
             return job
         if backend is None:
             kwargs = dict(client_kwargs)
-            if record.base_url and "base_url" not in kwargs:
-                kwargs["base_url"] = record.base_url
+            if record.base_url and "base_url" not in kwargs and "settings" not in kwargs:
+                # The ledger's origin is a remembered value: explicit > env > profile >
+                # ledger > default (config.py), never an explicit argument.
+                kwargs["settings"] = Settings.load(remembered=remembered_origin(record))
             backend = make_backend(record.backend, **kwargs)
+            note = origin_note(record, backend)
+            if note:
+                log.warning("%s", note)
         elif backend.kind != record.backend:
             raise ConfigError(f"job {record.job_id} runs on {record.backend}, not "
                               f"{backend.kind}")
@@ -382,14 +395,18 @@ class Job:
 
     # -- results --------------------------------------------------------------------------
     def results(self, dest: str | os.PathLike[str],
-                on_progress: ProgressCallback | None = None) -> Path:
+                on_progress: ProgressCallback | None = None, *, overwrite: bool = False,
+                duplicates: str = "error") -> Path:
         """Download the finished job's result tree into ``dest`` and return ``dest``.
 
         Complete files are skipped, so calling it again is cheap. For FlightHub 2
-        the result zip is downloaded and unpacked.
+        the result zip is downloaded and unpacked. A different file already at a
+        target is never replaced unless ``overwrite=True``; two different files of
+        one name in the listing are refused unless ``duplicates="rename"``.
 
         Raises:
             JobFailed: the job has not succeeded.
+            FileConflictError, DuplicateNameError: see above (nothing was written).
         """
         status = self.last_status if (self.last_status and self.last_status.is_terminal) \
             else self.status()
@@ -399,7 +416,8 @@ class Job:
             raise JobFailed(f"job {self.id} has no results: {status.describe()}; {fix}",
                             job=status)
         root = Path(dest)
-        files = self.backend.download_results(status, root, on_progress=on_progress)
+        files = self.backend.download_results(status, root, on_progress=on_progress,
+                                              overwrite=overwrite, duplicates=duplicates)
         if self.ledger is not None:
             self.ledger.set_outputs(self.id, str(root.resolve()), files)
         self.record.results_dir = str(root.resolve())

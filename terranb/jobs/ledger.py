@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from terranb.errors import ValidationError
+from terranb.errors import ConfigError, ValidationError
 from terranb.jobs.states import JobStatus
 
 __all__ = ["Ledger", "LedgerRecord", "default_ledger_path"]
@@ -114,12 +114,21 @@ class Ledger:
         if p.suffix not in (".sqlite3", ".sqlite", ".db"):
             p = p / "ledger.sqlite3"
         self.path = p
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30.0,
-                                   isolation_level=None)
         self._lock = threading.Lock()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        fix = "pass another with --ledger or TERRANB_LEDGER_DIR"
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create the job ledger folder {p.parent}: "
+                              f"{exc.strerror or exc}; {fix}") from None
+        try:
+            self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30.0,
+                                       isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise ConfigError(f"cannot open the job ledger {p}: {exc}; move the file away (a "
+                              f"new ledger starts empty) or {fix}") from None
 
     def close(self) -> None:
         """Close the database."""

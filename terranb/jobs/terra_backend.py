@@ -212,7 +212,8 @@ class TerraBackend:
                            f.url or None, f.uuid) for f in files]
 
     def download_results(self, status: JobStatus, dest: Path,
-                         on_progress: ProgressCallback | None = None) -> list[str]:
+                         on_progress: ProgressCallback | None = None, *,
+                         overwrite: bool = False, duplicates: str = "error") -> list[str]:
         """Download every output file into ``dest`` (resumable, verified)."""
         if status.state is not JobState.SUCCEEDED:
             raise JobFailed(f"job {status.job_id} has not succeeded ({status.describe()}); "
@@ -220,4 +221,5 @@ class TerraBackend:
         files = self.output_files(status)
         downloader = Downloader(renew=lambda f: str(self.client.files.get(f.ref).url),
                                 workers=self.download_workers, on_progress=on_progress)
-        return downloader.download(files, dest).files
+        return downloader.download(files, dest, overwrite=overwrite,
+                                   duplicates=duplicates).files

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from terranb.errors import ResultFormatError, require
 from terranb.results.crs import bounds_to_wgs84, crs_from_text, crs_to_json
 from terranb.results.findings import Finding
+from terranb.results.finite import guarded_parse, without_nonfinite
 
 if TYPE_CHECKING:
     import numpy as np
@@ -285,12 +286,12 @@ class Mesh:
     def parts(self) -> list[MeshPart]:
         """The geometry, one :class:`MeshPart` per material (parsed on first access)."""
         if self._parts is None:
-            self._parts = self._load()
+            self._parts = without_nonfinite(self._load(), self.path, self.findings)
         return self._parts
 
     def _load(self) -> list[MeshPart]:
         np_ = require("numpy", "geo")
-        fast = _parse_obj_fast(self.path, np_)
+        fast = guarded_parse(_parse_obj_fast, self.path, np_)
         if fast is not None:
             parts = []
             for material, vertices, faces, uv in fast:

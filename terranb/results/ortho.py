@@ -18,9 +18,11 @@ Any raster GDAL reads works (a JPEG with a ``.wld`` too), not only GeoTIFF.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -168,8 +170,13 @@ class Orthomosaic:
                     colorinterp = [ci.name for ci in ds.colorinterp]
                     overviews = list(ds.overviews(1)) if count else []
                     block = tuple(ds.block_shapes[0]) if count else (0, 0)
-        except rasterio.errors.RasterioIOError as exc:
+                    end = _tiff_data_end(ds) if driver == "GTiff" and count else 0
+        except rasterio.errors.RasterioError as exc:
             raise ResultFormatError(f"cannot read raster {p}: {exc}") from exc
+        if end > p.stat().st_size:
+            raise ResultFormatError(
+                f"raster {p} is truncated: its pixel blocks reach byte {end} but the file is "
+                f"{p.stat().st_size} bytes; download it again")
         has_alpha = "alpha" in colorinterp
 
         # --- geotransform
@@ -409,7 +416,7 @@ class Orthomosaic:
         resample = Resampling[resampling]
         with warnings.catch_warnings(), rasterio.Env(GDAL_CACHEMAX=_CHUNK_BYTES):
             warnings.simplefilter("ignore")  # NotGeoreferencedWarning on world-file rasters
-            with rasterio.open(self.path) as ds:
+            with _read_errors(self.path), rasterio.open(self.path) as ds:
                 if self.overview_factors:
                     # An overview serves the whole read at once: GDAL reads only it.
                     ds.read(idx, out=out, resampling=resample)
@@ -547,3 +554,37 @@ class Orthomosaic:
                 except FileNotFoundError:
                     pass
         return dest
+
+
+def _tiff_data_end(ds: Any, limit: int = 4096) -> int:
+    """The byte where the GeoTIFF's pixel blocks end (GDAL's TIFF metadata domain).
+
+    A cut download keeps a valid header but loses the last blocks, which GDAL only
+    notices when reading pixels; every block is checked up to ``limit`` per band,
+    else the last row of blocks (where a cut shows first: writers go top down).
+    """
+    bh, bw = ds.block_shapes[0]
+    nx, ny = -(-ds.width // max(bw, 1)), -(-ds.height // max(bh, 1))
+    rows = range(ny) if nx * ny <= limit else range(ny - 1, ny)
+    end = 0
+    bands = range(1, ds.count + 1) if ds.profile.get("interleave") == "band" else (1,)
+    for b in bands:
+        for y in rows:
+            for x in range(nx):
+                off = ds.get_tag_item(f"BLOCK_OFFSET_{x}_{y}", "TIFF", bidx=b)
+                size = ds.get_tag_item(f"BLOCK_SIZE_{x}_{y}", "TIFF", bidx=b)
+                if off and size:
+                    end = max(end, int(off) + int(size))
+    return end
+
+
+@contextlib.contextmanager
+def _read_errors(path: Path) -> Iterator[None]:
+    """GDAL failures while reading pixels, as :class:`ResultFormatError` naming the file."""
+    import rasterio
+
+    try:
+        yield
+    except rasterio.errors.RasterioError as exc:
+        raise ResultFormatError(f"cannot read the pixels of {path}: {exc}; the file is damaged "
+                                "or cut, download it again") from None

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from terranb.errors import ResultFormatError, require
+from terranb.errors import MissingDependencyError, ResultFormatError, require
 from terranb.results.crs import bounds_to_wgs84, crs_from_text, crs_to_json, linear_unit_m
 from terranb.results.findings import Finding
 
@@ -43,6 +43,64 @@ CLASS_NAMES = {
 
 def _laspy() -> Any:
     return require("laspy", "geo")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _reader_error(path: Path, exc: BaseException) -> Exception:
+    """A laspy/lazrs/numpy failure while reading points, as a terranb error."""
+    text = _first_line(exc)
+    if "LazBackend" in text:  # laspy: "No LazBackend selected, cannot decompress data"
+        return MissingDependencyError(
+            f"cannot decompress {path}: no LAZ backend is installed; install it with "
+            "pip install 'terranb[geo]' (laspy[lazrs])")
+    return ResultFormatError(f"point cloud {path} is damaged: {text}; download it again")
+
+
+def _check_size(p: Path, h: Any, compressed: bool) -> None:
+    """Refuse a file too short for what its header announces (a cut download).
+
+    Uncompressed: the point records must fit between the header's offset to point
+    data and the end of the file; the message gives how many whole points are there.
+    LAZ: the point data must at least hold the 8-byte chunk-table offset, and that
+    offset (when written) must lie inside the file.
+    """
+    size = p.stat().st_size
+    start = int(h.offset_to_point_data)
+    count = int(h.point_count)
+    if size < start:
+        raise ResultFormatError(
+            f"point cloud {p} is truncated: {size} bytes, but its header and VLRs alone "
+            f"take {start} bytes (the header announces {count} points, the file holds 0); "
+            "download it again")
+    if not count:
+        return
+    if not compressed:
+        rec = int(h.point_format.size)
+        need = start + count * rec
+        if size < need:
+            held = (size - start) // rec
+            raise ResultFormatError(
+                f"point cloud {p} is truncated: the header announces {count} points "
+                f"({need} bytes) but the file is {size} bytes and holds {held} whole points; "
+                "download it again")
+        return
+    if size < start + 8:
+        raise ResultFormatError(
+            f"point cloud {p} is truncated: the LAZ point data is cut before its chunk "
+            f"table offset ({size} bytes, the header announces {count} points); download "
+            "it again")
+    with p.open("rb") as fh:
+        fh.seek(start)
+        table = int.from_bytes(fh.read(8), "little", signed=True)
+    if table > 0 and table + 8 > size:
+        raise ResultFormatError(
+            f"point cloud {p} is truncated: its LAZ chunk table should be at byte {table} but "
+            f"the file is {size} bytes (the header announces {count} points); download it "
+            "again")
 
 
 @dataclass
@@ -187,10 +245,13 @@ class PointCloud:
                 h = reader.header
                 vlrs = list(h.vlrs) + list(h.evlrs or [])
         except Exception as exc:
-            raise ResultFormatError(f"cannot read point cloud {p}: {exc}") from exc
+            raise ResultFormatError(f"cannot read point cloud {p}: {_first_line(exc)}; check "
+                                    "that it is a LAS/LAZ file and download it again") from None
         vlr_names = [type(v).__name__ for v in vlrs]
         copc = "CopcInfoVlr" in vlr_names
-        compressed = "LasZipVlr" in vlr_names or p.suffix.lower() == ".laz"
+        compressed = ("LasZipVlr" in vlr_names or p.suffix.lower() == ".laz"
+                      or bool(getattr(h, "are_points_compressed", False)))
+        _check_size(p, h, compressed)
 
         parsed: CRS | None = None
         source: str | None = None
@@ -228,7 +289,12 @@ class PointCloud:
             system_identifier=str(getattr(h, "system_identifier", "") or "").strip("\x00 "),
             creation_date=date.isoformat() if date else None, vlr_names=vlr_names,
             findings=findings)
-        if count and any(a > b for a, b in zip(pc.mins, pc.maxs, strict=True)):
+        if not all(math.isfinite(v) for v in (*pc.mins, *pc.maxs, *pc.scales, *pc.offsets)):
+            findings.append(Finding.make(
+                "warning", "pointcloud.nonfinite_header",
+                "the header's bounds, scales or offsets are NaN/inf: bounds are unknown and "
+                "coordinates may be NaN", p))
+        elif count and any(a > b for a, b in zip(pc.mins, pc.maxs, strict=True)):
             findings.append(Finding.make("warning", "pointcloud.bad_bounds",
                                          "the header's minimum exceeds its maximum", p))
         return pc
@@ -241,7 +307,9 @@ class PointCloud:
 
     @property
     def bounds_wgs84(self) -> tuple[float, float, float, float] | None:
-        """(west, south, east, north) in degrees, or ``None`` without a CRS."""
+        """(west, south, east, north) in degrees, or ``None`` without a CRS or finite bounds."""
+        if not all(math.isfinite(v) for v in (*self.mins, *self.maxs)):
+            return None
         return bounds_to_wgs84(self.crs, (self.mins[0], self.mins[1], self.maxs[0], self.maxs[1]))
 
     @property
@@ -279,7 +347,8 @@ class PointCloud:
             "kind": "point_cloud", "path": str(self.path), "version": self.version,
             "point_format": self.point_format, "point_count": self.point_count,
             "compressed": self.compressed, "copc": self.copc, "scales": list(self.scales),
-            "offsets": list(self.offsets), "bounds": list(self.bounds),
+            "offsets": list(self.offsets),
+            "bounds": [v if math.isfinite(v) else None for v in self.bounds],
             "bounds_wgs84": list(self.bounds_wgs84) if self.bounds_wgs84 else None,
             "crs": crs_to_json(self.crs), "crs_source": self.crs_source,
             "density": self.density, "density_per_m2": self.density_per_m2,
@@ -371,10 +440,33 @@ class PointCloud:
         elif self._histogram is None:
             self._histogram = {int(i): int(c) for i, c in enumerate(counts) if c}
         arrays = _concat(parts, np_) if parts else _concat([_empty(np_)], np_)
+        arrays = self._drop_nonfinite(arrays, np_)
         return PointSample(arrays["xyz"], arrays["rgb"], arrays["classification"],
                            arrays["intensity"], self.crs, total)
 
     def _chunks(self, chunk_size: int) -> Iterator[Any]:
+        """:meth:`_read_chunks`, with laspy/lazrs/numpy failures as terranb errors."""
+        try:
+            yield from self._read_chunks(chunk_size)
+        except (ResultFormatError, MissingDependencyError):
+            raise
+        except Exception as exc:
+            raise _reader_error(self.path, exc) from None
+
+    def _drop_nonfinite(self, arrays: dict[str, Any], np_: Any) -> dict[str, Any]:
+        """Sample points with NaN/inf coordinates removed (and counted in a WARNING)."""
+        xyz = arrays["xyz"]
+        keep = np_.isfinite(xyz).all(axis=1)
+        bad = int(xyz.shape[0] - keep.sum())
+        if not bad:
+            return arrays
+        self.findings.append(Finding.make(
+            "warning", "pointcloud.nonfinite_points",
+            f"{bad} sampled point(s) have NaN/inf coordinates; they were left out of the "
+            "sample and its bounds", self.path))
+        return {k: (v[keep] if v is not None else None) for k, v in arrays.items()}
+
+    def _read_chunks(self, chunk_size: int) -> Iterator[Any]:
         """Point records in chunks: laspy's iterator, or a faster one for uncompressed LAS.
 
         For plain LAS the records are read straight into one reused buffer (laspy
@@ -419,18 +511,24 @@ class PointCloud:
         laspy = _laspy()
         parts: list[dict[str, Any]] = []
         got = 0
-        with laspy.CopcReader.open(str(self.path)) as reader:
-            level = 0
-            max_depth = 32
-            while got < n and level < max_depth:
-                rec = reader.query(level=level)
-                if len(rec):
-                    parts.append(_sample_from_record(rec, np_))
-                    got += len(rec)
-                elif level > 0 and got > 0:
-                    break  # past the deepest populated level
-                level += 1
-        arrays = _concat(parts, np_) if parts else _concat([_empty(np_)], np_)
+        try:
+            with laspy.CopcReader.open(str(self.path)) as reader:
+                level = 0
+                max_depth = 32
+                while got < n and level < max_depth:
+                    rec = reader.query(level=level)
+                    if len(rec):
+                        parts.append(_sample_from_record(rec, np_))
+                        got += len(rec)
+                    elif level > 0 and got > 0:
+                        break  # past the deepest populated level
+                    level += 1
+        except (ResultFormatError, MissingDependencyError):
+            raise
+        except Exception as exc:
+            raise _reader_error(self.path, exc) from None
+        arrays = self._drop_nonfinite(_concat(parts, np_) if parts else
+                                      _concat([_empty(np_)], np_), np_)
         m = arrays["xyz"].shape[0]
         if m > n:
             keep = np_.sort(np_.random.default_rng(seed).choice(m, size=n, replace=False))

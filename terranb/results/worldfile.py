@@ -18,6 +18,7 @@ file beside it or from elsewhere.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -89,6 +90,10 @@ def read_world_file(path: str | os.PathLike[str]) -> Affine:
     except ValueError as exc:
         raise ResultFormatError(
             f"world file {p} holds a value that is not a number: {exc}") from exc
+    if not all(math.isfinite(v) for v in (a, d, b, e, cx, cy)):
+        raise ResultFormatError(
+            f"world file {p} holds NaN or infinity: the raster cannot be placed; fix or "
+            "delete the world file")
     if (a == 0 and b == 0) or (d == 0 and e == 0):
         raise ResultFormatError(
             f"world file {p} has a zero pixel size: the raster cannot be placed")

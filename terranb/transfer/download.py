@@ -6,7 +6,10 @@ the result tree, size, checksum, presigned URL) and for each one:
 1. checks *every* name first and refuses unsafe ones (absolute, ``..``, drive
    letters, backslashes, NUL) with :class:`~terranb.errors.UnsafePathError`
    before anything is written;
-2. skips files already complete (size, and MD5 where the service gives one);
+2. refuses listings that name two different files the same, and never replaces a
+   different local file unless ``overwrite=True`` (see
+   :mod:`terranb.transfer.download_guard` for what counts as "the same file");
+   identical files are skipped;
 3. streams the body to ``<name>.part`` (never into memory), resuming a partial
    ``.part`` with an HTTP ``Range`` request;
 4. on 403/400 "expired" asks ``renew(file)`` for a new presigned URL;
@@ -25,7 +28,6 @@ Example:
 from __future__ import annotations
 
 import base64
-import hashlib
 import logging
 import os
 import re
@@ -37,8 +39,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from terranb.errors import TransferError, UnsafePathError
+from terranb.errors import TransferError, UnsafePathError, ValidationError
 from terranb.retry import TRANSFERS
+from terranb.transfer.download_guard import (
+    DownloadJournal,
+    conflict_error,
+    digests,
+    existing_conflicts,
+    resolve_duplicates,
+)
 from terranb.transfer.progress import ProgressCallback, ProgressTracker
 
 __all__ = [
@@ -153,20 +162,6 @@ def _expected_md5(checksum: str | None) -> str | None:
     return None  # multipart ETag ("<md5>-<n>"), CRC, SHA: not checkable as MD5
 
 
-def _md5_of(path: Path, limit: int | None = None) -> Any:
-    digest = hashlib.md5()
-    left = limit
-    with open(path, "rb") as fh:
-        while left is None or left > 0:
-            block = fh.read(_CHUNK if left is None else min(_CHUNK, left))
-            if not block:
-                break
-            digest.update(block)
-            if left is not None:
-                left -= len(block)
-    return digest
-
-
 def _looks_expired(status: int, body: str) -> bool:
     return status in (400, 401, 403) and ("expire" in body.lower() or "AccessDenied" in body)
 
@@ -193,8 +188,11 @@ class Downloader:
                  session_factory: Callable[[], Any] | None = None,
                  sleep: Callable[[float], None] = time.sleep,
                  timeout: tuple[float, float] = (10.0, 60.0)) -> None:
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ValidationError(f"download workers must be a whole number of at least 1, "
+                                  f"not {workers!r}")
         self.renew = renew
-        self.workers = max(1, workers)
+        self.workers = workers
         self.retries = retries
         self.on_progress = on_progress
         self._factory = session_factory
@@ -217,18 +215,43 @@ class Downloader:
             self._local.session = sess
         return sess
 
-    def download(self, files: Iterable[RemoteFile], dest: str | os.PathLike[str]) -> DownloadResult:
-        """Download ``files`` under ``dest``; complete files are skipped.
+    def download(self, files: Iterable[RemoteFile], dest: str | os.PathLike[str], *,
+                 overwrite: bool = False, duplicates: str = "error") -> DownloadResult:
+        """Download ``files`` under ``dest``; files already there and identical are skipped.
+
+        Every check below happens for the whole listing before anything is written.
+
+        Args:
+            overwrite: replace local files that differ from the service's (else refuse).
+            duplicates: ``"error"`` or ``"rename"`` for two different files of one name.
 
         Raises:
-            UnsafePathError: a name would escape ``dest`` (nothing is written then).
+            UnsafePathError: a name would escape ``dest``.
+            DuplicateNameError: two different listed files share a name.
+            FileConflictError: a different file is already at a target and not ``overwrite``.
             TransferError: a file failed after its retries (finished files stay).
         """
         t0 = time.monotonic()
-        items = list(files)
         root = Path(dest)
+        if root.exists() and not root.is_dir():
+            raise TransferError(f"cannot download into {root}: it is a file, not a folder; "
+                                "choose another destination")
+        listed = list(files)
+        for f in listed:
+            check_name(f.name)
+        items = resolve_duplicates(listed, duplicates)
         root.mkdir(parents=True, exist_ok=True)
         targets = [safe_target(root, f.name) for f in items]  # all names first
+        journal = DownloadJournal(root)
+        same, different = existing_conflicts(items, targets, journal, _expected_md5,
+                                             self.workers)
+        if different and not overwrite:
+            raise conflict_error(root, different)
+        for name in different:  # overwrite=True: a folder in the way is still never removed
+            t = root / name
+            if t.is_dir() and not t.is_symlink():
+                raise TransferError(f"cannot write {t}: a folder of that name is in the way; "
+                                    "move it away and download again")
         tracker = ProgressTracker(self.on_progress, phase="download",
                                   total_bytes=sum(f.size or 0 for f in items),
                                   files_total=len(items))
@@ -238,31 +261,34 @@ class Downloader:
 
         def one(pair: tuple[RemoteFile, Path]) -> None:
             f, target = pair
-            did = self._fetch(f, target, tracker)
+            if f.name in same:
+                size = target.stat().st_size
+                tracker.start_file(f.name, size, size)
+                tracker.finish_file(f.name, skipped=True)
+                with lock:
+                    skipped.append(f.name)
+                return
+            size, sha = self._fetch(f, target, tracker)
             with lock:
-                (written if did else skipped).append(f.name)
+                written.append(f.name)
+                journal.record(f.name, size, sha, f.checksum)
 
-        with ThreadPoolExecutor(max_workers=self.workers,
-                                thread_name_prefix="terranb-download") as pool:
-            list(pool.map(one, zip(items, targets, strict=True)))
+        try:
+            with ThreadPoolExecutor(max_workers=self.workers,
+                                    thread_name_prefix="terranb-download") as pool:
+                list(pool.map(one, zip(items, targets, strict=True)))
+        finally:
+            if written:
+                journal.save()
+        missing = [n for n in written + skipped if not (root / n).is_file()]
+        if missing:  # the count reported must be the count on disk
+            raise TransferError(f"{len(missing)} downloaded file(s) are not on disk "
+                                f"({missing[0]!r}...); something else removed them")
         return DownloadResult(root, sorted(written), sorted(skipped), self._received,
                               self._renewed, time.monotonic() - t0)
 
-    def _complete(self, f: RemoteFile, target: Path) -> bool:
-        if not target.is_file():
-            return False
-        if f.size is not None and target.stat().st_size != f.size:
-            return False
-        md5 = _expected_md5(f.checksum)
-        return md5 is None or _md5_of(target).hexdigest() == md5
-
-    def _fetch(self, f: RemoteFile, target: Path, tracker: ProgressTracker) -> bool:
-        """Download one file; returns False when it was already complete."""
-        if self._complete(f, target):
-            tracker.start_file(f.name, f.size or target.stat().st_size,
-                               f.size or target.stat().st_size)
-            tracker.finish_file(f.name, skipped=True)
-            return False
+    def _fetch(self, f: RemoteFile, target: Path, tracker: ProgressTracker) -> tuple[int, str]:
+        """Download one file to ``target``; returns its size and sha256."""
         target.parent.mkdir(parents=True, exist_ok=True)
         part = target.with_name(target.name + ".part")
         url = f.url
@@ -303,7 +329,8 @@ class Downloader:
                 continue
             if f.size is not None and size != f.size:
                 raise TransferError(f"{f.name}: got {size} bytes, the service said {f.size}")
-            if expected_md5 is not None and _md5_of(part).hexdigest() != expected_md5:
+            md5, sha = digests(part)
+            if expected_md5 is not None and md5 != expected_md5:
                 part.unlink()
                 checksum_failures += 1
                 if checksum_failures >= 2:
@@ -314,7 +341,7 @@ class Downloader:
                 os.fsync(fh.fileno())
             os.replace(part, target)
             tracker.finish_file(f.name)
-            return True
+            return size, sha
 
     def _renew(self, f: RemoteFile) -> str:
         if self.renew is None:

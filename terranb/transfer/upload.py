@@ -47,6 +47,7 @@ from terranb.errors import (
     CredentialsExpiredError,
     TerranbError,
     TransferError,
+    ValidationError,
     is_transient_service_error,
 )
 from terranb.retry import TRANSFERS
@@ -180,12 +181,12 @@ class Uploader:
                  on_progress: ProgressCallback | None = None, margin: float = 60.0,
                  retries: int = 6, sleep: Callable[[float], None] = time.sleep) -> None:
         if workers is not None and workers < 1:
-            raise ValueError(f"workers must be at least 1 (got {workers}); leave it out to let "
-                             "the uploader find the number itself")
+            raise ValidationError(f"workers must be at least 1, not {workers!r}; leave it out "
+                                  "to let the uploader find the number itself")
         if max_workers < 1:
-            raise ValueError(f"max_workers must be at least 1 (got {max_workers})")
+            raise ValidationError(f"max_workers must be at least 1, not {max_workers!r}")
         if part_size < 1:
-            raise ValueError("part_size must be positive")
+            raise ValidationError(f"part_size must be positive, not {part_size!r}")
         self.adaptive = workers is None
         # The most transfers in flight: fixed, or the tuner's ceiling.
         self.workers = workers if workers is not None else max(

@@ -16,10 +16,12 @@ import os
 import shutil
 import stat
 import zipfile
+import zlib
 from pathlib import Path
 
 from terranb.errors import ResultFormatError, UnsafePathError
-from terranb.transfer.download import check_name, safe_target
+from terranb.transfer.download import RemoteFile, check_name, safe_target
+from terranb.transfer.download_guard import conflict_error, resolve_duplicates
 
 __all__ = ["RESULT_KINDS", "safe_extract", "zip_result_tree"]
 
@@ -64,7 +66,8 @@ def zip_result_tree(src: str | os.PathLike[str], out_zip: str | os.PathLike[str]
             dirnames.sort()
             for name in sorted(filenames):
                 path = Path(dirpath) / name
-                if path.resolve() in (out.resolve(), tmp.resolve()) or name.endswith(".part"):
+                if (path.resolve() in (out.resolve(), tmp.resolve()) or name.endswith(".part")
+                        or name.startswith(".terranb-")):  # our journals, not results
                     continue
                 arcname = path.relative_to(root).as_posix()
                 # Images compress badly; store them to save time.
@@ -76,36 +79,84 @@ def zip_result_tree(src: str | os.PathLike[str], out_zip: str | os.PathLike[str]
     return out
 
 
-def safe_extract(archive: str | os.PathLike[str], dest: str | os.PathLike[str]) -> list[str]:
-    """Extract ``archive`` into ``dest``; every name is checked before anything is written.
+def _crc32_of(path: Path) -> int:
+    crc = 0
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            crc = zlib.crc32(block, crc)
+    return crc
+
+
+def safe_extract(archive: str | os.PathLike[str], dest: str | os.PathLike[str], *,
+                 overwrite: bool = False, duplicates: str = "error") -> list[str]:
+    """Extract ``archive`` into ``dest``; every member is checked before anything is written.
+
+    Members already on disk with the same size and CRC-32 are left alone (and listed);
+    a different local file is refused unless ``overwrite``; two different members of
+    one name are refused unless ``duplicates="rename"`` (``<stem>~2<suffix>``).
 
     Returns:
-        the relative paths extracted.
+        the relative paths extracted (or found identical).
 
     Raises:
         UnsafePathError: a member is absolute, has ``..``, a drive letter, a
             backslash or is a symlink.
+        DuplicateNameError, FileConflictError: see above.
+        ResultFormatError: the archive is not a readable zip.
     """
     root = Path(dest)
-    root.mkdir(parents=True, exist_ok=True)
     out: list[str] = []
-    with zipfile.ZipFile(archive) as zf:
+    try:
+        zf = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ResultFormatError(f"cannot unpack {archive}: not a readable zip ({exc}); "
+                                "download it again") from None
+    with zf:
         members = zf.infolist()
         for info in members:
             check_name(info.filename.rstrip("/") if info.is_dir() else info.filename)
             mode = info.external_attr >> 16
             if stat.S_ISLNK(mode):
                 raise UnsafePathError(f"refusing to extract {info.filename!r}: it is a symlink")
-            safe_target(root, info.filename.rstrip("/"))
+        listed = [RemoteFile(i.filename, i.file_size, f"crc32:{i.CRC:08x}", ref=i)
+                  for i in members if not i.is_dir()]
+        files = resolve_duplicates(listed, duplicates)
+        root.mkdir(parents=True, exist_ok=True)
+        targets = [safe_target(root, f.name) for f in files]
         for info in members:
-            target = safe_target(root, info.filename.rstrip("/"))
+            safe_target(root, info.filename.rstrip("/"))
+        same: set[str] = set()
+        different: list[str] = []
+        for f, target in zip(files, targets, strict=True):
+            if not (target.exists() or target.is_symlink()):
+                continue
+            if (target.is_file() and target.stat().st_size == f.size
+                    and _crc32_of(target) == f.ref.CRC):
+                same.add(f.name)
+            elif overwrite and target.is_file():
+                continue
+            else:
+                different.append(f.name)
+        if different and (not overwrite or any(not (root / n).is_file() for n in different)):
+            raise conflict_error(root, different)
+        for info in members:
             if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
+                safe_target(root, info.filename.rstrip("/")).mkdir(parents=True, exist_ok=True)
+        for f, target in zip(files, targets, strict=True):
+            out.append(f.name)
+            if f.name in same:
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
             tmp = target.with_name(target.name + ".part")
-            with zf.open(info) as src, open(tmp, "wb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
+            try:
+                with zf.open(f.ref) as src, open(tmp, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+            except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+                tmp.unlink(missing_ok=True)
+                raise ResultFormatError(f"cannot unpack {f.name} from {archive}: {exc}; "
+                                        "download it again") from None
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
             os.replace(tmp, target)
-            out.append(info.filename)
     return out

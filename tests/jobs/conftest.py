@@ -111,7 +111,8 @@ class FakeBackend:
         for jid in self.jobs:
             yield JobStatus(jid, JobState.RUNNING, 3, 0.5, "")
 
-    def download_results(self, status: JobStatus, dest: Path, on_progress: Any = None) -> list[str]:
+    def download_results(self, status: JobStatus, dest: Path, on_progress: Any = None,
+                         **options: Any) -> list[str]:
         import http.server
 
         data = self.results
@@ -134,7 +135,7 @@ class FakeBackend:
             port = srv.server_address[1]
             files = [RemoteFile(n, len(b), hashlib.md5(b).hexdigest(),
                                 f"http://127.0.0.1:{port}/{n}") for n, b in data.items()]
-            return Downloader(on_progress=on_progress).download(files, dest).files
+            return Downloader(on_progress=on_progress).download(files, dest, **options).files
         finally:
             srv.shutdown()
             srv.server_close()
