@@ -16,7 +16,7 @@ def served_job(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
     pytest.importorskip("rasterio")
     emulator = pytest.importorskip("terranb.emulator")
     from terranb.dataset.synthetic import make_sample_flight
-    from terranb.jobs.backend import make_backend
+    from terranb.jobs.factory import make_backend
     from terranb.jobs.job import Job
     from terranb.jobs.ledger import Ledger
     from terranb.params import Params2D
