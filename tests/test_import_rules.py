@@ -20,6 +20,7 @@ PKG = Path(__file__).resolve().parents[1] / "terranb"
 
 LAYER = {
     "errors": 0,
+    "redact": 0,
     "_version": 0,
     "params": 1,
     "models": 1,

@@ -37,6 +37,7 @@ from terranb.errors import (
     ServerError,
     ValidationError,
 )
+from terranb.redact import Secret
 
 __all__ = ["API_VERSIONS", "FLIGHTHUB_HOSTS", "FlightHubClient", "decode_flighthub_response"]
 
@@ -178,7 +179,8 @@ class FlightHubClient:
         settings = (Settings.load(**given) if settings is None
                     else dataclasses.replace(settings, **given) if given else settings)
         self.settings = settings
-        self._token, self.project_uuid = settings.require_flighthub()
+        token, self.project_uuid = settings.require_flighthub()
+        self._token = Secret(token)  # the organisation key; revealed only into the header
         self.api_version = settings.fh2_api_version
         self.language = settings.language
         self.base_url = settings.flighthub_base_url
@@ -205,7 +207,7 @@ class FlightHubClient:
              idempotent: bool | None = None) -> Any:
         """Send one request to ``/openapi/<version>{path}``; return decoded ``data``."""
         request_id = self._request_id()
-        headers = {"X-User-Token": self._token, "X-Project-Uuid": self.project_uuid,
+        headers = {"X-User-Token": self._token.reveal(), "X-Project-Uuid": self.project_uuid,
                    "X-Request-Id": request_id, "X-Language": self.language}
         body = None
         if json_body is not None:

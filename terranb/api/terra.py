@@ -40,6 +40,7 @@ from terranb.errors import (
     ServerError,
     ValidationError,
 )
+from terranb.redact import Secret
 
 __all__ = [
     "PATH_PREFIX",
@@ -261,7 +262,10 @@ class TerraClient:
 
                 settings = dataclasses.replace(settings, **overrides)
         self.settings = settings
-        self.app_key, self._secret_key = settings.require_terra()
+        app, secret = settings.require_terra()
+        # The SK lives in a Secret (masked repr, registered for the log filter); only
+        # _sign reveals it, to compute the HMAC.
+        self.app_key, self._secret_key = app, Secret(secret)
         origin = settings.terra_base_url
         if origin.endswith(PATH_PREFIX):
             origin = origin[: -len(PATH_PREFIX)]
@@ -298,7 +302,8 @@ class TerraClient:
         if isinstance(body, str):
             body = body.encode("utf-8")
         headers = signing.sign(prep.method or "GET", target, body or b"", self.app_key,
-                               self._secret_key, date=self._date(), use_x_date=self._use_x_date)
+                               self._secret_key.reveal(), date=self._date(),
+                               use_x_date=self._use_x_date)
         prep.headers.update(headers)
 
     def call(
