@@ -36,6 +36,7 @@ from terranb.emulator.auth import ctx_of, raw_body, terra_auth
 from terranb.emulator.config import TERRA_BUCKET, TERRA_CLOUD_NAME, TERRA_REGION
 from terranb.emulator.context import EmulatorContext, account_prefix
 from terranb.emulator.errors_wire import TerraError, openapi_body
+from terranb.emulator.s3policy import StsPolicy
 from terranb.emulator.state import UNFINISHED_JOB_STATES
 from terranb.emulator.wire import BodyError, CIDict, GoJSONResponse, parse_object, rfc3339
 
@@ -247,8 +248,12 @@ def _busy_resources(ctx: EmulatorContext, owner: str) -> set[str]:
 def obtain_token(request: Request, app_key: str = Depends(terra_auth)) -> GoJSONResponse:
     """STS credentials for the bucket, a storePath with ``{fileName}`` and a callbackParam."""
     ctx = ctx_of(request)
-    creds = ctx.storage.issue_credentials(ttl=ctx.options.token_ttl)
     store_path = f"{account_prefix(app_key)}/tmp/{uuid.uuid4()}/{{fileName}}"
+    # The keys may touch only this storePath (and the account's other recent ones):
+    # emulator/s3policy.py. Results are downloaded through presigned URLs instead.
+    creds = ctx.storage.issue_credentials(
+        ttl=ctx.options.token_ttl,
+        policy=StsPolicy.for_store_path(TERRA_BUCKET, store_path, principal=f"terra:{app_key}"))
     callback = ctx.new_callback_param()
     expire = int(creds.expire_time)
     ctx.state.insert(
