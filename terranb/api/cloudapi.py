@@ -25,7 +25,7 @@ from typing import Any
 import requests
 
 from terranb.api.models import CloudUser, MediaFile
-from terranb.api.session import ApiSession, RetryPolicy
+from terranb.api.session import ApiSession, RetryPolicy, settings_without_secrets
 from terranb.config import Settings
 from terranb.credentials import StorageCredentials
 from terranb.errors import (
@@ -151,7 +151,7 @@ class CloudApiClient:
         if not settings.cloudapi_base_url:
             raise ConfigError("Cloud API base URL missing: pass base_url= or set "
                               "TERRANB_CLOUDAPI_BASE_URL")
-        self.settings = settings
+        self.settings = settings_without_secrets(settings)  # the secrets live in Secrets
         self.base_url = settings.cloudapi_base_url.rstrip("/")
         self.username = settings.cloudapi_username
         # Password and JWT live in Secrets (masked repr, registered for the log filter).

@@ -23,7 +23,7 @@ from typing import Any
 import requests
 
 from terranb.api.models import FlightHubResource, Model, ModelRef, UploadCallbackResult
-from terranb.api.session import ApiSession, RetryPolicy
+from terranb.api.session import ApiSession, RetryPolicy, settings_without_secrets
 from terranb.config import FLIGHTHUB_HOSTS, Settings
 from terranb.credentials import StorageCredentials
 from terranb.errors import (
@@ -178,7 +178,7 @@ class FlightHubClient:
         given = {k: v for k, v in given.items() if v is not None}
         settings = (Settings.load(**given) if settings is None
                     else dataclasses.replace(settings, **given) if given else settings)
-        self.settings = settings
+        self.settings = settings_without_secrets(settings)  # the secrets live in Secrets
         token, self.project_uuid = settings.require_flighthub()
         self._token = Secret(token)  # the organisation key; revealed only into the header
         self.api_version = settings.fh2_api_version

@@ -25,7 +25,7 @@ import requests
 
 from terranb.api import signing
 from terranb.api.models import File, Job, JobType, Page, Resource, ResourceDetail
-from terranb.api.session import ApiSession, RetryPolicy
+from terranb.api.session import ApiSession, RetryPolicy, settings_without_secrets
 from terranb.config import TERRA_HOSTS, Settings
 from terranb.credentials import StorageCredentials
 from terranb.errors import (
@@ -261,7 +261,7 @@ class TerraClient:
                 import dataclasses
 
                 settings = dataclasses.replace(settings, **overrides)
-        self.settings = settings
+        self.settings = settings_without_secrets(settings)  # the secrets live in Secrets
         app, secret = settings.require_terra()
         # The SK lives in a Secret (masked repr, registered for the log filter); only
         # _sign reveals it, to compute the HMAC.

@@ -67,6 +67,7 @@ from terranb.emulator.s3policy import StsPolicy
 from terranb.emulator.s3proxy import KeyRing, S3Proxy
 from terranb.emulator.storage_mirror import MirrorMixin, atomic_write_bytes
 from terranb.errors import require
+from terranb.redact import register
 
 __all__ = ["EmbeddedStorage", "IssuedCredentials", "ObjectInfo"]
 
@@ -378,6 +379,7 @@ class EmbeddedStorage(MirrorMixin):
             expire_time=time.time() + ttl,
             policy=policy,
         )
+        register(creds.access_key_id, creds.secret_access_key, creds.session_token)
         with self._lock:
             self.keyring.add(creds.access_key_id, creds.secret_access_key, creds.session_token,
                              creds.expire_time, creds.policy)
