@@ -17,7 +17,9 @@ The algorithm, as DJI's quick start computes it with ``openssl``::
 Verification follows the gateway (Kong's hmac-auth plugin, an inference made in
 protocol.md): ``Date`` or ``X-Date`` within a clock skew (300 s by default), a
 ``Digest`` that matches the raw body, the target signed with or without its
-query string, hmac-sha1/256/384/512, constant-time comparison. Failures raise
+query string, hmac-sha1/256/384/512, constant-time comparison, and a signed
+header list that binds the signature to the request (the checked date, the
+target, the digest of a body: :func:`missing_signed_headers`). Failures raise
 :class:`~terranb.errors.SignatureError` whose ``message`` is the gateway's
 wording, ready to be sent back as ``{"message": ...}`` with HTTP 401.
 
