@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from terranb.redact import register
+
 __all__ = ["StorageCredentials"]
 
 
@@ -72,6 +74,11 @@ class StorageCredentials:
         )
 
     __str__ = __repr__
+
+    def __post_init__(self) -> None:
+        # Every STS key pair that reaches terranb is known to the log filter from here
+        # on (botocore prints the session token in its DEBUG canonical requests).
+        register(self.access_key_id, self.secret_access_key, self.session_token)
 
     @property
     def is_oss(self) -> bool:

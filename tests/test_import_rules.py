@@ -24,6 +24,7 @@ PKG = Path(__file__).resolve().parents[1] / "terranb"
 
 LAYER = {
     "errors": 0,
+    "redact": 0,
     "_version": 0,
     "retry": 0,
     "params": 1,

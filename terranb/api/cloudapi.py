@@ -25,7 +25,7 @@ from typing import Any
 import requests
 
 from terranb.api.models import CloudUser, MediaFile
-from terranb.api.session import ApiSession, RetryPolicy
+from terranb.api.session import ApiSession, RetryPolicy, settings_without_secrets
 from terranb.config import Settings
 from terranb.credentials import StorageCredentials
 from terranb.errors import (
@@ -38,6 +38,7 @@ from terranb.errors import (
     ServerError,
     ValidationError,
 )
+from terranb.redact import Secret, register, reveal
 
 __all__ = ["CloudApiClient", "decode_cloudapi_response"]
 
@@ -150,12 +151,14 @@ class CloudApiClient:
         if not settings.cloudapi_base_url:
             raise ConfigError("Cloud API base URL missing: pass base_url= or set "
                               "TERRANB_CLOUDAPI_BASE_URL")
-        self.settings = settings
+        self.settings = settings_without_secrets(settings)  # the secrets live in Secrets
         self.base_url = settings.cloudapi_base_url.rstrip("/")
         self.username = settings.cloudapi_username
-        self._password = settings.cloudapi_password
+        # Password and JWT live in Secrets (masked repr, registered for the log filter).
+        self._password = (Secret(settings.cloudapi_password)
+                          if settings.cloudapi_password is not None else None)
         self.flag = flag
-        self._token = access_token
+        self._token = Secret(access_token) if access_token else None
         self.workspace_id = settings.cloudapi_workspace_id
         self.user: CloudUser | None = None
         self._now = now
@@ -198,7 +201,7 @@ class CloudApiClient:
                               "set TERRANB_CLOUDAPI_USERNAME / TERRANB_CLOUDAPI_PASSWORD, or "
                               "store them with `terranb configure --cloudapi-username USER "
                               "--cloudapi-password PASSWORD`")
-        payload = {"username": self.username, "password": self._password, "flag": self.flag}
+        payload = {"username": self.username, "password": reveal(self._password), "flag": self.flag}
         resp = self.session.request("POST", LOGIN_PATH, body=_json(payload),
                                     headers={"Content-Type": "application/json"},
                                     idempotent=True)
@@ -208,7 +211,8 @@ class CloudApiClient:
         """``POST /manage/api/v1/token/refresh`` with the current ``x-auth-token``."""
         if not self._token:
             raise AuthenticationError("no Cloud API token to refresh", hint="call login() first")
-        resp = self.session.request("POST", REFRESH_PATH, headers={"x-auth-token": self._token},
+        token = reveal(self._token) or ""
+        resp = self.session.request("POST", REFRESH_PATH, headers={"x-auth-token": token},
                                     idempotent=True)
         return self._accept_user(decode_cloudapi_response(resp))
 
@@ -217,7 +221,8 @@ class CloudApiClient:
             raise AuthenticationError("Cloud API login answered without an access token",
                                       hint=_HINT_401)
         user = CloudUser.from_api(data)
-        self._token = user.access_token
+        self._token = Secret(user.access_token)
+        register(getattr(user, "mqtt_password", ""))
         self.user = user
         if user.workspace_id and not self.workspace_id:
             self.workspace_id = user.workspace_id
@@ -251,7 +256,7 @@ class CloudApiClient:
         if not self._token and self.username and self._password is not None:
             self.login()
         for attempt in (1, 2):
-            headers = {"x-auth-token": self._token} if self._token else {}
+            headers = {"x-auth-token": self._token.reveal()} if self._token else {}
             body = None
             if json_body is not None:
                 body = _json(json_body)

@@ -23,7 +23,7 @@ from typing import Any
 import requests
 
 from terranb.api.models import FlightHubResource, Model, ModelRef, UploadCallbackResult
-from terranb.api.session import ApiSession, RetryPolicy
+from terranb.api.session import ApiSession, RetryPolicy, settings_without_secrets
 from terranb.config import FLIGHTHUB_HOSTS, Settings
 from terranb.credentials import StorageCredentials
 from terranb.errors import (
@@ -38,6 +38,7 @@ from terranb.errors import (
     UnsupportedRouteError,
     ValidationError,
 )
+from terranb.redact import Secret
 
 __all__ = [
     "API_VERSIONS",
@@ -228,8 +229,9 @@ class FlightHubClient:
         given = {k: v for k, v in given.items() if v is not None}
         settings = (Settings.load(**given) if settings is None
                     else dataclasses.replace(settings, **given) if given else settings)
-        self.settings = settings
-        self._token, self.project_uuid = settings.require_flighthub()
+        self.settings = settings_without_secrets(settings)  # the secrets live in Secrets
+        token, self.project_uuid = settings.require_flighthub()
+        self._token = Secret(token)  # the organisation key; revealed only into the header
         self.api_version = settings.fh2_api_version
         self.language = settings.language
         if self.language not in ("en", "zh"):
@@ -260,7 +262,7 @@ class FlightHubClient:
              idempotent: bool | None = None) -> Any:
         """Send one request to ``/openapi/<version>{path}``; return decoded ``data``."""
         request_id = self._request_id()
-        headers = {"X-User-Token": self._token, "X-Project-Uuid": self.project_uuid,
+        headers = {"X-User-Token": self._token.reveal(), "X-Project-Uuid": self.project_uuid,
                    "X-Request-Id": request_id, "X-Language": self.language}
         body = None
         if json_body is not None:

@@ -46,6 +46,7 @@ __all__ = [
     "RetryPolicy",
     "build_query",
     "redact_url",
+    "settings_without_secrets",
 ]
 
 log = logging.getLogger("terranb.api")
@@ -87,6 +88,20 @@ def redact_url(url: str) -> str:
     query = "&".join(f"{quote(k, safe='')}={v if v == '***' else quote(v, safe='')}"
                      for k, v in safe)
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+def settings_without_secrets(settings: Any) -> Any:
+    """A copy of :class:`~terranb.config.Settings` with SK, organisation key and password removed.
+
+    Clients keep their secrets in :class:`~terranb.redact.Secret` attributes; the
+    settings they keep for reference must not hold a second copy in clear
+    (``vars(client)`` would show it).
+    """
+    import dataclasses
+
+    secret_fields = ("secret_key", "fh2_user_token", "cloudapi_password")
+    names = {f.name for f in dataclasses.fields(settings)}
+    return dataclasses.replace(settings, **{n: None for n in secret_fields if n in names})
 
 
 def build_query(params: Mapping[str, Any] | Iterable[tuple[str, Any]] | None) -> str:

@@ -17,7 +17,9 @@ The algorithm, as DJI's quick start computes it with ``openssl``::
 Verification follows the gateway (Kong's hmac-auth plugin, an inference made in
 protocol.md): ``Date`` or ``X-Date`` within a clock skew (300 s by default), a
 ``Digest`` that matches the raw body, the target signed with or without its
-query string, hmac-sha1/256/384/512, constant-time comparison. Failures raise
+query string, hmac-sha1/256/384/512, constant-time comparison, and a signed
+header list that binds the signature to the request (the checked date, the
+target, the digest of a body: :func:`missing_signed_headers`). Failures raise
 :class:`~terranb.errors.SignatureError` whose ``message`` is the gateway's
 wording, ready to be sent back as ``{"message": ...}`` with HTTP 401.
 
@@ -51,6 +53,7 @@ __all__ = [
     "AuthorizationParams",
     "body_digest",
     "http_date",
+    "missing_signed_headers",
     "parse_authorization",
     "sign",
     "signing_string",
@@ -124,13 +127,15 @@ def body_digest(body: bytes | str | None) -> str:
 
 
 def signing_string(
-    header_names: list[str], headers: Mapping[str, str], method: str, target: str
+    header_names: list[str], headers: Mapping[str, str], method: str, target: str,
+    http_version: str = "1.1",
 ) -> str:
     """Build the string to sign from the listed header names.
 
-    ``@request-target`` gives ``"<lower method> <target>"``; any other name gives
-    ``"name: value"`` (``"name:"`` when the header is absent, as the gateway does).
-    Lines are joined by ``\\n`` with no trailing newline.
+    ``@request-target`` gives ``"<lower method> <target>"``; ``request-line`` (Kong's
+    other pseudo-header) gives ``"<METHOD> <target> HTTP/<version>"``; any other
+    name gives ``"name: value"`` (``"name:"`` when the header is absent, as the
+    gateway does). Lines are joined by ``\\n`` with no trailing newline.
 
     Args:
         header_names: names as listed in the Authorization ``headers`` parameter.
@@ -144,6 +149,8 @@ def signing_string(
         name = name.lower()
         if name == "@request-target":
             lines.append(f"@request-target: {method.lower()} {target}")
+        elif name == "request-line":
+            lines.append(f"{method.upper()} {target} HTTP/{http_version}")
         elif name in lower:
             lines.append(f"{name}: {lower[name]}")
         else:
@@ -208,6 +215,32 @@ def sign(
     }
 
 
+def missing_signed_headers(
+    names: list[str], headers: Mapping[str, str], body: bytes | None
+) -> list[str]:
+    """What a signed header list lacks to bind the signature to this request.
+
+    Args:
+        names: the ``headers="..."`` list of the Authorization header.
+        headers: request headers with lower-case names.
+        body: the raw body (a non-empty body needs ``digest``).
+
+    Example:
+        >>> missing_signed_headers(["date"], {"date": "x"}, b"{}")
+        ['@request-target (or request-line)', 'digest']
+    """
+    signed = {n.lower() for n in names}
+    missing = []
+    date_name = "x-date" if "x-date" in headers else "date"
+    if date_name not in signed:
+        missing.append(date_name)
+    if not signed & {"@request-target", "request-line"}:
+        missing.append("@request-target (or request-line)")
+    if body and "digest" not in signed:
+        missing.append("digest")
+    return missing
+
+
 @dataclass(frozen=True)
 class AuthorizationParams:
     """The parsed parameters of an ``Authorization: hmac ...`` header."""
@@ -252,8 +285,18 @@ def verify(
     now: datetime | float | None = None,
     clock_skew: float = 300.0,
     validate_body: bool = True,
+    http_version: str = "1.1",
 ) -> str:
     """Check a signed request the way the gateway does and return its AK.
+
+    The signed header list is enforced as Kong's ``enforce_headers`` would be for
+    what DJI's quick start signs (``date @request-target digest``): the date
+    header whose clock skew is checked (``x-date`` when sent, else ``date``) must
+    be signed, the target must be signed (``@request-target`` or
+    ``request-line``), and a request with a body must sign ``digest``. Without
+    these a signature could be replayed on another method, path or body, and
+    ``headers=""`` would sign the empty string: one fixed, forever-valid value
+    per SK. Violations answer 401 "HMAC signature cannot be verified".
 
     Args:
         method: HTTP method as received.
@@ -292,6 +335,10 @@ def verify(
         raise SignatureError(MSG_CANNOT_VERIFY, reason="malformed Authorization header")
     if params.algorithm not in ALGORITHMS:
         raise SignatureError(MSG_CANNOT_VERIFY, reason=f"algorithm {params.algorithm!r}")
+    missing = missing_signed_headers(params.headers, lower, body)
+    if missing:
+        raise SignatureError(MSG_CANNOT_VERIFY,
+                             reason=f"signed header list lacks {' and '.join(missing)}")
     secret = lookup_secret(params.username)
     if secret is None:
         raise SignatureError(MSG_CANNOT_VERIFY, reason="unknown app key")
@@ -299,8 +346,8 @@ def verify(
     targets = [f"{path}?{query}", path] if query else [path]
     matched = False
     for target in targets:
-        expected = _hmac_b64(secret, signing_string(params.headers, lower, method, target),
-                             params.algorithm)
+        text = signing_string(params.headers, lower, method, target, http_version)
+        expected = _hmac_b64(secret, text, params.algorithm)
         # Compare every candidate so timing does not reveal which one matched.
         matched |= hmac.compare_digest(expected.encode(), params.signature.encode())
     if not matched:

@@ -25,7 +25,7 @@ import requests
 
 from terranb.api import signing
 from terranb.api.models import File, Job, JobType, Page, Resource, ResourceDetail
-from terranb.api.session import ApiSession, RetryPolicy
+from terranb.api.session import ApiSession, RetryPolicy, settings_without_secrets
 from terranb.config import TERRA_HOSTS, Settings
 from terranb.credentials import StorageCredentials
 from terranb.errors import (
@@ -41,6 +41,7 @@ from terranb.errors import (
     UnsupportedRouteError,
     ValidationError,
 )
+from terranb.redact import Secret
 
 __all__ = [
     "PATH_PREFIX",
@@ -285,8 +286,11 @@ class TerraClient:
                 import dataclasses
 
                 settings = dataclasses.replace(settings, **overrides)
-        self.settings = settings
-        self.app_key, self._secret_key = settings.require_terra()
+        self.settings = settings_without_secrets(settings)  # the secrets live in Secrets
+        app, secret = settings.require_terra()
+        # The SK lives in a Secret (masked repr, registered for the log filter); only
+        # _sign reveals it, to compute the HMAC.
+        self.app_key, self._secret_key = app, Secret(secret)
         origin = settings.terra_base_url
         if origin.endswith(PATH_PREFIX):
             origin = origin[: -len(PATH_PREFIX)]
@@ -325,7 +329,8 @@ class TerraClient:
         if isinstance(body, str):
             body = body.encode("utf-8")
         headers = signing.sign(prep.method or "GET", target, body or b"", self.app_key,
-                               self._secret_key, date=self._date(), use_x_date=self._use_x_date)
+                               self._secret_key.reveal(), date=self._date(),
+                               use_x_date=self._use_x_date)
         prep.headers.update(headers)
 
     def call(

@@ -13,6 +13,7 @@ import sys
 
 from terranb._version import __version__
 from terranb.cli._common import EXIT_USAGE, run_handler
+from terranb.redact import install_log_filter
 
 # Order is the order of `terranb --help`.
 COMMAND_MODULES = [
@@ -66,6 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.verbose:
         logging.basicConfig(level=logging.DEBUG if args.verbose > 1 else logging.INFO,
                             format="%(levelname)s %(name)s: %(message)s")
+    # Every handler that can print a record -- the root handlers (botocore, urllib3 and
+    # s3transfer records end there too) and logging's last-resort handler used without
+    # -v -- masks the secrets terranb knows of and credential-shaped values.
+    install_log_filter()
+    if logging.lastResort is not None:
+        install_log_filter(handlers=[logging.lastResort])
     handler = getattr(args, "func", None)
     if handler is None:
         parser.print_help(sys.stderr)

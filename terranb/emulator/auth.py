@@ -2,7 +2,8 @@
 
 * TerraAPI: the gateway's HMAC check, delegated to :func:`terranb.api.signing.verify`
   (Date or X-Date, clock skew, Digest against the raw body, target with or
-  without the query, unknown AK rejected). Failures become
+  without the query, unknown AK rejected, and the signed header list must hold
+  the date, the request target and -- with a body -- the digest). Failures become
   :class:`GatewayAuthError`, answered 401 ``{"message": ...}``.
 * FlightHub 2: ``X-User-Token`` must be the organisation key and
   ``X-Project-Uuid`` the project; failures are FlightHub 2 business errors.
@@ -108,6 +109,7 @@ async def terra_auth(request: Request) -> str:
             body,
             ctx.state.secret_for,
             clock_skew=ctx.options.clock_skew,
+            http_version=str(request.scope.get("http_version") or "1.1"),
         )
     except SignatureError as exc:
         raise GatewayAuthError(exc.message, exc.reason) from None

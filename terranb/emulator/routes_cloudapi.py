@@ -41,6 +41,7 @@ from terranb.emulator.config import (
 )
 from terranb.emulator.context import EmulatorContext
 from terranb.emulator.errors_wire import CloudApiError, openapi_body
+from terranb.emulator.s3policy import StsPolicy
 from terranb.emulator.wire import BodyError, CIDict, parse_object
 
 __all__ = ["routers"]
@@ -425,7 +426,10 @@ def sts(
     """Temporary credentials for the media bucket."""
     _workspace(user, workspace_id)
     ctx = ctx_of(request)
-    creds = ctx.storage.issue_credentials(ttl=ctx.options.token_ttl)
+    creds = ctx.storage.issue_credentials(
+        ttl=ctx.options.token_ttl,
+        policy=StsPolicy.for_store_path(CLOUDAPI_BUCKET, f"{CLOUDAPI_OBJECT_PREFIX}/{{fileName}}",
+                                        principal=f"cloudapi:{workspace_id}"))
     expire = max(0, int(creds.expire_time - time.time()))
     ctx.state.insert(
         "tokens",

@@ -41,6 +41,7 @@ from terranb.emulator.routes_common import (
 from terranb.emulator.routes_common import fh2_body as _body
 from terranb.emulator.routes_common import fh2_ok as ok
 from terranb.emulator.routes_common import fh2_str as _str
+from terranb.emulator.s3policy import StsPolicy
 from terranb.emulator.wire import CIDict, GoJSONResponse
 
 __all__ = ["routers"]
@@ -105,8 +106,13 @@ def _make_router(version: str) -> APIRouter:
     )
     def obtain_token(request: Request, project: str = Depends(flighthub_auth)) -> Any:
         ctx = ctx_of(request)
-        creds = ctx.storage.issue_credentials(ttl=ctx.options.token_ttl)
         store_path = new_store_path(project)
+        # Write: this storePath (and the project's other recent ones); read: also the
+        # project's model results, where DJI's zip_file_key points (emulator/s3policy.py).
+        creds = ctx.storage.issue_credentials(
+            ttl=ctx.options.token_ttl,
+            policy=StsPolicy.for_store_path(FH2_BUCKET, store_path, principal=f"fh2:{project}",
+                                            read_prefixes=[f"{project}/open_model/"]))
         callback = ctx.new_callback_param()
         expire = int(creds.expire_time)
         ctx.state.insert(

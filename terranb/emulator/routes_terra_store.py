@@ -27,6 +27,7 @@ from terranb.emulator.routes_common import (
     strip_etag,
     terra_router,
 )
+from terranb.emulator.s3policy import StsPolicy
 from terranb.emulator.terra_json import file_json
 from terranb.emulator.wire import CIDict, GoJSONResponse
 
@@ -39,8 +40,12 @@ router = terra_router()
 def obtain_token(request: Request, app_key: str = Depends(terra_auth)) -> GoJSONResponse:
     """STS credentials for the bucket, a storePath with ``{fileName}`` and a callbackParam."""
     ctx = ctx_of(request)
-    creds = ctx.storage.issue_credentials(ttl=ctx.options.token_ttl)
     store_path = f"{account_prefix(app_key)}/tmp/{uuid.uuid4()}/{{fileName}}"
+    # The keys may touch only this storePath (and the account's other recent ones):
+    # emulator/s3policy.py. Results are downloaded through presigned URLs instead.
+    creds = ctx.storage.issue_credentials(
+        ttl=ctx.options.token_ttl,
+        policy=StsPolicy.for_store_path(TERRA_BUCKET, store_path, principal=f"terra:{app_key}"))
     callback = ctx.new_callback_param()
     expire = int(creds.expire_time)
     ctx.state.insert(

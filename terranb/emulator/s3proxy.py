@@ -7,18 +7,14 @@ private loopback port. For every request the proxy:
 1. adds ``latency_ms`` and draws a fault verdict (:class:`~.netem.FaultInjector`):
    S3 XML ``InternalError`` (500), ``SlowDown`` (503), or a dropped connection
    (TCP reset, no response);
-2. authenticates: finds the access key (SigV4 ``Authorization`` header or
-   presigned ``X-Amz-Credential``; SigV2 ``AWS AKID:sig`` or presigned
-   ``AWSAccessKeyId``), looks it up in the :class:`KeyRing`, recomputes the
-   signature and answers like S3 does: ``InvalidAccessKeyId`` (403) for unknown
-   keys, ``ExpiredToken`` (400, the status AWS uses for this code) once the
-   issued credentials expired, ``InvalidToken`` (400) for a wrong session token,
-   ``SignatureDoesNotMatch`` (403) for a wrong secret, ``AccessDenied`` (403,
-   "Request has expired") for a presigned URL past its expiry,
-   ``RequestTimeTooSkewed`` (403) beyond 15 minutes of clock skew. As on AWS, a
-   URL presigned with temporary keys stops working when the keys expire; the
-   emulator's own download URLs are signed with the storage's internal key,
-   which never expires, so they work until their own expiry;
+2. authenticates the key (:func:`.s3auth.authenticate`: unknown, expired,
+   wrong token, wrong signature, skew, presigned expiry, with S3's error codes)
+   and authorizes the request against the key's STS policy
+   (:func:`.s3policy.authorize`: bucket and storePath prefix, ``..`` keys).
+   As on AWS, a URL presigned with temporary keys stops working when the keys
+   expire; the emulator's own download URLs are signed with the storage's
+   internal key, which never expires and has no policy, so they work until
+   their own expiry;
 3. streams the request body to moto in chunks (``Content-Length`` bodies as they
    come, ``Transfer-Encoding: chunked`` bodies de-chunked and re-chunked; the
    ``aws-chunked`` content encoding boto3 uses for checksummed uploads is passed
@@ -65,44 +61,40 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import quote, unquote
-from xml.sax.saxutils import escape
 
 from terranb.emulator import sigv4
 from terranb.emulator.netem import FaultInjector, NetemConfig, TokenBucket
+from terranb.emulator.s3auth import KeyEntry, KeyRing, authenticate
+from terranb.emulator.s3policy import StsPolicy, authorize
+from terranb.emulator.s3relay import (
+    EXPOSE_HEADERS,
+    HOP_BY_HOP,
+    SMALL_BODY,
+    BodyTimeout,
+    RelayMixin,
+)
+from terranb.emulator.s3wire import (
+    ChangeEvent,
+    S3Error,
+    bucket_region,
+    deleted_keys,
+    error_xml,
+    is_auth_param,
+    split_bucket_key,
+    vhost_bucket,
+)
 
-__all__ = ["ChangeEvent", "KeyRing", "S3Proxy"]
+__all__ = ["ChangeEvent", "KeyEntry", "KeyRing", "S3Error", "S3Proxy", "StsPolicy"]
 
 log = logging.getLogger(__name__)
 
-# Headers that describe one hop and must not be forwarded.
-_HOP_BY_HOP = {
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "trailers",
-    "transfer-encoding",
-    "upgrade",
-    "expect",
-}
 # Authentication parts not forwarded to moto.
 # (moto needs to see a signed request, else it treats it as anonymous and denies reads.)
 _AUTH_HEADERS = {"host", "x-amz-security-token"}
 _AUTH_QUERY = {"X-Amz-Security-Token", "x-amz-security-token"}
-# Clock skew S3 tolerates for header-signed requests.
-MAX_SKEW_S = 15 * 60
-_EXPOSE_HEADERS = "ETag, x-amz-request-id, x-amz-version-id, x-amz-checksum-crc32"
-_SKEWED = "The difference between the request time and the current time is too large."
-# Request bodies up to this size are kept when the proxy needs to read them
-# (CreateBucket configuration, DeleteObjects list).
-_SMALL_BODY = 1 << 20
 _REQUEST_TIMEOUT = (
     "Your socket connection to the server was not read from or written to within the "
     "timeout period. Idle connections will be closed."
@@ -110,90 +102,6 @@ _REQUEST_TIMEOUT = (
 # Lingering close: how long and how much to drain after the answer before closing.
 _LINGER_S = 1.0
 _LINGER_BYTES = 64 << 20
-
-
-@dataclass(frozen=True)
-class KeyEntry:
-    """One access key the proxy accepts."""
-
-    secret_access_key: str = field(repr=False)
-    session_token: str = field(repr=False)
-    expire_time: float  # unix seconds; inf for the internal key
-
-
-class KeyRing:
-    """Thread-safe table of access keys the proxy accepts, with their expiry."""
-
-    def __init__(self) -> None:
-        self._keys: dict[str, KeyEntry] = {}
-        self._lock = threading.Lock()
-
-    def add(self, access_key_id: str, secret: str, session_token: str, expire_time: float) -> None:
-        """Accept ``access_key_id`` until ``expire_time`` (unix seconds)."""
-        with self._lock:
-            self._keys[access_key_id] = KeyEntry(secret, session_token, expire_time)
-
-    def get(self, access_key_id: str) -> KeyEntry | None:
-        """The entry of a key, expired or not; ``None`` when unknown."""
-        with self._lock:
-            return self._keys.get(access_key_id)
-
-    def items(self) -> list[tuple[str, KeyEntry]]:
-        """A snapshot of all keys."""
-        with self._lock:
-            return list(self._keys.items())
-
-    def prune(self, now: float, keep_s: float) -> None:
-        """Forget keys that expired more than ``keep_s`` seconds ago."""
-        with self._lock:
-            for k in [k for k, e in self._keys.items() if e.expire_time + keep_s < now]:
-                del self._keys[k]
-
-
-@dataclass(frozen=True)
-class ChangeEvent:
-    """A successful write seen by the proxy.
-
-    ``kind`` is ``"put"`` (object created or replaced), ``"delete"`` (object
-    removed), ``"bucket"`` (bucket created; ``region`` set) or
-    ``"delete_bucket"``.
-    """
-
-    kind: str
-    bucket: str
-    key: str = ""
-    region: str = ""
-
-
-class S3Error(Exception):
-    """An S3-style error answer."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(f"{status} {code}: {message}")
-        self.status = status
-        self.code = code
-        self.message = message
-
-
-def error_xml(code: str, message: str, resource: str = "") -> bytes:
-    """S3 error document."""
-    request_id = uuid.uuid4().hex[:16].upper()
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f"<Error><Code>{escape(code)}</Code><Message>{escape(message)}</Message>"
-        f"<Resource>{escape(resource)}</Resource><RequestId>{request_id}</RequestId></Error>"
-    ).encode()
-
-
-def split_bucket_key(raw_path: str) -> tuple[str, str]:
-    """``(bucket, key)`` of a path-style request path (key URL-decoded)."""
-    path = raw_path.lstrip("/")
-    bucket, _, key = path.partition("/")
-    return unquote(bucket), unquote(key)
-
-
-class _BodyTimeout(Exception):
-    """The client stopped sending a request body for ``body_timeout`` seconds."""
 
 
 class _ProxyServer(ThreadingHTTPServer):
@@ -233,7 +141,7 @@ def _linger(sock: socket.socket) -> None:
             drained += len(data)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(RelayMixin, BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _ProxyServer
     # Seconds a kept-alive connection may sit idle (set per proxy in setup()).
@@ -263,22 +171,6 @@ class _Handler(BaseHTTPRequestHandler):
         # Answer "100 Continue" only after authentication (see _handle).
         return True
 
-    def _shape(self, n: int) -> None:
-        if self._conn_bucket is not None:
-            self._conn_bucket.consume(n)
-        total = self.server.proxy.total_bucket
-        if total is not None:
-            total.consume(n)
-
-    def _chunk(self) -> int:
-        sizes = [64 * 1024]
-        if self._conn_bucket is not None:
-            sizes.append(self._conn_bucket.chunk_size())
-        total = self.server.proxy.total_bucket
-        if total is not None:
-            sizes.append(total.chunk_size())
-        return min(sizes)
-
     def do_GET(self) -> None:
         self._handle()
 
@@ -305,7 +197,7 @@ class _Handler(BaseHTTPRequestHandler):
             "Access-Control-Allow-Headers",
             self.headers.get("Access-Control-Request-Headers") or "*",
         )
-        self.send_header("Access-Control-Expose-Headers", _EXPOSE_HEADERS)
+        self.send_header("Access-Control-Expose-Headers", EXPOSE_HEADERS)
         self.send_header("Access-Control-Max-Age", "3000")
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -344,7 +236,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         te = self.headers.get("Transfer-Encoding", "").lower()
         length = int(self.headers.get("Content-Length") or 0)
-        if "chunked" in te or length > _SMALL_BODY:
+        if "chunked" in te or length > SMALL_BODY:
             self.close_connection = True
             return
         if length:
@@ -363,96 +255,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         with contextlib.suppress(OSError):
             self.connection.close()
-
-    def _authenticate(
-        self,
-        raw_path: str,
-        query_pairs: list[tuple[str, str]],
-        headers: dict[str, str],
-        style_path: str,
-    ) -> None:
-        proxy = self.server.proxy
-        try:
-            v2 = sigv4.parse_v2(headers, query_pairs)
-            req = None if v2 is not None else sigv4.parse_authorization(headers, query_pairs)
-        except ValueError as exc:
-            raise S3Error(400, "AuthorizationHeaderMalformed", str(exc)) from exc
-        if req is None and v2 is None:
-            raise S3Error(403, "AccessDenied", "Access Denied")
-        akid = v2.access_key_id if v2 is not None else req.access_key_id  # type: ignore[union-attr]
-        entry = proxy.keyring.get(akid)
-        if entry is None:
-            raise S3Error(
-                403,
-                "InvalidAccessKeyId",
-                "The AWS Access Key Id you provided does not exist in our records.",
-            )
-        now = time.time()
-        if v2 is not None:
-            presigned = v2.presigned
-            token = v2.session_token
-            if presigned:
-                if now > v2.expires:
-                    raise S3Error(403, "AccessDenied", "Request has expired")
-            else:
-                self._check_skew(headers.get("x-amz-date") or headers.get("date", ""), now)
-        else:
-            assert req is not None
-            presigned = req.presigned
-            token = req.session_token
-            try:
-                signed_at = sigv4.parse_amz_date(req.amz_date)
-            except ValueError as exc:
-                raise S3Error(403, "AccessDenied", "X-Amz-Date is missing or malformed") from exc
-            if presigned:
-                if req.expires <= 0 or req.expires > 7 * 24 * 3600:
-                    raise S3Error(
-                        400,
-                        "AuthorizationQueryParametersError",
-                        "X-Amz-Expires must be between 1 and 604800 seconds",
-                    )
-                if now > signed_at + req.expires:
-                    raise S3Error(403, "AccessDenied", "Request has expired")
-            elif abs(now - signed_at) > MAX_SKEW_S:
-                raise S3Error(403, "RequestTimeTooSkewed", _SKEWED)
-        # As on AWS, anything signed with temporary keys stops working when they expire
-        # (presigned URLs included); the storage's internal key never expires.
-        if now > entry.expire_time:
-            raise S3Error(400, "ExpiredToken", "The provided token has expired.")
-        if entry.session_token and token != entry.session_token:
-            raise S3Error(
-                400, "InvalidToken", "The provided token is malformed or otherwise invalid."
-            )
-        if not proxy.verify_signatures:
-            return
-        if v2 is not None:
-            expected = sigv4.signature_v2(
-                entry.secret_access_key, self.command, style_path, query_pairs, headers, v2
-            )
-            ok = sigv4.signature_matches(expected, v2.signature)
-        else:
-            assert req is not None
-            canonical = sigv4.canonical_request(self.command, raw_path, query_pairs, headers, req)
-            expected = sigv4.signature(entry.secret_access_key, req, canonical)
-            ok = sigv4.signature_matches(expected, req.signature)
-        if not ok:
-            raise S3Error(
-                403,
-                "SignatureDoesNotMatch",
-                "The request signature we calculated does not match the signature you "
-                "provided. Check your key and signing method.",
-            )
-
-    @staticmethod
-    def _check_skew(date_text: str, now: float) -> None:
-        from email.utils import parsedate_to_datetime
-
-        try:
-            signed_at = parsedate_to_datetime(date_text).timestamp()
-        except (TypeError, ValueError) as exc:
-            raise S3Error(403, "AccessDenied", "Date header is missing or malformed") from exc
-        if abs(now - signed_at) > MAX_SKEW_S:
-            raise S3Error(403, "RequestTimeTooSkewed", _SKEWED)
 
     def _handle(self) -> None:
         # Within a request every read/write must progress within body_timeout; between
@@ -474,7 +276,7 @@ class _Handler(BaseHTTPRequestHandler):
         # Virtual-hosted style (``bucket.localhost:PORT``, what boto3 picks for a
         # ``localhost`` endpoint) becomes path style for moto; SigV4 signs the path
         # as sent, SigV2 the path-style resource.
-        vbucket = _vhost_bucket(headers.get("host", ""))
+        vbucket = vhost_bucket(headers.get("host", ""))
         path_style = f"/{quote(vbucket, safe='')}{raw_path}" if vbucket else raw_path
         if proxy.netem.latency_ms > 0:
             time.sleep(proxy.netem.latency_s)
@@ -491,13 +293,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error_xml(err, raw_path)
             return
         try:
-            self._authenticate(raw_path, query_pairs, headers, path_style)
+            entry = authenticate(proxy.keyring, self.command, raw_path, query_pairs, headers,
+                                 path_style, verify_signatures=proxy.verify_signatures)
+            bucket, key = split_bucket_key(path_style)
+            authorize(entry.policy, proxy.keyring.write_prefixes(entry), self.command, bucket,
+                      key, query_pairs, headers)
         except S3Error as err:
             self._send_error_xml(err, raw_path)
             return
         try:
             self._forward(path_style, raw_query, query_pairs, headers)
-        except _BodyTimeout:
+        except BodyTimeout:
             # The client promised a body and stopped sending it (for example a retry that
             # did not rewind its file): answer like S3 instead of waiting forever.
             self.close_connection = True
@@ -536,7 +342,7 @@ class _Handler(BaseHTTPRequestHandler):
             for name, value in self.headers.items():
                 low = name.lower()
                 if (
-                    low in _HOP_BY_HOP
+                    low in HOP_BY_HOP
                     or low in _AUTH_HEADERS
                     or low in proxy.extra_upstream_headers
                 ):
@@ -550,7 +356,7 @@ class _Handler(BaseHTTPRequestHandler):
                 upstream.putheader("Content-Length", "0")
             upstream.endheaders()
             bucket, key = split_bucket_key(raw_path)
-            qnames = {k for k, _ in query_pairs if not _is_auth_param(k)}
+            qnames = {k for k, _ in query_pairs if not is_auth_param(k)}
             keep_body = method in ("PUT", "POST") and (
                 (not key and not qnames) or "delete" in qnames
             )
@@ -566,105 +372,6 @@ class _Handler(BaseHTTPRequestHandler):
             self._relay_response(resp, body_prefix if capture_response else None)
         finally:
             upstream.close()
-
-    def _relay_request_body(
-        self, upstream: http.client.HTTPConnection, chunked: bool, keep: bool
-    ) -> bytes:
-        try:
-            return self._relay_request_body_inner(upstream, chunked, keep)
-        except TimeoutError as exc:
-            self._body_consumed = True  # what is left of it is never read
-            raise _BodyTimeout(str(exc)) from exc
-
-    def _relay_request_body_inner(
-        self, upstream: http.client.HTTPConnection, chunked: bool, keep: bool
-    ) -> bytes:
-        kept = bytearray()
-        if chunked:
-            while True:
-                line = self.rfile.readline(65537)
-                if not line:
-                    raise ConnectionError("client closed during a chunked body")
-                size = int(line.split(b";", 1)[0].strip() or b"0", 16)
-                if size == 0:
-                    # Trailer section (usually empty) up to the blank line.
-                    while True:
-                        trailer = self.rfile.readline(65537)
-                        if trailer in (b"\r\n", b"\n", b""):
-                            break
-                    upstream.send(b"0\r\n\r\n")
-                    break
-                remaining = size
-                upstream.send(f"{size:x}\r\n".encode())
-                while remaining:
-                    data = self.rfile.read(min(remaining, self._chunk()))
-                    if not data:
-                        raise ConnectionError("client closed during a chunked body")
-                    self._shape(len(data))
-                    upstream.send(data)
-                    if keep and len(kept) < _SMALL_BODY:
-                        kept += data
-                    remaining -= len(data)
-                upstream.send(b"\r\n")
-                self.rfile.readline(65537)  # CRLF after the chunk data
-            return bytes(kept)
-        remaining = int(self.headers.get("Content-Length") or 0)
-        while remaining > 0:
-            data = self.rfile.read(min(remaining, self._chunk()))
-            if not data:
-                raise ConnectionError("client closed before sending the whole body")
-            self._shape(len(data))
-            upstream.send(data)
-            if keep and len(kept) < _SMALL_BODY:
-                kept += data
-            remaining -= len(data)
-        return bytes(kept)
-
-    def _relay_response(self, resp: http.client.HTTPResponse, body: bytes | None) -> None:
-        self.send_response_only(resp.status, resp.reason)
-        length = resp.getheader("Content-Length")
-        no_body = self.command == "HEAD" or resp.status in (204, 304) or 100 <= resp.status < 200
-        if body is not None:
-            length = str(len(body))
-        for name, value in resp.getheaders():
-            low = name.lower()
-            if low in _HOP_BY_HOP or low in ("content-length", "server", "date"):
-                continue
-            self.send_header(name, value)
-        if self.headers.get("Origin") and not resp.getheader("Access-Control-Expose-Headers"):
-            self.send_header("Access-Control-Expose-Headers", _EXPOSE_HEADERS)
-        self.send_header("Server", "AmazonS3")
-        self.send_header("Date", self.date_time_string())
-        use_chunked = False
-        if length is not None:
-            self.send_header("Content-Length", length)
-        elif not no_body:
-            use_chunked = True
-            self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        if no_body:
-            return
-        if body is not None:
-            self._write_shaped(body, use_chunked)
-        else:
-            while True:
-                data = resp.read(self._chunk())
-                if not data:
-                    break
-                self._write_shaped(data, use_chunked)
-        if use_chunked:
-            self.wfile.write(b"0\r\n\r\n")
-        self.wfile.flush()
-
-    def _write_shaped(self, data: bytes, chunked: bool) -> None:
-        step = self._chunk()
-        for start in range(0, len(data), step):
-            piece = data[start : start + step]
-            self._shape(len(piece))
-            if chunked:
-                self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
-            else:
-                self.wfile.write(piece)
 
     def _notify(
         self,
@@ -682,12 +389,12 @@ class _Handler(BaseHTTPRequestHandler):
         events: list[ChangeEvent] = []
         if not key:
             if method == "PUT" and not qnames:
-                events.append(ChangeEvent("bucket", bucket, region=_bucket_region(request_body)))
+                events.append(ChangeEvent("bucket", bucket, region=bucket_region(request_body)))
             elif method == "DELETE" and not qnames:
                 events.append(ChangeEvent("delete_bucket", bucket))
             elif method == "POST" and "delete" in qnames:
                 events.extend(
-                    ChangeEvent("delete", bucket, k) for k in _deleted_keys(response_body)
+                    ChangeEvent("delete", bucket, k) for k in deleted_keys(response_body)
                 )
         elif (
             method == "PUT"
@@ -702,53 +409,6 @@ class _Handler(BaseHTTPRequestHandler):
                 proxy.on_change(event)
             except Exception:  # mirroring must not break the S3 answer
                 log.exception("s3 proxy: on_change failed for %s %s/%s", event.kind, bucket, key)
-
-
-def _vhost_bucket(host_header: str) -> str:
-    """The bucket of a virtual-hosted-style ``Host`` (``bucket.localhost:PORT``), else ``""``."""
-    host = host_header.strip().lower()
-    if host.startswith("["):  # IPv6 literal
-        return ""
-    host = host.rsplit(":", 1)[0] if ":" in host else host
-    if host.endswith(".localhost"):
-        return host_header.strip()[: len(host) - len(".localhost")]
-    return ""
-
-
-def _is_auth_param(name: str) -> bool:
-    """Query parameters that carry authentication, not an S3 sub-resource."""
-    return name.lower().startswith("x-amz-") or name in ("AWSAccessKeyId", "Signature", "Expires")
-
-
-def _bucket_region(body: bytes) -> str:
-    import xml.etree.ElementTree as ET
-
-    if not body.strip():
-        return "us-east-1"
-    try:
-        root = ET.fromstring(body)
-    except ET.ParseError:
-        return "us-east-1"
-    for el in root.iter():
-        if el.tag.endswith("LocationConstraint") and el.text:
-            return el.text.strip()
-    return "us-east-1"
-
-
-def _deleted_keys(body: bytes) -> list[str]:
-    import xml.etree.ElementTree as ET
-
-    try:
-        root = ET.fromstring(body)
-    except ET.ParseError:
-        return []
-    keys = []
-    for el in root.iter():
-        if el.tag.endswith("Deleted"):
-            for child in el:
-                if child.tag.endswith("Key") and child.text is not None:
-                    keys.append(child.text)
-    return keys
 
 
 class S3Proxy:

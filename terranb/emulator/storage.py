@@ -41,39 +41,39 @@ with the data kept, since every object is loaded into moto again.
 Credentials: :meth:`~EmbeddedStorage.issue_credentials` makes STS-style keys
 (``ASIA...`` access key, secret, session token) valid for ``ttl`` seconds. The
 proxy rejects them afterwards with S3's ``ExpiredToken`` error, and rejects
-unknown keys with ``InvalidAccessKeyId`` (details in :mod:`.s3proxy`). The
-storage itself (uploads of job outputs, presigned download URLs) uses an
-internal key that never expires; moto's own port is not published.
+unknown keys with ``InvalidAccessKeyId`` (details in :mod:`.s3auth`). Issued
+keys carry an :class:`~.s3policy.StsPolicy` (bucket + storePath prefix) that
+the proxy enforces (:mod:`.s3policy`). The storage itself (uploads of job
+outputs, presigned download URLs) uses an internal key that never expires and
+has no policy; moto's own port is not published.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
 import secrets
-import shutil
 import string
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from terranb.emulator.netem import NetemConfig
-from terranb.emulator.s3proxy import ChangeEvent, KeyRing, S3Proxy
+from terranb.emulator.s3policy import StsPolicy
+from terranb.emulator.s3proxy import KeyRing, S3Proxy
+from terranb.emulator.storage_mirror import MirrorMixin, atomic_write_bytes
 from terranb.errors import require
+from terranb.redact import register
 
 __all__ = ["EmbeddedStorage", "IssuedCredentials", "ObjectInfo"]
 
 log = logging.getLogger(__name__)
 
 _ALNUM_UPPER = string.ascii_uppercase + string.digits
-# Objects larger than this are re-seeded with a multipart upload.
-_MULTIPART_THRESHOLD = 64 * 1024 * 1024
 # Issued keys are kept on disk this long after expiry (so late requests still get ExpiredToken).
 _KEEP_EXPIRED_S = 24 * 3600
 
@@ -89,11 +89,12 @@ class IssuedCredentials:
     secret_access_key: str
     session_token: str
     expire_time: float
+    policy: StsPolicy | None = None
 
     def __repr__(self) -> str:
         return (
             f"IssuedCredentials(access_key_id={self.access_key_id!r}, secret_access_key=***, "
-            f"session_token=***, expire_time={self.expire_time!r})"
+            f"session_token=***, expire_time={self.expire_time!r}, policy={self.policy!r})"
         )
 
     __str__ = __repr__
@@ -110,34 +111,6 @@ class ObjectInfo:
 
 def _random(n: int, alphabet: str = _ALNUM_UPPER) -> str:
     return "".join(secrets.choice(alphabet) for _ in range(n))
-
-
-def _atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{secrets.token_hex(4)}.part")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    if mode is not None:
-        os.chmod(tmp, mode)
-    os.replace(tmp, path)
-
-
-def _key_hash(key: str) -> str:
-    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _safe_relpath(key: str) -> Path | None:
-    """``key`` as a relative path when that is safe, else ``None``."""
-    if not key or key.endswith("/") or "\x00" in key or "\\" in key:
-        return None
-    parts = key.split("/")
-    if any(p in ("", ".", "..") or p.endswith(".part") or p == ".escaped" for p in parts):
-        return None
-    if any(len(p.encode()) > 200 for p in parts):
-        return None
-    return Path(*parts)
 
 
 class _QuietMotoServer:
@@ -180,7 +153,7 @@ class _QuietMotoServer:
         self.server.stop()
 
 
-class EmbeddedStorage:
+class EmbeddedStorage(MirrorMixin):
     """A real S3 endpoint on loopback with STS-style keys, knobs and on-disk persistence.
 
     Args:
@@ -364,6 +337,7 @@ class EmbeddedStorage:
                     item["secret_access_key"],
                     item["session_token"],
                     float(item["expire_time"]),
+                    StsPolicy.from_json(item.get("policy")),
                 )
         self._save_keys()
 
@@ -377,6 +351,7 @@ class EmbeddedStorage:
                 "secret_access_key": e.secret_access_key,
                 "session_token": e.session_token,
                 "expire_time": e.expire_time,
+                "policy": e.policy.to_json() if e.policy is not None else None,
             }
             for k, e in self.keyring.items()
             if k != self._root_key[0]
@@ -385,13 +360,15 @@ class EmbeddedStorage:
             "root": {"access_key_id": self._root_key[0], "secret_access_key": self._root_key[1]},
             "issued": issued,
         }
-        _atomic_write_bytes(self._keys_file(), json.dumps(doc).encode(), mode=0o600)
+        atomic_write_bytes(self._keys_file(), json.dumps(doc).encode(), mode=0o600)
 
-    def issue_credentials(self, ttl: float) -> IssuedCredentials:
-        """New STS-style keys accepted by the endpoint for ``ttl`` seconds.
+    def issue_credentials(self, ttl: float, policy: StsPolicy | None = None) -> IssuedCredentials:
+        """New STS-style keys accepted by the endpoint for ``ttl`` seconds, within ``policy``.
 
-        After expiry the endpoint answers ``ExpiredToken``; presigned URLs made
-        with the keys while valid keep working until their own expiry.
+        After expiry the endpoint answers ``ExpiredToken``. ``policy`` scopes the
+        keys to a bucket and a storePath prefix (:mod:`.s3policy`); every route
+        of the emulator passes one, ``None`` (unrestricted) is for tests of the
+        storage alone.
         """
         if ttl <= 0:
             raise ValueError(f"ttl must be > 0 seconds, got {ttl}")
@@ -400,20 +377,20 @@ class EmbeddedStorage:
             secret_access_key=_random(40, string.ascii_letters + string.digits + "+/"),
             session_token="FwoGZXIvYXdzE" + secrets.token_urlsafe(180),
             expire_time=time.time() + ttl,
+            policy=policy,
         )
+        register(creds.access_key_id, creds.secret_access_key, creds.session_token)
         with self._lock:
-            self.keyring.add(
-                creds.access_key_id, creds.secret_access_key, creds.session_token, creds.expire_time
-            )
+            self.keyring.add(creds.access_key_id, creds.secret_access_key, creds.session_token,
+                             creds.expire_time, creds.policy)
             self._save_keys()
         return creds
 
     def register_credentials(self, creds: IssuedCredentials) -> None:
         """Accept keys issued earlier (e.g. restored from the emulator's own state)."""
         with self._lock:
-            self.keyring.add(
-                creds.access_key_id, creds.secret_access_key, creds.session_token, creds.expire_time
-            )
+            self.keyring.add(creds.access_key_id, creds.secret_access_key, creds.session_token,
+                             creds.expire_time, creds.policy)
             self._save_keys()
 
     # -- buckets and objects ----------------------------------------------------------
@@ -421,12 +398,6 @@ class EmbeddedStorage:
         if self._client is None:
             raise RuntimeError("storage is not started; call start() first")
         return self._client
-
-    def _buckets_file(self) -> Path:
-        return self.root / "buckets.json"
-
-    def _save_buckets(self) -> None:
-        _atomic_write_bytes(self._buckets_file(), json.dumps(self._buckets, indent=1).encode())
 
     def ensure_bucket(self, bucket: str, region: str = "us-east-1") -> None:
         """Create ``bucket`` in ``region`` unless it exists."""
@@ -564,147 +535,3 @@ class EmbeddedStorage:
                 )
                 self._signers[region] = signer
             return signer
-
-    # -- persistence ------------------------------------------------------------------
-    def _meta_path(self, bucket: str, key: str) -> Path:
-        return self.root / "meta" / bucket / f"{_key_hash(key)}.json"
-
-    def _object_path(self, bucket: str, key: str) -> Path:
-        base = self.root / "objects" / bucket
-        rel = _safe_relpath(key)
-        if rel is not None:
-            candidate = base / rel
-            # A key "a" next to a key "a/b" cannot both be files: escape the newcomer.
-            clash = candidate.is_dir() or any(
-                p.is_file() for p in list(candidate.parents)[: len(rel.parts) - 1]
-            )
-            if not clash:
-                return candidate
-        return base / ".escaped" / _key_hash(key)
-
-    def _on_change(self, event: ChangeEvent) -> None:
-        if event.kind == "put":
-            self._mirror(event.bucket, event.key)
-        elif event.kind == "delete":
-            self._unmirror(event.bucket, event.key)
-        elif event.kind == "bucket":
-            with self._lock:
-                self._buckets[event.bucket] = event.region or "us-east-1"
-                self._save_buckets()
-        elif event.kind == "delete_bucket":
-            with self._lock:
-                self._buckets.pop(event.bucket, None)
-                self._save_buckets()
-
-    def _mirror(self, bucket: str, key: str, source: Path | None = None) -> None:
-        """Copy ``bucket/key`` to disk, atomically, with its metadata.
-
-        The bytes come from ``source`` when the caller has the file that was just
-        uploaded, else from moto.
-        """
-        client = self._require_started()
-        meta_path = self._meta_path(bucket, key)
-        old: dict[str, Any] = {}
-        if meta_path.is_file():
-            with contextlib.suppress(OSError, ValueError):
-                old = json.loads(meta_path.read_text())
-        target = self.root / old["file"] if old.get("file") else self._object_path(bucket, key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f"{target.name}.{secrets.token_hex(4)}.part")
-        if source is not None:
-            resp = client.head_object(Bucket=bucket, Key=key)
-        else:
-            resp = client.get_object(Bucket=bucket, Key=key)
-        try:
-            with open(tmp, "wb") as fh:
-                if source is not None:
-                    with open(source, "rb") as src:
-                        shutil.copyfileobj(src, fh, 1 << 20)
-                else:
-                    for chunk in resp["Body"].iter_chunks(1 << 20):
-                        fh.write(chunk)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-        meta = {
-            "bucket": bucket,
-            "key": key,
-            "etag": resp["ETag"].strip('"'),
-            "size": int(resp["ContentLength"]),
-            "content_type": resp.get("ContentType") or "binary/octet-stream",
-            "metadata": resp.get("Metadata") or {},
-            "file": target.relative_to(self.root).as_posix(),
-        }
-        _atomic_write_bytes(meta_path, json.dumps(meta).encode())
-        with self._lock:
-            if bucket not in self._buckets:
-                self._buckets[bucket] = "us-east-1"
-                self._save_buckets()
-
-    def _unmirror(self, bucket: str, key: str) -> None:
-        meta_path = self._meta_path(bucket, key)
-        if not meta_path.is_file():
-            return
-        with contextlib.suppress(OSError, ValueError):
-            meta = json.loads(meta_path.read_text())
-            with contextlib.suppress(FileNotFoundError):
-                (self.root / meta["file"]).unlink()
-        with contextlib.suppress(FileNotFoundError):
-            meta_path.unlink()
-
-    def _iter_meta(self) -> Iterator[dict[str, Any]]:
-        meta_root = self.root / "meta"
-        if not meta_root.is_dir():
-            return
-        for path in sorted(meta_root.glob("*/*.json")):
-            try:
-                yield json.loads(path.read_text())
-            except (OSError, ValueError):
-                log.warning("skipping unreadable object record %s", path)
-
-    def _reseed(self) -> None:
-        """Load ``buckets.json`` and every mirrored object into moto."""
-        client = self._client
-        path = self._buckets_file()
-        if path.is_file():
-            try:
-                self._buckets = {str(k): str(v) for k, v in json.loads(path.read_text()).items()}
-            except (OSError, ValueError):
-                log.warning("ignoring unreadable %s", path)
-        for bucket, region in sorted(self._buckets.items()):
-            self.ensure_bucket(bucket, region)
-        from boto3.s3.transfer import TransferConfig
-
-        config = TransferConfig(multipart_threshold=_MULTIPART_THRESHOLD, use_threads=False)
-        for meta in self._iter_meta():
-            bucket, key = meta["bucket"], meta["key"]
-            file = self.root / meta["file"]
-            if not file.is_file():
-                log.warning("object file %s is missing; s3://%s/%s not restored", file, bucket, key)
-                continue
-            if bucket not in self._buckets:
-                self.ensure_bucket(bucket, "us-east-1")
-            extra: dict[str, Any] = {
-                "ContentType": meta.get("content_type") or "binary/octet-stream"
-            }
-            if meta.get("metadata"):
-                extra["Metadata"] = meta["metadata"]
-            client.upload_file(str(file), bucket, key, ExtraArgs=extra, Config=config)
-            self._restore_etag(bucket, key, str(meta.get("etag", "")))
-
-    def _restore_etag(self, bucket: str, key: str, etag: str) -> None:
-        # moto recomputes ETags on upload; a multipart ETag ("<md5>-<n>") cannot be
-        # reproduced without the original part sizes, so set it on moto's key object.
-        if not etag:
-            return
-        try:
-            from moto.s3.models import s3_backends
-
-            fake = s3_backends[self.account_id]["global"].buckets[bucket].keys[key]
-            if fake.etag.strip('"') != etag:
-                fake._etag = etag
-        except Exception:
-            log.debug("could not restore the ETag of s3://%s/%s", bucket, key, exc_info=True)
