@@ -72,7 +72,17 @@ __all__ = [
 
 
 class TerranbError(Exception):
-    """Root of every terranb exception."""
+    """Root of every terranb exception.
+
+    ``str()`` masks the secrets terranb knows of and credential-shaped values
+    (:func:`terranb.redact.redact`): error messages end up on consoles, in
+    notebook outputs and in logs, and some quote URLs or server answers.
+    """
+
+    def __str__(self) -> str:
+        from terranb.redact import redact
+
+        return redact(super().__str__())
 
 
 class ApiError(TerranbError):

@@ -109,3 +109,12 @@ def test_filter_never_drops_and_is_installed_once():
 def test_short_values_are_not_registered():
     register("sk")
     assert redact("task skipped") == "task skipped"
+
+
+def test_error_messages_are_masked():
+    from terranb.errors import TransferError
+
+    register("SKerr-0a1b2c3d4e5f60718293")
+    exc = TransferError("GET https://b/k?X-Amz-Signature=deadbeef failed with "
+                        "SKerr-0a1b2c3d4e5f60718293")
+    assert "deadbeef" not in str(exc) and "SKerr" not in str(exc) and "failed with ***" in str(exc)
