@@ -215,6 +215,8 @@ class Scene3D:
         self._points: list[_PointLayer] = []
         self._meshes: list[_MeshLayer] = []
         self._built: _Built | None = None
+        #: problems met while reading the inputs (e.g. tiles left out of a tileset)
+        self.findings: list[Any] = []
 
     # ----------------------------------------------------------------- layers
     def add_points(self, xyz: Any, rgb: Any = None, classification: Any = None, *,
@@ -427,14 +429,58 @@ class Scene3D:
         return scene
 
     @classmethod
+    def from_tileset(cls, tileset: Any, *, max_triangles: int = 300_000,
+                     max_tile_bytes: int = 50_000_000, level: int | None = None,
+                     **kwargs: Any) -> Scene3D:
+        """A scene of a 3D Tiles tileset (b3dm meshes or pnts points) at one level of detail.
+
+        Args:
+            tileset: a ``terranb.results.tiles.Tileset``, a ``tileset.json`` path or the
+                folder holding it.
+            max_triangles: triangle (or point) budget: the deepest level within it and
+                ``max_tile_bytes`` is shown, unless ``level`` is given.
+            max_tile_bytes: bytes of tile files that level may read.
+            level: show this level (0 = coarsest) instead.
+            **kwargs: :class:`Scene3D` constructor arguments.
+
+        Problems with single tiles (missing, truncated, not b3dm) leave them out; they
+        are listed in the returned scene's ``findings`` and the rest is shown.
+        """
+        from terranb.results.tiles.tileset import Tileset
+
+        ts = tileset if isinstance(tileset, Tileset) else Tileset(tileset)
+        kwargs.setdefault("title", Path(str(ts.path)).parent.name or "tileset")
+        if ts.kind == "pnts":
+            pts = ts.read_points(level, max_points=max_triangles, max_bytes=max_tile_bytes)
+            scene = cls(**kwargs)
+            scene.add_points(pts.xyz, pts.rgb, name=kwargs["title"],
+                             source_count=pts.source_count)
+        else:
+            mesh = ts.read_mesh(level, max_triangles=max_triangles, max_bytes=max_tile_bytes)
+            scene = cls.from_mesh(mesh, **kwargs)
+        scene.findings = list(ts.findings)
+        return scene
+
+    @classmethod
     def from_result(cls, result: Any, **kwargs: Any) -> Scene3D:
         """A scene from any terranb.results object or file: point cloud or mesh.
 
         LAS/LAZ paths and objects with ``decimate``/``xyz`` but no ``parts`` are point
         clouds; OBJ paths and objects with ``parts``/``faces`` are meshes.
         """
+        from terranb.results.tiles.tileset import Tileset
+
+        if isinstance(result, Tileset):
+            return cls.from_tileset(result, **kwargs)
         if isinstance(result, (str, os.PathLike)):
-            suffix = Path(result).suffix.lower()
+            p = Path(result)
+            if p.name.lower() == "tileset.json" or (p / "tileset.json").is_file():
+                return cls.from_tileset(p, **kwargs)
+            if p.is_dir():
+                from terranb.results.layout import open_results
+
+                return cls.from_tree(open_results(p), **kwargs)
+            suffix = p.suffix.lower()
             if suffix in (".las", ".laz"):
                 return cls.from_pointcloud(result, **kwargs)
             if suffix == ".obj":
@@ -446,13 +492,20 @@ class Scene3D:
 
     @classmethod
     def from_tree(cls, tree: Any, **kwargs: Any) -> Scene3D:
-        """A scene of a ``terranb.results`` ``ResultTree``: its first mesh, else point cloud."""
+        """A scene of a ``terranb.results`` ``ResultTree``: its first mesh (OBJ, else b3dm
+        tileset), else point cloud (LAS/LAZ, else pnts tileset)."""
         meshes = list(getattr(tree, "meshes", []) or [])
         clouds = list(getattr(tree, "point_clouds", []) or [])
+        tiled = list(getattr(tree, "tiled_models", []) or [])
+        b3dm = [t for t in tiled if t.kind == "b3dm"]
         if meshes:
             return cls.from_mesh(meshes[0], **kwargs)
+        if b3dm:
+            return cls.from_tileset(b3dm[0], **kwargs)
         if clouds:
             return cls.from_pointcloud(clouds[0], **kwargs)
+        if tiled:
+            return cls.from_tileset(tiled[0], **kwargs)
         raise ValidationError(
             f"{getattr(tree, 'root', 'this result')} has no mesh or point cloud to show in 3D")
 
