@@ -42,6 +42,10 @@ if TYPE_CHECKING:
 __all__ = ["LocalSource", "Tile", "TilePart", "Tileset", "TilesetMesh", "TilesetPoints"]
 
 
+class _MissingTile(ResultFormatError):
+    """A tile the tileset names is not there."""
+
+
 class TileSource(Protocol):
     """Where tileset files come from."""
 
@@ -417,10 +421,13 @@ class Tileset:
         loc = tile.content
         if loc is None:
             return []
+        if self.source.size(loc) is None:
+            raise _MissingTile(f"tile {loc} is missing (the tileset names it; download it "
+                               "again or check the tileset's folder)")
         try:
             data = self.source.read(loc)
         except OSError as exc:
-            raise ResultFormatError(f"tile {loc} is missing or unreadable ({exc})") from exc
+            raise ResultFormatError(f"tile {loc} is unreadable ({exc})") from exc
         tf = parse_tile(data, loc)
         rtc = np.asarray(tf.rtc_center or (0.0, 0.0, 0.0))
         if tf.magic == "pnts":
@@ -479,7 +486,9 @@ class Tileset:
                 results.append(self.read_tile(t))
             except ResultFormatError as exc:
                 failed += 1
-                self._find("error", "tileset.bad_tile", str(exc), t.content or self.path)
+                code = "tileset.missing_tile" if isinstance(exc, _MissingTile) else \
+                    "tileset.bad_tile"
+                self._find("error", code, str(exc), t.content or self.path)
         return results, failed
 
     def read_mesh(self, level: int | None = None, *, max_triangles: int = 500_000,
