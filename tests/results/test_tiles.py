@@ -183,8 +183,8 @@ def test_mesh_tileset_of_any_mesh_and_point_tileset(tmp_path):
     assert w.faces_per_level[0] < w.faces_per_level[1] < w.faces_per_level[2] == len(f)
     ts = Tileset(tmp_path / "m" / "tileset.json")
     assert ts.kind == "b3dm" and ts.read_mesh(0).face_count == w.faces_per_level[0]
-    pts = np.c_[(*np.random.default_rng(1).uniform(0, 100, (30000, 2)), 400000, 5000000),
-                np.full(30_000, 100.0)]
+    xy = np.random.default_rng(1).uniform(0, 100, (30_000, 2)) + np.array([400_000, 5_000_000])
+    pts = np.c_[xy, np.full(30_000, 100.0)]
     p = point_tileset(tmp_path / "p", pts, np.zeros((30_000, 3), np.uint8), crs=crs,
                       origin=(400_050.0, 5_000_050.0, 100.0), points_per_tile=2_000)
     assert p.faces_per_level[-1] == 30_000
