@@ -64,7 +64,7 @@ whether or not the flag is set). TerraAPI puts them in the bucket as an output r
   mesh over the photographed area on a smooth surface fitted to the ground heights under the
   photos; `terra_obj/metadata.xml` (SRS and origin); `terra_las/cloud.las` (points sampled on
   that surface) when point clouds are requested; `report/model_report.json`.
-* **LiDAR**: `lidars/terra_las/cloud_merged.las`: the LAS/LAZ files of the resource merged,
+* **LiDAR**: `lidars/terra_las/cloud_merged.copc.laz` (COPC): the LAS/LAZ files of the resource merged,
   reprojected to the requested CRS and thinned by `sample_distance` (one point per voxel) or
   by `quality_level` decimation.
 

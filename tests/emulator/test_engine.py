@@ -261,14 +261,17 @@ def test_lidar_reprojection_matches_pyproj(tmp_path):
         }
     }
     produced = _produce("lidar", params, [("L1/cloud.las", src)], tmp_path / "out")
-    assert produced[0] == "lidars/terra_las/cloud_merged.las"
+    assert produced[0] == "lidars/terra_las/cloud_merged.copc.laz"
     out = laspy.read(tmp_path / "out" / produced[0])
     assert out.header.parse_crs().to_epsg() == 32615
     assert out.header.version.minor == 4 and out.header.point_format.id == 7
     ex, ey = pyproj.Transformer.from_crs(4326, 32615, always_xy=True).transform(lon, lat)
-    assert np.abs(np.asarray(out.x) - ex).max() < 0.002
-    assert np.abs(np.asarray(out.y) - ey).max() < 0.002
-    assert np.abs(np.asarray(out.z) - (z + 1.5)).max() < 0.002
+    # COPC stores points in octree order: pair them with the inputs by (x, y) at 1 mm.
+    io = np.lexsort((np.asarray(out.y), np.asarray(out.x)))
+    ie = np.lexsort((np.round(ey, 3), np.round(ex, 3)))
+    assert np.abs(np.asarray(out.x)[io] - ex[ie]).max() < 0.002
+    assert np.abs(np.asarray(out.y)[io] - ey[ie]).max() < 0.002
+    assert np.abs(np.asarray(out.z)[io] - (z[ie] + 1.5)).max() < 0.002
     assert (np.asarray(out.classification) == 2).all()
     report = json.loads((tmp_path / "out" / "lidars/report/report.json").read_text())
     assert report["output coordinate"] == "WGS 84 / UTM zone 15N"
@@ -286,7 +289,7 @@ def test_lidar_sample_distance_thins_to_one_point_per_voxel(tmp_path):
     Engine(chunk_points=7_000).produce(  # several chunks: the voxel index spans them
         "lidar", {"parameter": {"sample_distance": 2.0}}, [("cloud.las", src)], out_dir, None
     )
-    out = laspy.read(out_dir / "lidars/terra_las/cloud_merged.las")
+    out = laspy.read(out_dir / "lidars/terra_las/cloud_merged.copc.laz")
     assert out.header.parse_crs().to_epsg() == 32615  # default: UTM zone of the data
     n = len(out.points)
     assert 100 < n < 30_000 / 2
@@ -314,7 +317,7 @@ def test_lidar_quality_level_decimates_in_order(tmp_path):
     Engine().produce(
         "lidar", {"parameter": {"quality_level": 3}}, [("cloud.las", src)], tmp_path / "out", None
     )
-    out = laspy.read(tmp_path / "out/lidars/terra_las/cloud_merged.las")
+    out = laspy.read(tmp_path / "out/lidars/terra_las/cloud_merged.copc.laz")
     assert len(out.points) == math.ceil(10_001 / 16)
 
 
@@ -328,7 +331,7 @@ def test_lidar_real_clouds_merge_reproject_and_thin(real_data, tmp_path):
     Engine().produce(
         "lidar", {"parameter": {"sample_distance": 0.5}}, [("model.laz", beach)], out, None
     )
-    thinned = laspy.read(out / "lidars/terra_las/cloud_merged.las")
+    thinned = laspy.read(out / "lidars/terra_las/cloud_merged.copc.laz")
     with laspy.open(beach) as r:
         n_in = r.header.point_count
     assert len(thinned.points) < 0.2 * n_in
@@ -344,12 +347,16 @@ def test_lidar_real_clouds_merge_reproject_and_thin(real_data, tmp_path):
         out,
         None,
     )
-    got = laspy.read(out / "lidars/terra_las/cloud_merged.las")
+    got = laspy.read(out / "lidars/terra_las/cloud_merged.copc.laz")
     t = pyproj.Transformer.from_crs(src.header.parse_crs(), 32610, always_xy=True)
     ex, ey = t.transform(np.asarray(src.x), np.asarray(src.y))
-    assert np.abs(np.asarray(got.x) - ex).max() < 0.002
-    assert np.abs(np.asarray(got.y) - ey).max() < 0.002
-    assert np.asarray(got.z) == pytest.approx(np.asarray(src.z) * 0.3048006, abs=0.002)
+    # COPC order is octree order: compare as sets of points (sorted the same way).
+    io = np.lexsort((np.asarray(got.z), np.asarray(got.y), np.asarray(got.x)))
+    ie = np.lexsort((np.round(np.asarray(src.z) * 0.3048006, 3), np.round(ey, 3),
+                     np.round(ex, 3)))
+    assert np.abs(np.asarray(got.x)[io] - ex[ie]).max() < 0.002
+    assert np.abs(np.asarray(got.y)[io] - ey[ie]).max() < 0.002
+    assert np.asarray(got.z)[io] == pytest.approx(np.asarray(src.z)[ie] * 0.3048006, abs=0.002)
 
 
 def test_errors_name_the_problem(photo_inputs, tmp_path):
