@@ -300,10 +300,10 @@ def _to_cog(rasterio: Any, path: Path) -> None:
     fetch the overview that fits its pixel budget by HTTP range requests. The alpha
     band stays a band (RGBA), as DJI's result.tif has it.
     """
-    import rasterio.shutil
+    from rasterio.shutil import copy as rio_copy
 
     with atomic_path(path) as tmp:
-        rasterio.shutil.copy(
+        rio_copy(
             str(path),
             str(tmp),
             driver="COG",

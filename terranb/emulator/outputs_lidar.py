@@ -51,7 +51,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from terranb.emulator.outputs_copc import write_copc
 from terranb.emulator.outputs_common import (
     Progress,
     as_bool,
@@ -64,6 +63,7 @@ from terranb.emulator.outputs_common import (
     write_json,
     write_mission,
 )
+from terranb.emulator.outputs_copc import write_copc
 from terranb.errors import ValidationError, require
 
 if TYPE_CHECKING:
