@@ -379,7 +379,8 @@ def _open_lidars(tree: ResultTree, ldir: Path, job_parameters: Any) -> None:
     clouds = sorted([*ldir.glob("terra_las/*.las"), *ldir.glob("terra_las/*.laz")])
     if not clouds:
         _add(tree, "error", "tree.no_lidar_cloud",
-             "lidars/terra_las/ holds no cloud_merged.las, cloud_merged.copc.laz or cloud<id>.las", ldir / "terra_las")
+             "lidars/terra_las/ holds no cloud_merged.las, cloud_merged.copc.laz or "
+             "cloud<id>.las", ldir / "terra_las")
     for las in clouds:
         _open_pc(tree, las, crs_hint, job_parameters)
     for dem in sorted(ldir.glob("terra_dem/*.tif")) + sorted(ldir.glob("*.tif")):
