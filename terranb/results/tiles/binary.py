@@ -49,10 +49,30 @@ def _assemble(magic: bytes, ft_json: dict[str, Any], ft_bin: bytes, body: bytes)
     return head + ftj + ftb + body
 
 
+def _glb_to_8(glb: bytes) -> bytes:
+    """The GLB with its JSON chunk padded by spaces so its length is a multiple of 8.
+
+    b3dm wants the GLB to end on an 8-byte boundary; padding *inside* the GLB (JSON may
+    end in spaces) keeps readers that take "the rest of the tile" as the GLB from seeing
+    extra bytes after it.
+    """
+    if len(glb) % 8 == 0 or len(glb) < 20:
+        return glb
+    json_len, json_type = struct.unpack_from("<II", glb, 12)
+    if json_type != 0x4E4F534A or len(glb) % 4:
+        return glb
+    pad = (-len(glb)) % 8  # 4, as GLB lengths are multiples of 4
+    chunk = glb[20:20 + json_len] + b" " * pad
+    rest = glb[20 + json_len:]
+    head = struct.pack("<4sII", b"glTF", 2, len(glb) + pad)
+    return head + struct.pack("<II", len(chunk), json_type) + chunk + rest
+
+
 def pack_b3dm(glb: bytes, rtc_center: tuple[float, float, float] | None = None) -> bytes:
     """A b3dm tile around a binary glTF (``BATCH_LENGTH`` 0, optional ``RTC_CENTER``)."""
     if glb[:4] != b"glTF":
         raise ValueError("pack_b3dm needs binary glTF (GLB) bytes")
+    glb = _glb_to_8(glb)
     ft: dict[str, Any] = {"BATCH_LENGTH": 0}
     if rtc_center is not None:
         ft["RTC_CENTER"] = [float(c) for c in rtc_center]
