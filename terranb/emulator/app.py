@@ -68,9 +68,11 @@ whether or not the flag is set). TerraAPI puts them in the bucket as an output r
   mesh over the photographed area on a smooth surface fitted to the ground heights under the
   photos; `terra_obj/metadata.xml` (SRS and origin); `terra_las/cloud.las` (points sampled on
   that surface) when point clouds are requested; `report/model_report.json`.
-* **LiDAR**: `lidars/terra_las/cloud_merged.las`: the LAS/LAZ files of the resource merged,
-  reprojected to the requested CRS and thinned by `sample_distance` (one point per voxel) or
-  by `quality_level` decimation.
+* **LiDAR**: `lidars/terra_las/cloud_merged.copc.laz` (COPC): the LAS/LAZ files of the
+  resource merged, reprojected to the requested CRS and thinned by `sample_distance` (one
+  point per voxel) or by `quality_level` decimation.
+* **3D Tiles**: `models/pc/0/terra_b3dms/tileset.json` (b3dm, 3 levels of detail) when
+  `generate_b3dm` (FlightHub 2's default), `terra_pnts/` when `generate_pnts`.
 
 Jobs run for at least `--job-seconds`: TerraAPI status 0, 1, 2, 3, 4 then 6 (7 failed,
 5 stopped); FlightHub 2 12 -> 14 -> 15 (8 failed, 16 canceled).

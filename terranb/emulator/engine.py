@@ -18,7 +18,7 @@ the emulator writes the same tree either way::
            models/pc/0/terra_obj/metadata.xml  [models/pc/0/terra_las/cloud.las]
            [models/pc/0/terra_ply/BlockR/BlockR.ply  models/pc/0/terra_ply/metadata.xml]
            report/model_report.json  mission.json
-    LiDAR: lidars/terra_las/cloud_merged.las  lidars/report/report.json
+    LiDAR: lidars/terra_las/cloud_merged.copc.laz  lidars/report/report.json
            [lidars/terra_dem/dem.tif]  mission.json
     3DGS:  3dgs/point_cloud.ply  3dgs/metadata.xml  mission.json   (FlightHub 2 only;
            DJI's 3DGS layout is undocumented, so this path is the emulator's choice)
@@ -82,7 +82,7 @@ class Engine:
         >>> engine.produce("lidar", {"parameter": {"sample_distance": 0.2}},
         ...                [("cloud.las", Path("cloud.las"))], Path("out"),
         ...                lambda f, m: None)  # doctest: +SKIP
-        ['lidars/terra_las/cloud_merged.las', 'lidars/report/report.json', 'mission.json']
+        ['lidars/terra_las/cloud_merged.copc.laz', 'lidars/report/report.json', 'mission.json']
     """
 
     def __init__(self, seed: int = 0, chunk_points: int = 500_000, max_pixels: int = 40_000_000):

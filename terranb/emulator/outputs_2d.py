@@ -2,7 +2,8 @@
 
 :func:`produce_2d` writes (see :mod:`terranb.emulator.engine` for the layout):
 
-* ``map/result.tif``: RGBA uint8 GeoTIFF built by
+* ``map/result.tif``: RGBA uint8 Cloud Optimized GeoTIFF (512 px tiles, DEFLATE,
+  internal overviews; written by GDAL's COG driver) built by
   :func:`terranb.dataset.mosaic.quick_mosaic` from the photos' EXIF/XMP
   (position, height above take-off, gimbal attitude, camera intrinsics), in
   the CRS of ``output_geo_desc`` (``geo_cs`` ``"EPSG:xxxx"`` or ``geo_cs_wkt``),
@@ -291,6 +292,29 @@ def _apply_aoi(rasterio: Any, np: Any, path: Path, ring: list[tuple[float, float
                 dst.write(data, window=Window(0, r0, width, rows))
 
 
+def _to_cog(rasterio: Any, path: Path) -> None:
+    """Rewrite ``path`` as a Cloud Optimized GeoTIFF (GDAL's COG driver), atomically.
+
+    512 px tiles, DEFLATE with the horizontal predictor, and internal overviews
+    (averaged; GDAL adds levels until the smallest fits one tile), so a reader can
+    fetch the overview that fits its pixel budget by HTTP range requests. The alpha
+    band stays a band (RGBA), as DJI's result.tif has it.
+    """
+    from rasterio.shutil import copy as rio_copy
+
+    with atomic_path(path) as tmp:
+        rio_copy(
+            str(path),
+            str(tmp),
+            driver="COG",
+            BLOCKSIZE=512,
+            COMPRESS="DEFLATE",
+            PREDICTOR="YES",
+            OVERVIEW_RESAMPLING="AVERAGE",
+            BIGTIFF="IF_SAFER",
+        )
+
+
 def _unit_m(crs: CRS) -> float:
     try:
         return float(crs.axis_info[0].unit_conversion_factor) or 1.0
@@ -412,6 +436,7 @@ def produce_2d(
         usable, out_dir / "map" / "result.tif", crs, quality, max_pixels, progress, aoi=aoi
     )
 
+    _to_cog(rasterio, build.path)
     progress.stage("report", "writing the world file and reports")
     with rasterio.open(build.path) as ds:
         write_world_file(out_dir / "map" / "result.tfw", ds.transform)

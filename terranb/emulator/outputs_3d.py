@@ -21,8 +21,17 @@ Files (``models/pc/0/...`` as in DJI Terra's desktop layout):
   mosaic as texture, at most 4096/2048/1024 px by quality) and
   ``terra_obj/metadata.xml`` (``<SRS>EPSG:xxxx</SRS>``,
   ``<SRSOrigin>x,y,z</SRSOrigin>``; OBJ vertices are relative to that origin),
-  written when ``output_mesh`` is true (the default). Requested formats the
-  emulator cannot write (b3dm, osgb, s3mb, i3s) are reported as not generated.
+  written when ``output_mesh`` is true (the default) and ``generate_obj`` is not
+  false. Requested formats the emulator cannot write (osgb, s3mb, i3s) are
+  reported as not generated.
+* ``terra_b3dms/tileset.json`` + ``Data/...b3dm`` + ``metadata.xml`` when
+  ``generate_b3dm`` (FlightHub 2's default): a 3D Tiles 1.0 tileset with 3
+  levels of detail of the same surface (the finest with the OBJ's face count,
+  each coarser a quarter of it; 1, 4 and 16 tiles), the level-1 subtrees as
+  external child tilesets, root transform from the output CRS and origin to
+  ECEF (see :mod:`terranb.results.tiles.build`).
+* ``terra_pnts/tileset.json`` + ``Data/*.pnts`` when ``output_pointcloud`` and
+  ``generate_pnts``: the LAS samples as a 3-level pnts tileset.
 * ``terra_ply/BlockR/BlockR.ply`` + ``terra_ply/metadata.xml`` when
   ``generate_ply``: the same mesh as binary PLY with vertex colours.
 * ``terra_las/cloud.las`` when ``output_pointcloud`` and ``generate_las``:
@@ -95,6 +104,11 @@ _MAX_CLOUD_POINTS = 2_000_000
 _OBJ_DIR = "models/pc/0/terra_obj"
 _PLY_DIR = "models/pc/0/terra_ply"
 _LAS_PATH = "models/pc/0/terra_las/cloud.las"
+_B3DM_DIR = "models/pc/0/terra_b3dms"
+_PNTS_DIR = "models/pc/0/terra_pnts"
+# Levels of detail of the b3dm tileset: the finest has the OBJ's face count, each
+# coarser one a quarter of it (so every tile holds about the same number of faces).
+_TILE_LEVELS = 3
 
 
 @dataclass
@@ -328,6 +342,38 @@ def _write_ply_mesh(np: Any, out_dir: Path, surface: _Surface, verts: Any, tris:
     return [f"{_PLY_DIR}/BlockR/BlockR.ply", f"{_PLY_DIR}/metadata.xml"]
 
 
+def _write_b3dm(np: Any, out_dir: Path, surface: _Surface, faces: int) -> list[str]:
+    """The 3D Tiles tileset: level d is the surface gridded at faces / 4^(levels-1-d)."""
+    from terranb.results.tiles import LodMesh, write_mesh_tileset
+
+    lods = []
+    for d in range(_TILE_LEVELS):
+        verts, uv, tris = _grid(np, surface, max(8, faces // 4 ** (_TILE_LEVELS - 1 - d)))
+        lods.append(LodMesh(verts, tris, uv))
+    folder = out_dir / _B3DM_DIR
+    written = write_mesh_tileset(folder, lods, surface.texture[:, :, :3], surface.crs,
+                                 surface.origin, texture_px=_TEXTURE_MAX[surface.quality] // 2)
+    write_text(folder / "metadata.xml", _metadata_xml(surface))
+    return [p.relative_to(out_dir).as_posix() for p in written.files] + [
+        f"{_B3DM_DIR}/metadata.xml"]
+
+
+def _write_pnts(np: Any, out_dir: Path, surface: _Surface, seed: int) -> list[str]:
+    """The point-cloud tileset (pnts): the LAS samples, level d in 4^d tiles."""
+    from terranb.results.tiles import point_tileset
+
+    xyz, rgba, _spacing = _surface_samples(
+        np, surface, surface.gsd_m * _LAS_SPACING_GSD, seed, _MAX_CLOUD_POINTS
+    )
+    if len(xyz) == 0:
+        raise ValidationError("the photographed area is empty; no point cloud can be sampled")
+    written = point_tileset(out_dir / _PNTS_DIR, xyz, rgba[:, :3], crs=surface.crs,
+                            origin=surface.origin, levels=_TILE_LEVELS)
+    write_text(out_dir / _PNTS_DIR / "metadata.xml", _metadata_xml(surface))
+    return [p.relative_to(out_dir).as_posix() for p in written.files] + [
+        f"{_PNTS_DIR}/metadata.xml"]
+
+
 def _surface_samples(
     np: Any, surface: _Surface, spacing: float, seed: int, max_points: int
 ) -> tuple[Any, Any, float]:
@@ -391,36 +437,52 @@ def produce_3d(
     simplify = min(1.0, max(0.05, as_float(param(parameters, "model_simplify"), 1.0)))
     output_mesh = as_bool(param(parameters, "output_mesh"), True)
     want_ply = output_mesh and as_bool(param(parameters, "generate_ply"), False)
+    # generate_obj has no documented default; FlightHub 2's default parameter_3d sets it
+    # false with generate_b3dm true, so OBJ is written unless it is explicitly switched off.
+    want_obj = output_mesh and as_bool(param(parameters, "generate_obj"), True)
+    want_b3dm = output_mesh and as_bool(param(parameters, "generate_b3dm"), False)
+    want_pnts = as_bool(param(parameters, "output_pointcloud"), False) and as_bool(
+        param(parameters, "generate_pnts"), False
+    )
     want_las = as_bool(param(parameters, "output_pointcloud"), False) and as_bool(
         param(parameters, "generate_las"), False
     )
     produced: list[str] = []
     faces = vertices = points = 0
     progress.stage("mesh", "building the textured surface")
-    if output_mesh:
-        verts, uv, tris = _grid(np, surface, int(_BASE_FACES[surface.quality] * simplify))
+    target_faces = int(_BASE_FACES[surface.quality] * simplify)
+    if want_obj or want_ply:
+        verts, uv, tris = _grid(np, surface, target_faces)
         faces, vertices = len(tris), len(verts)
-        produced += _write_obj(np, out_dir, surface, verts, uv, tris)
+        if want_obj:
+            produced += _write_obj(np, out_dir, surface, verts, uv, tris)
         if want_ply:
             produced += _write_ply_mesh(np, out_dir, surface, verts, tris)
+    if want_b3dm:
+        progress.stage("mesh", "writing the 3D Tiles levels of detail")
+        b3dm_files = _write_b3dm(np, out_dir, surface, target_faces)
+        if not faces:
+            verts, _uv, tris = _grid(np, surface, target_faces)
+            faces, vertices = len(tris), len(verts)
+        produced += b3dm_files
     progress.stage("cloud", "sampling the point cloud")
     if want_las:
         las_files, points = _write_las(np, out_dir, surface, seed)
         produced += las_files
+    if want_pnts:
+        produced += _write_pnts(np, out_dir, surface, seed)
     if not produced:
         raise ValidationError(
-            "nothing to produce: set output_mesh (with generate_obj) or output_pointcloud "
-            "with generate_las"
+            "nothing to produce: set output_mesh (with generate_obj or generate_b3dm) or "
+            "output_pointcloud with generate_las or generate_pnts"
         )
     progress.stage("report", "writing reports")
     unsupported = [
         k
         for k in (
-            "generate_b3dm",
             "generate_osgb",
             "generate_s3mb",
             "generate_i3s",
-            "generate_pnts",
             "generate_point_ply",
             "generate_pcd",
             "generate_point_s3mb",
@@ -430,14 +492,14 @@ def produce_3d(
     report: dict[str, Any] = {
         "output coordinate": surface.crs.name,
         "output vertical coordinate": "as photos' absolute altitude (not converted)",
-        "generate obj": output_mesh,
+        "generate obj": want_obj,
         "generate ply": want_ply,
         "generate las": want_las,
-        "generate b3dm": False,
+        "generate b3dm": want_b3dm,
         "generate osgb": False,
         "generate s3mb": False,
         "generate i3s": False,
-        "generate pnts": False,
+        "generate pnts": want_pnts,
         "generate point ply": False,
         "generate pcd": False,
         "model simplify": simplify,

@@ -4,7 +4,7 @@ What :func:`produce_lidar` computes (a stand-in for DJI Terra's LiDAR
 processing, which starts from the raw Zenmuse L1/L2 files; the emulator cannot
 read those proprietary files and works on LAS/LAZ point clouds in the resource):
 
-* ``lidars/terra_las/cloud_merged.las``: every LAS/LAZ input, read in chunks
+* ``lidars/terra_las/cloud_merged.copc.laz``: every LAS/LAZ input, read in chunks
   (``chunk_points`` at a time, so memory stays bounded by the chunk plus the
   thinning index), horizontally reprojected with pyproj from the CRS in each
   file's VLRs to the requested ``output_geo_desc`` CRS (default: the WGS 84
@@ -16,7 +16,11 @@ read those proprietary files and works on LAS/LAZ point clouds in the resource):
   keeps every 1st/4th/16th point in file order (100 / 25 / 6.25 %, the
   "temporal" decimation). Output is LAS 1.4 point format 7 (RGB) when any input
   has colour, else 6, with a WKT CRS VLR; intensity, returns, classification,
-  GPS time, scan angle, user data and point source id are carried over.
+  GPS time, scan angle, user data and point source id are carried over. The
+  merged cloud is then rewritten as COPC (LAZ 1.4 in octree order, readable by any
+  LAS 1.4 reader and by range requests; :mod:`.outputs_copc`). DJI's own file is
+  a plain ``cloud_merged.las``; the emulator's choice of COPC is what makes
+  remote previews possible, and :func:`~terranb.results.open_results` accepts both.
 * ``lidars/report/report.json``: a report with the key names of DJI Terra's
   LiDAR report (a real one is in the shared data): ``gps corner``, ``output
   coordinate``, ``sample distance``, ``quality level``, ``point cloud density``
@@ -41,6 +45,7 @@ from __future__ import annotations
 import math
 import os
 import platform
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +63,7 @@ from terranb.emulator.outputs_common import (
     write_json,
     write_mission,
 )
+from terranb.emulator.outputs_copc import write_copc
 from terranb.errors import ValidationError, require
 
 if TYPE_CHECKING:
@@ -66,7 +72,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CLOUD_PATH", "DEM_PATH", "REPORT_PATH", "produce_lidar"]
 
-CLOUD_PATH = "lidars/terra_las/cloud_merged.las"
+CLOUD_PATH = "lidars/terra_las/cloud_merged.copc.laz"
 REPORT_PATH = "lidars/report/report.json"
 DEM_PATH = "lidars/terra_dem/dem.tif"
 _DEM_MAX_CELLS = 40_000_000
@@ -264,7 +270,10 @@ def produce_lidar(
         dem = _DemGrid(np, (txmin, tymin, txmax, tymax), res_units)
     ox_min = oy_min = oz_min = math.inf
     ox_max = oy_max = oz_max = -math.inf
-    out_path = out_dir / CLOUD_PATH
+    # The merge streams into a plain LAS first; COPC needs every point to build its octree.
+    work = out_dir / ".terranb-work"
+    work.mkdir(parents=True, exist_ok=True)
+    out_path = work / "cloud_merged.las"
     progress.stage("merge", "merging, reprojecting and thinning point clouds")
     with atomic_path(out_path) as tmp, laspy.open(str(tmp), mode="w", header=header) as writer:
         for s in sources:
@@ -319,7 +328,13 @@ def produce_lidar(
                         processed / total_in, f"merged {processed:,} of {total_in:,} points"
                     )
     if written == 0:
+        shutil.rmtree(work, ignore_errors=True)
         raise ValidationError("thinning left no points; use a smaller sample_distance")
+    progress.update(1.0, "writing the COPC octree")
+    try:
+        copc_nodes = write_copc(out_path, out_dir / CLOUD_PATH)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
     progress.stage("report", "writing the LiDAR report")
     to_wgs = pyproj.Transformer.from_crs(target_h, 4326, always_xy=True)
@@ -381,6 +396,7 @@ def produce_lidar(
         "covered area m2": area_m2,
         "output bounds": [ox_min, oy_min, oz_min, ox_max, oy_max, oz_max],
         "input files": [s.name for s in sources],
+        "copc nodes": copc_nodes,
         "thinning": (
             {"method": "voxel", "voxel size": [vx, vy, vz], "voxel origin": list(origin)}
             if sample_distance > 0

@@ -27,6 +27,7 @@ from terranb.results.mesh import Mesh
 from terranb.results.ortho import Orthomosaic
 from terranb.results.pointcloud import PointCloud
 from terranb.results.reports import MapReport, Report, load_report
+from terranb.results.tiles.tileset import Tileset
 
 __all__ = ["RASTER_SUFFIXES", "ResultTree", "open_results"]
 
@@ -44,12 +45,14 @@ class ResultTree:
         root: the folder (or the file) opened.
         kind: ``"2d"``, ``"3d"``, ``"lidar"``, ``"3dgs"`` for DJI Terra trees (``"mixed"``
             when a tree has more than one of map/, models/, lidars/, 3dgs/), or ``"ortho"``,
-            ``"point_cloud"``, ``"mesh"``, ``"report"`` for a single file.
+            ``"point_cloud"``, ``"mesh"``, ``"tileset"``, ``"report"`` for a single file.
         ortho: the orthomosaic (``map/result.tif``), if any.
         dsm: the DSM (``map/dsm.tif``) or DEM (``terra_dem/dem.tif``), if any.
         rasters: every raster opened, by path relative to the root (multispectral bands too).
         point_clouds: LAS/LAZ files opened (headers only).
         meshes: OBJ meshes (geometry loads on first use).
+        tiled_models: 3D Tiles tilesets (``terra_b3dms``, ``terra_pnts``), opened by their
+            ``tileset.json`` only; a FlightHub 2 3D job's default product.
         reports: parsed reports by kind (``map_report``, ``sfm_report``, ``model_report``,
             ``lidar_report``).
         tilesets: other products by name (``3dtiles``, ``osgb``, ``map_tiles``, ``ply``,
@@ -65,6 +68,7 @@ class ResultTree:
     rasters: dict[str, Orthomosaic] = field(default_factory=dict)
     point_clouds: list[PointCloud] = field(default_factory=list)
     meshes: list[Mesh] = field(default_factory=list)
+    tiled_models: list[Tileset] = field(default_factory=list)
     reports: dict[str, Report] = field(default_factory=dict)
     tilesets: dict[str, Path] = field(default_factory=dict)
     mission: dict[str, Any] | None = None
@@ -75,8 +79,8 @@ class ResultTree:
         """Tree findings followed by each part's own findings."""
         out = list(self.findings)
         seen: set[int] = set()
-        parts: list[Orthomosaic | PointCloud | Mesh] = [*self.rasters.values(),
-                                                         *self.point_clouds, *self.meshes]
+        parts: list[Orthomosaic | PointCloud | Mesh | Tileset] = [
+            *self.rasters.values(), *self.point_clouds, *self.meshes, *self.tiled_models]
         for part in parts:
             if id(part) in seen:
                 continue
@@ -101,6 +105,7 @@ class ResultTree:
             "rasters": {k: v.to_dict() for k, v in self.rasters.items()},
             "point_clouds": [pc.to_dict() for pc in self.point_clouds],
             "meshes": [mesh_dict(m) for m in self.meshes],
+            "tiled_models": [t.to_dict() for t in self.tiled_models],
             "reports": {k: v.to_dict() for k, v in self.reports.items()},
             "tilesets": {k: str(v) for k, v in self.tilesets.items()},
             "mission": self.mission,
@@ -168,6 +173,9 @@ def _open_file(p: Path, job_parameters: Any) -> ResultTree:
     elif suffix == ".obj":
         tree.kind = "mesh"
         tree.meshes.append(Mesh.open(p))
+    elif p.name.lower() == "tileset.json":
+        tree.kind = "tileset"
+        tree.tiled_models.append(Tileset(p))
     elif suffix == ".json":
         rep = load_report(p)
         tree.kind = "report"
@@ -327,16 +335,26 @@ def _open_models(tree: ResultTree, mdir: Path, job_parameters: Any) -> None:
         if tree.dsm is None:
             tree.dsm = o
     for name, pattern in (("3dtiles", "pc/*/terra_b3dms/tileset.json"),
+                          ("pnts", "pc/*/terra_pnts/tileset.json"),
                           ("osgb", "pc/*/terra_osgbs/metadata.xml"),
                           ("ply", "pc/*/terra_ply/metadata.xml")):
         hit = next(iter(sorted(mdir.glob(pattern))), None)
         if hit is not None:
             found_any = True
             tree.tilesets[name] = hit
+            if hit.name == "tileset.json":
+                _open_tileset(tree, hit)
     if not found_any:
         _add(tree, "error", "tree.no_model",
              "models/ holds no model (no pc/0/terra_obj, terra_las, terra_b3dms, terra_osgbs)",
              mdir)
+
+
+def _open_tileset(tree: ResultTree, path: Path) -> None:
+    try:
+        tree.tiled_models.append(Tileset(path))
+    except ResultFormatError as exc:
+        _add(tree, "error", "tree.bad_tileset", str(exc), path)
 
 
 def _open_pc(tree: ResultTree, path: Path, crs_hint: str | None, job_parameters: Any) -> None:
@@ -361,7 +379,8 @@ def _open_lidars(tree: ResultTree, ldir: Path, job_parameters: Any) -> None:
     clouds = sorted([*ldir.glob("terra_las/*.las"), *ldir.glob("terra_las/*.laz")])
     if not clouds:
         _add(tree, "error", "tree.no_lidar_cloud",
-             "lidars/terra_las/ holds no cloud_merged.las or cloud<id>.las", ldir / "terra_las")
+             "lidars/terra_las/ holds no cloud_merged.las, cloud_merged.copc.laz or "
+             "cloud<id>.las", ldir / "terra_las")
     for las in clouds:
         _open_pc(tree, las, crs_hint, job_parameters)
     for dem in sorted(ldir.glob("terra_dem/*.tif")) + sorted(ldir.glob("*.tif")):

@@ -14,6 +14,11 @@ shrinking textures and decimating points (uniform sampling) and meshes (vertex
 clustering) as needed. Per point the page costs 12 bytes, per mesh face about
 12-16 bytes plus the texture.
 
+Modules: this one holds the :class:`Scene3D` API and the byte budget;
+:mod:`._scene3d_inputs` the typed inputs (Protocols for point samples and mesh
+parts); :mod:`._scene3d_layers` the layers and array encoding;
+:mod:`._scene3d_page` the page template and viewer JavaScript.
+
 Example:
     >>> from terranb.results.pointcloud import PointCloud  # doctest: +SKIP
     >>> cloud = PointCloud.open("cloud.laz")  # doctest: +SKIP
@@ -22,160 +27,49 @@ Example:
 
 from __future__ import annotations
 
-import base64
 import html as html_mod
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from terranb.errors import ValidationError, require
 from terranb.viz import _assets, _png
-from terranb.viz._decimate import cluster_decimate, subsample_indices
+from terranb.viz._decimate import subsample_indices
+from terranb.viz._scene3d_inputs import (
+    MeshArraysLike,
+    MeshPartInput,
+    MeshPartsLike,
+    PointCloudLike,
+    PointSampleLike,
+    PointsInput,
+    is_trimesh_scene,
+    mesh_parts,
+    points_of,
+)
+from terranb.viz._scene3d_layers import (
+    Built,
+    MeshLayer,
+    PointLayer,
+    b64,
+    check_texture,
+    class_legend,
+    elevation,
+    load_texture,
+    quantise,
+    rgb8,
+)
+from terranb.viz._scene3d_page import page_shell
 from terranb.viz._soft3d import Camera, render
 
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["Camera", "Scene3D"]
+__all__ = ["Camera", "MeshPartInput", "PointsInput", "Scene3D"]
 
 COLOR_MODES = ("auto", "rgb", "elevation", "classification", "texture", "none")
 _B64 = 4.0 / 3.0
 _MARGIN = 8_192  # JSON punctuation, layer names, the HUD text
-
-
-@dataclass
-class _PointLayer:
-    name: str
-    xyz: np.ndarray
-    rgb: np.ndarray | None
-    size: float
-    source_count: int
-    legend: dict[str, Any] | None = None
-
-
-@dataclass
-class _MeshLayer:
-    name: str
-    vertices: np.ndarray
-    faces: np.ndarray
-    uv: np.ndarray | None
-    texture: Any  # a Path, PIL image or uint8 array; decoded when encoding
-    colors: np.ndarray | None
-    source_faces: int
-    legend: dict[str, Any] | None = None
-    _cache: dict[int, Any] = field(default_factory=dict, repr=False)
-
-    def cached_within(self, max_faces: int) -> Any:
-        """The largest decimation already computed that has at most ``max_faces`` faces."""
-        fits = [d for d in self._cache.values() if len(d.faces) <= max_faces]
-        return max(fits, key=lambda d: len(d.faces)) if fits else None
-
-    def decimated(self, target: int) -> Any:
-        if target not in self._cache:
-            self._cache[target] = cluster_decimate(self.vertices, self.faces, target,
-                                                   uv=self.uv, colors=self.colors)
-        return self._cache[target]
-
-
-@dataclass
-class _Built:
-    html: str
-    stats: dict[str, Any]
-
-
-def _rgb8(rgb: Any) -> np.ndarray:
-    """Colours of any common encoding (uint8, LAS uint16, float 0-1) as uint8 (N, 3)."""
-    np = require("numpy", "geo")
-    a = np.asarray(rgb)
-    if a.ndim != 2 or a.shape[1] < 3:
-        raise ValidationError(f"colours must be an (N, 3) array, got shape {a.shape}")
-    a = a[:, :3]
-    if a.dtype == np.uint8:
-        return np.ascontiguousarray(a)
-    if a.dtype.kind == "f":
-        top = float(np.nanmax(a)) if a.size else 1.0
-        a = a * 255.0 if top <= 1.0 else a
-        return np.clip(np.nan_to_num(a), 0, 255).astype(np.uint8)
-    top = int(a.max()) if a.size else 0
-    # LAS stores 16-bit colour; some writers put 8-bit values in those fields.
-    return (a // 257 if top > 255 else a).astype(np.uint8)
-
-
-def _check_texture(texture: Any) -> Any:
-    """Validate a texture source without decoding it (paths stay paths until encoding)."""
-    np = require("numpy", "geo")
-    if isinstance(texture, (str, os.PathLike)):
-        p = Path(texture)
-        if not p.is_file():
-            raise ValidationError(f"texture file {p} does not exist")
-        return p
-    if hasattr(texture, "convert"):  # a PIL image
-        return texture
-    a = np.asarray(texture)
-    if a.ndim == 2:
-        a = np.repeat(a[..., None], 3, axis=2)
-    if a.ndim != 3 or a.shape[2] < 3:
-        raise ValidationError(f"texture must be an image path or (H, W, 3) array, got {a.shape}")
-    return _png.to_uint8(a[..., :3]) if a.dtype != np.uint8 else a[..., :3]
-
-
-def _load_texture(texture: Any, max_px: int) -> np.ndarray:
-    """Decode a texture source to RGB uint8 with its longest side at most ``max_px``.
-
-    Textures are decoded one at a time and reduced on decode (JPEG draft mode), so a
-    mesh with dozens of 8k atlases never holds them all at full size.
-    """
-    np = require("numpy", "geo")
-    pil = require("PIL.Image", "geo")
-    if isinstance(texture, Path):
-        with pil.open(texture) as im:
-            im.draft("RGB", (max_px, max_px))  # JPEG: decode at 1/2, 1/4, 1/8 scale
-            img = im.convert("RGB")
-    elif hasattr(texture, "convert"):
-        img = texture.convert("RGB")
-    else:
-        img = pil.fromarray(np.ascontiguousarray(texture))
-    if max(img.size) > max_px:
-        img = img.copy()
-        img.thumbnail((max_px, max_px), pil.Resampling.LANCZOS)
-    return np.asarray(img)
-
-
-def _elevation(z: Any) -> tuple[Any, dict[str, Any]]:
-    """Viridis colours for heights and the legend describing them."""
-    lo, hi = _png.ramp_range(z)
-    return _png.ramp(z, "viridis", lo, hi), {"ramp": _png.ramp_css("viridis"),
-                                             "min": round(lo, 2), "max": round(hi, 2)}
-
-
-def _class_legend(codes: Any, most: int = 16) -> dict[str, Any]:
-    """The classes present (most frequent first) with their colours and ASPRS names."""
-    np = require("numpy", "geo")
-    counts = np.bincount(np.asarray(codes).astype(np.int64) & 0xFF, minlength=256)
-    present = [int(c) for c in np.argsort(-counts) if counts[c] > 0][:most]
-    out = []
-    for c in present:
-        r, g, b = _png.CLASS_COLOURS.get(c, (128, 128, 128))
-        out.append([c, _png.CLASS_NAMES.get(c, f"class {c}"), f"#{r:02x}{g:02x}{b:02x}",
-                    int(counts[c])])
-    return {"classes": out}
-
-
-def _b64(a: np.ndarray) -> str:
-    return base64.b64encode(a.tobytes()).decode("ascii")
-
-
-def _quantise(xyz: np.ndarray, centre: np.ndarray) -> tuple[str, list[float], list[float]]:
-    """16-bit normalised positions, plus the offset and scale three.js applies to them."""
-    np = require("numpy", "geo")
-    lo = xyz.min(axis=0)
-    ext = xyz.max(axis=0) - lo
-    ext = np.where(ext > 0, ext, 1.0)
-    q = np.round((xyz - lo) / ext * 65535.0).astype("<u2")
-    return _b64(q), [float(v) for v in (lo - centre)], [float(v) for v in ext]
-
 
 class Scene3D:
     """A 3D scene of point and mesh layers rendered as one self-contained HTML page.
@@ -212,9 +106,11 @@ class Scene3D:
         self.camera = camera or Camera()
         self.max_texture_px = int(max_texture_px)
         self.texture_share = float(texture_share)
-        self._points: list[_PointLayer] = []
-        self._meshes: list[_MeshLayer] = []
-        self._built: _Built | None = None
+        self._points: list[PointLayer] = []
+        self._meshes: list[MeshLayer] = []
+        self._built: Built | None = None
+        #: problems met while reading the inputs (e.g. tiles left out of a tileset)
+        self.findings: list[Any] = []
 
     # ----------------------------------------------------------------- layers
     def add_points(self, xyz: Any, rgb: Any = None, classification: Any = None, *,
@@ -250,15 +146,15 @@ class Scene3D:
         if mode == "rgb":
             if rgb is None:
                 raise ValidationError("color_by='rgb' needs rgb colours (this data has none)")
-            colours = _rgb8(rgb)
+            colours = rgb8(rgb)
         elif mode == "classification":
             if classification is None:
                 raise ValidationError("color_by='classification' needs classification codes")
             codes = np.asarray(classification)
             colours = _png.classification_colours(codes)
-            legend = _class_legend(codes)
+            legend = class_legend(codes)
         elif mode == "elevation":
-            colours, legend = _elevation(a[:, 2])
+            colours, legend = elevation(a[:, 2])
         elif mode == "none":
             colours = None
         else:
@@ -269,7 +165,7 @@ class Scene3D:
         if not ok.all():
             a = a[ok]
             colours = None if colours is None else colours[ok]
-        self._points.append(_PointLayer(name, a, colours, float(size),
+        self._points.append(PointLayer(name, a, colours, float(size),
                                         int(source_count or len(a)), legend))
         self._built = None
         return self
@@ -317,16 +213,16 @@ class Scene3D:
             uv_arr = np.asarray(uv, dtype=np.float64)
             if uv_arr.shape != (len(v), 2):
                 raise ValidationError(f"uv must be ({len(v)}, 2), got {uv_arr.shape}")
-            tex_arr = _check_texture(texture)
+            tex_arr = check_texture(texture)
         elif mode == "rgb":
             if colors is None:
                 raise ValidationError("color_by='rgb' needs vertex colours")
-            col = _rgb8(colors)
+            col = rgb8(colors)
         elif mode == "elevation":
-            col, legend = _elevation(v[:, 2])
+            col, legend = elevation(v[:, 2])
         elif mode == "classification":
             raise ValidationError("color_by='classification' is for point layers")
-        self._meshes.append(_MeshLayer(name, v, f, uv_arr, tex_arr, col,
+        self._meshes.append(MeshLayer(name, v, f, uv_arr, tex_arr, col,
                                        int(source_faces or len(f)), legend))
         self._built = None
         return self
@@ -375,18 +271,16 @@ class Scene3D:
             from terranb.results.pointcloud import PointCloud
 
             cloud = PointCloud.open(cloud)
-        sample = cloud.decimate(n) if callable(getattr(cloud, "decimate", None)) else cloud
-        if not hasattr(sample, "xyz"):
+        if not isinstance(cloud, (PointSampleLike, PointCloudLike)):
             raise ValidationError(
                 f"cannot read points from {type(cloud).__name__}; pass a terranb.results "
-                "PointCloud / PointSample or use Scene3D.from_points(xyz, ...)"
-            )
+                "PointCloud / PointSample or use Scene3D.from_points(xyz, ...)")
+        pts = points_of(cloud, n)
         kwargs.setdefault("title", Path(str(getattr(cloud, "path", ""))).name)
         scene = cls(**kwargs)
         return scene.add_points(
-            sample.xyz, getattr(sample, "rgb", None), getattr(sample, "classification", None),
-            color_by=color_by, size=size, source_count=getattr(sample, "source_count", None),
-            name=kwargs.get("title") or "points",
+            pts.xyz, pts.rgb, pts.classification, color_by=color_by, size=size,
+            source_count=pts.source_count, name=kwargs.get("title") or "points",
         )
 
     @classmethod
@@ -416,14 +310,48 @@ class Scene3D:
             # most other exporters (Blender, MeshLab, scanners) write y-up
             kwargs.setdefault("up", "y")
         scene = cls(**kwargs)
-        parts = _mesh_parts(mesh)
+        parts = mesh_parts(mesh)
         if not parts:
             raise ValidationError(f"{type(mesh).__name__} has no triangle geometry to show")
-        for name, v, f, uv, tex, col in parts:
+        for p in parts:
             mode = color_by
-            if mode == "auto" and tex is None and col is None:
+            if mode == "auto" and p.texture is None and p.colors is None:
                 mode = "elevation"
-            scene.add_mesh(v, f, uv=uv, texture=tex, colors=col, color_by=mode, name=name)
+            scene.add_mesh(p.vertices, p.faces, uv=p.uv, texture=p.texture, colors=p.colors,
+                           color_by=mode, name=p.name)
+        return scene
+
+    @classmethod
+    def from_tileset(cls, tileset: Any, *, max_triangles: int = 300_000,
+                     max_tile_bytes: int = 50_000_000, level: int | None = None,
+                     **kwargs: Any) -> Scene3D:
+        """A scene of a 3D Tiles tileset (b3dm meshes or pnts points) at one level of detail.
+
+        Args:
+            tileset: a ``terranb.results.tiles.Tileset``, a ``tileset.json`` path or the
+                folder holding it.
+            max_triangles: triangle (or point) budget: the deepest level within it and
+                ``max_tile_bytes`` is shown, unless ``level`` is given.
+            max_tile_bytes: bytes of tile files that level may read.
+            level: show this level (0 = coarsest) instead.
+            **kwargs: :class:`Scene3D` constructor arguments.
+
+        Problems with single tiles (missing, truncated, not b3dm) leave them out; they
+        are listed in the returned scene's ``findings`` and the rest is shown.
+        """
+        from terranb.results.tiles.tileset import Tileset
+
+        ts = tileset if isinstance(tileset, Tileset) else Tileset(tileset)
+        kwargs.setdefault("title", Path(str(ts.path)).parent.name or "tileset")
+        if ts.kind == "pnts":
+            pts = ts.read_points(level, max_points=max_triangles, max_bytes=max_tile_bytes)
+            scene = cls(**kwargs)
+            scene.add_points(pts.xyz, pts.rgb, name=kwargs["title"],
+                             source_count=pts.source_count)
+        else:
+            mesh = ts.read_mesh(level, max_triangles=max_triangles, max_bytes=max_tile_bytes)
+            scene = cls.from_mesh(mesh, **kwargs)
+        scene.findings = list(ts.findings)
         return scene
 
     @classmethod
@@ -433,26 +361,44 @@ class Scene3D:
         LAS/LAZ paths and objects with ``decimate``/``xyz`` but no ``parts`` are point
         clouds; OBJ paths and objects with ``parts``/``faces`` are meshes.
         """
+        from terranb.results.tiles.tileset import Tileset
+
+        if isinstance(result, Tileset):
+            return cls.from_tileset(result, **kwargs)
         if isinstance(result, (str, os.PathLike)):
-            suffix = Path(result).suffix.lower()
+            p = Path(result)
+            if p.name.lower() == "tileset.json" or (p / "tileset.json").is_file():
+                return cls.from_tileset(p, **kwargs)
+            if p.is_dir():
+                from terranb.results.layout import open_results
+
+                return cls.from_tree(open_results(p), **kwargs)
+            suffix = p.suffix.lower()
             if suffix in (".las", ".laz"):
                 return cls.from_pointcloud(result, **kwargs)
             if suffix == ".obj":
                 return cls.from_mesh(result, **kwargs)
             raise ValidationError(f"no 3D viewer for {suffix or 'this'} files; use .las/.laz/.obj")
-        if hasattr(result, "parts") or hasattr(result, "faces") or hasattr(result, "geometry"):
+        if isinstance(result, (MeshPartsLike, MeshArraysLike)) or is_trimesh_scene(result):
             return cls.from_mesh(result, **kwargs)
         return cls.from_pointcloud(result, **kwargs)
 
     @classmethod
     def from_tree(cls, tree: Any, **kwargs: Any) -> Scene3D:
-        """A scene of a ``terranb.results`` ``ResultTree``: its first mesh, else point cloud."""
+        """A scene of a ``terranb.results`` ``ResultTree``: its first mesh (OBJ, else b3dm
+        tileset), else point cloud (LAS/LAZ, else pnts tileset)."""
         meshes = list(getattr(tree, "meshes", []) or [])
         clouds = list(getattr(tree, "point_clouds", []) or [])
+        tiled = list(getattr(tree, "tiled_models", []) or [])
+        b3dm = [t for t in tiled if t.kind == "b3dm"]
         if meshes:
             return cls.from_mesh(meshes[0], **kwargs)
+        if b3dm:
+            return cls.from_tileset(b3dm[0], **kwargs)
         if clouds:
             return cls.from_pointcloud(clouds[0], **kwargs)
+        if tiled:
+            return cls.from_tileset(tiled[0], **kwargs)
         raise ValidationError(
             f"{getattr(tree, 'root', 'this result')} has no mesh or point cloud to show in 3D")
 
@@ -465,12 +411,9 @@ class Scene3D:
         return (lo + hi) / 2, max(float(np.linalg.norm(hi - lo)) / 2, 1e-6)
 
     def _shell(self) -> str:
-        title = html_mod.escape(self.title or "terranb 3D view")
-        bg = html_mod.escape(self.background)
-        return (_TEMPLATE.replace("__TITLE__", title).replace("__BG__", bg)
-                .replace("__VIEWER_JS__", _VIEWER_JS).replace("__THREE__", _assets.three_js()))
+        return page_shell(self.title, self.background)
 
-    def build(self) -> _Built:
+    def build(self) -> Built:
         """Assemble the page within ``max_bytes`` (cached until a layer is added)."""
         if self._built is not None:
             return self._built
@@ -505,7 +448,7 @@ class Scene3D:
             if size <= self.max_bytes:
                 stats = {"bytes": size, "fixed_bytes": fixed, "texture_bytes": tex_bytes,
                          "layers": shown, "three_js": _assets.THREE_VERSION}
-                self._built = _Built(page, stats)
+                self._built = Built(page, stats)
                 return self._built
             # Mesh vertex counts after clustering are only estimated; shrink and retry.
             factor *= 0.95 * (geo_avail / float(max(1, size - fixed - tex_bytes)))
@@ -528,7 +471,7 @@ class Scene3D:
         per = int(avail * self.texture_share / len(textured) / _B64)
         out: dict[int, str] = {}
         for i in textured:
-            tex = _load_texture(self._meshes[i].texture, self.max_texture_px)
+            tex = load_texture(self._meshes[i].texture, self.max_texture_px)
             jpg, _ = _png.fit_jpeg(tex, per)
             out[i] = _png.data_uri(jpg, "image/jpeg")
         return out
@@ -543,12 +486,12 @@ class Scene3D:
             if self.max_points is not None:
                 target = min(target, self.max_points)
             idx = subsample_indices(len(p.xyz), target)
-            pos, off, scale = _quantise(p.xyz[idx], centre)
+            pos, off, scale = quantise(p.xyz[idx], centre)
             layer: dict[str, Any] = {"kind": "points", "name": p.name, "count": len(idx),
                                      "source": p.source_count, "pos": pos, "offset": off,
                                      "scale": scale, "size": p.size}
             if p.rgb is not None:
-                layer["col"] = _b64(np.ascontiguousarray(p.rgb[idx]))
+                layer["col"] = b64(np.ascontiguousarray(p.rgb[idx]))
             if p.legend:
                 layer["legend"] = p.legend
             layers.append(layer)
@@ -559,23 +502,23 @@ class Scene3D:
             if self.max_faces is not None:
                 target = min(target, self.max_faces)
             d = m.decimated(target)
-            pos, off, scale = _quantise(d.vertices, centre)
+            pos, off, scale = quantise(d.vertices, centre)
             big = len(d.vertices) > 65535
             idx_arr = d.faces.astype("<u4" if big else "<u2")
             layer = {"kind": "mesh", "name": m.name, "count": len(d.faces),
                      "source": m.source_faces, "pos": pos, "offset": off, "scale": scale,
-                     "idx": _b64(np.ascontiguousarray(idx_arr)), "idx32": big}
+                     "idx": b64(np.ascontiguousarray(idx_arr)), "idx32": big}
             if d.uv is not None and i in textures:
                 uv = d.uv.astype(np.float64)
                 lo = uv.min(axis=0)
                 ext = uv.max(axis=0) - lo
                 ext = np.where(ext > 0, ext, 1.0)
-                layer["uv"] = _b64(np.round((uv - lo) / ext * 65535).astype("<u2"))
+                layer["uv"] = b64(np.round((uv - lo) / ext * 65535).astype("<u2"))
                 layer["uvOffset"] = [float(lo[0]), float(lo[1])]
                 layer["uvScale"] = [float(ext[0]), float(ext[1])]
                 layer["tex"] = textures[i]
             if d.colors is not None:
-                layer["col"] = _b64(np.ascontiguousarray(d.colors))
+                layer["col"] = b64(np.ascontiguousarray(d.colors))
             if m.legend:
                 layer["legend"] = m.legend
             layers.append(layer)
@@ -623,7 +566,7 @@ class Scene3D:
         meshes = []
         for m in self._meshes:
             d = m.cached_within(max_faces) or m.decimated(min(len(m.faces), max_faces))
-            tex = None if m.texture is None else _load_texture(m.texture, max(width, height))
+            tex = None if m.texture is None else load_texture(m.texture, max(width, height))
             meshes.append((d.vertices, d.faces, d.uv, tex, d.colors))
         bg = self.background.lstrip("#")
         rgb_bg = tuple(int(bg[i:i + 2], 16) for i in (0, 2, 4)) if len(bg) == 6 else (30, 30, 30)
@@ -647,274 +590,3 @@ class Scene3D:
     def __repr__(self) -> str:
         return (f"Scene3D(points={[len(p.xyz) for p in self._points]}, "
                 f"meshes={[len(m.faces) for m in self._meshes]}, max_bytes={self.max_bytes})")
-
-
-def _mesh_parts(mesh: Any) -> list[tuple[str, Any, Any, Any, Any, Any]]:
-    """(name, vertices, faces, uv, texture, colours) for each geometry in ``mesh``."""
-    np = require("numpy", "geo")
-    geoms = getattr(mesh, "geometry", None)
-    if isinstance(geoms, dict):  # trimesh.Scene: apply each node's transform
-        out: list[tuple[str, Any, Any, Any, Any, Any]] = []
-        graph = mesh.graph
-        for node in graph.nodes_geometry:
-            transform, gname = graph[node]
-            g = geoms[gname].copy()
-            g.apply_transform(transform)
-            out.extend((str(node), *rest) for _n, *rest in _mesh_parts(g))
-        return out
-    parts = getattr(mesh, "parts", None)
-    if isinstance(parts, (list, tuple)) and parts:  # results Mesh with per-material parts
-        return [p for sub in parts for p in _mesh_parts(sub)]
-    if not (hasattr(mesh, "vertices") and hasattr(mesh, "faces")):
-        return []
-    v = np.asarray(mesh.vertices, dtype=np.float64)
-    f = np.asarray(mesh.faces, dtype=np.int64)
-    name = str(getattr(mesh, "name", None) or getattr(mesh, "material", None) or "mesh")
-    uv = getattr(mesh, "uv", None)
-    tex = getattr(mesh, "texture", None)
-    if tex is None:
-        tex = getattr(mesh, "texture_path", None)
-    col = None
-    visual = getattr(mesh, "visual", None)
-    if visual is not None:  # trimesh
-        if uv is None:
-            uv = getattr(visual, "uv", None)
-        material = getattr(visual, "material", None)
-        if tex is None and material is not None:
-            tex = getattr(material, "image", None) or getattr(material, "baseColorTexture", None)
-        if getattr(visual, "kind", None) == "vertex":
-            col = np.asarray(visual.vertex_colors)[:, :3]
-    if uv is not None and len(uv) != len(v):
-        uv = None
-    if uv is None:
-        tex = None
-    return [(name, v, f, uv, tex, col)]
-
-
-_TEMPLATE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width,initial-scale=1">
-<title>__TITLE__</title>
-<style>
-html,body{margin:0;height:100%;overflow:hidden;background:__BG__;
-  font:12px/1.4 system-ui,-apple-system,Segoe UI,sans-serif;color:#e8e8e8}
-#c{display:block;width:100%;height:100%;touch-action:none;cursor:grab;outline:none}
-#hud{position:absolute;left:8px;top:6px;background:rgba(0,0,0,.5);padding:4px 8px;
-  border-radius:4px;max-width:70%;user-select:none}
-#hud label{display:block;white-space:nowrap}
-#hud small{color:#aaa}
-#hud button{margin-top:3px;font-size:11px}
-#hud .bar{height:8px;width:160px;margin:2px 0 0 22px;border-radius:2px}
-#hud .lg{margin-left:22px;color:#ccc}
-#hud .sw{display:inline-block;width:9px;height:9px;margin-right:4px;border-radius:2px}
-#msg{position:absolute;inset:0;display:none;align-items:center;justify-content:center;
-  text-align:center;padding:2em}
-</style></head><body>
-<canvas id="c" tabindex="0"></canvas>
-<div id="hud"><b>__TITLE__</b><div id="layers"></div>
-<small>drag: rotate &middot; right-drag/shift: pan &middot; wheel: zoom
-&middot; double-click: reset</small><br>
-<button id="reset" type="button">reset view</button></div>
-<div id="msg"></div>
-<script>__THREE__</script>
-<script type="application/json" id="terranb-data">__DATA__</script>
-<script>__VIEWER_JS__</script>
-</body></html>
-"""
-
-# The viewer: decode the typed arrays, build three.js objects, and a small orbit
-# control (z up; drag rotates, right-drag or shift-drag pans, wheel zooms,
-# double-click resets). It renders on demand only, so idle notebooks stay idle.
-_VIEWER_JS = r"""
-(function () {
-"use strict";
-var state = window.terranbViewer = {ready: false, frames: 0, pending: 0, error: null};
-function fail(m) {
-  var e = document.getElementById("msg"); e.style.display = "flex"; e.textContent = m;
-  state.error = m;
-}
-function bytes(s) {
-  var bin = atob(s), n = bin.length, u = new Uint8Array(n);
-  for (var i = 0; i < n; i++) u[i] = bin.charCodeAt(i);
-  return u.buffer;
-}
-var D = JSON.parse(document.getElementById("terranb-data").textContent);
-if (typeof THREE === "undefined") { fail("three.js did not load"); return; }
-// Colours in the data are display (sRGB) values already: draw them as given.
-THREE.ColorManagement.enabled = false;
-var canvas = document.getElementById("c"), renderer;
-try {
-  renderer = new THREE.WebGLRenderer({canvas: canvas, antialias: true});
-} catch (err) {
-  fail("WebGL is not available here (" + err.message + "). " +
-       "Scene3D.to_png() gives a static picture.");
-  return;
-}
-renderer.outputColorSpace = THREE.LinearSRGBColorSpace;
-renderer.setPixelRatio(Math.min(window.devicePixelRatio || 1, 2));
-renderer.setClearColor(new THREE.Color(D.background));
-var scene = new THREE.Scene();
-var camera = new THREE.PerspectiveCamera(45, 1, 0.01, 10);
-camera.up.set(0, 0, 1);
-scene.add(new THREE.AmbientLight(0xffffff, 1.1));
-var head = new THREE.DirectionalLight(0xffffff, 2.0);
-head.position.set(0.3, 0.4, 1.0);
-camera.add(head);
-scene.add(camera);
-var request;
-var list = document.getElementById("layers");
-D.layers.forEach(function (L) {
-  var g = new THREE.BufferGeometry(), obj, mat;
-  g.setAttribute("position", new THREE.BufferAttribute(new Uint16Array(bytes(L.pos)), 3, true));
-  if (L.col) {
-    g.setAttribute("color", new THREE.BufferAttribute(new Uint8Array(bytes(L.col)), 3, true));
-  }
-  if (L.kind === "points") {
-    mat = new THREE.PointsMaterial({size: L.size, sizeAttenuation: false,
-      vertexColors: !!L.col, color: L.col ? 0xffffff : 0xcccccc});
-    obj = new THREE.Points(g, mat);
-  } else {
-    var idx = L.idx32 ? new Uint32Array(bytes(L.idx)) : new Uint16Array(bytes(L.idx));
-    g.setIndex(new THREE.BufferAttribute(idx, 1));
-    if (L.uv && L.tex) {
-      g.setAttribute("uv", new THREE.BufferAttribute(new Uint16Array(bytes(L.uv)), 2, true));
-      var tex = new THREE.Texture();
-      tex.repeat.set(L.uvScale[0], L.uvScale[1]);
-      tex.offset.set(L.uvOffset[0], L.uvOffset[1]);
-      tex.wrapS = tex.wrapT = THREE.RepeatWrapping;
-      tex.anisotropy = renderer.capabilities.getMaxAnisotropy();
-      var img = new Image();
-      state.pending++;
-      img.onload = function () {
-        tex.image = img; tex.needsUpdate = true; state.pending--; request();
-      };
-      img.onerror = function () {
-        state.pending--; fail("texture of " + L.name + " did not decode");
-      };
-      img.src = L.tex;
-      mat = new THREE.MeshBasicMaterial({map: tex, side: THREE.DoubleSide});
-    } else {
-      g.computeVertexNormals();
-      mat = new THREE.MeshLambertMaterial({vertexColors: !!L.col,
-        color: L.col ? 0xffffff : 0xc8c8c8, side: THREE.DoubleSide});
-    }
-    obj = new THREE.Mesh(g, mat);
-  }
-  obj.scale.set(L.scale[0], L.scale[1], L.scale[2]);
-  obj.position.set(L.offset[0], L.offset[1], L.offset[2]);
-  scene.add(obj);
-  var row = document.createElement("label"), box = document.createElement("input");
-  box.type = "checkbox"; box.checked = true;
-  box.onchange = function () { obj.visible = box.checked; request(); };
-  row.appendChild(box);
-  var what = L.kind === "points" ? " points" : " faces";
-  var note = L.count < L.source ? " of " + L.source.toLocaleString() : "";
-  var text = " " + L.name + ": " + L.count.toLocaleString() + note + what;
-  row.appendChild(document.createTextNode(text));
-  list.appendChild(row);
-  legend(L.legend);
-});
-
-function legend(lg) {
-  if (!lg) return;
-  if (lg.ramp) {
-    var bar = document.createElement("div");
-    bar.className = "bar"; bar.style.background = lg.ramp;
-    var txt = document.createElement("div");
-    txt.className = "lg"; txt.textContent = "z " + lg.min + " \u2026 " + lg.max;
-    list.appendChild(bar); list.appendChild(txt);
-  }
-  (lg.classes || []).forEach(function (c) {
-    var d = document.createElement("div"), sw = document.createElement("span");
-    d.className = "lg"; sw.className = "sw"; sw.style.background = c[2];
-    d.appendChild(sw);
-    d.appendChild(document.createTextNode(c[0] + " " + c[1] + " (" + c[3].toLocaleString() + ")"));
-    list.appendChild(d);
-  });
-}
-
-var R = D.radius, target = new THREE.Vector3(), view = {};
-function reset() {
-  target.set(0, 0, 0);
-  view.az = D.azimuth * Math.PI / 180; view.el = D.elevation * Math.PI / 180;
-  var aspect = Math.max(canvas.clientWidth, 1) / Math.max(canvas.clientHeight, 1);
-  var half = Math.atan(Math.tan(camera.fov * Math.PI / 360) * Math.min(1, aspect));
-  view.r = 1.05 * R / Math.sin(half);
-}
-function place() {
-  var ce = Math.cos(view.el);
-  camera.position.set(target.x + view.r * Math.sin(view.az) * ce,
-                      target.y + view.r * Math.cos(view.az) * ce,
-                      target.z + view.r * Math.sin(view.el));
-  camera.near = Math.max(view.r / 1000, R / 1e5);
-  camera.far = view.r + 4 * R;
-  camera.lookAt(target);
-  camera.updateProjectionMatrix();
-}
-var queued = false;
-function draw() {
-  queued = false;
-  var w = canvas.clientWidth, h = canvas.clientHeight;
-  if (canvas.width !== Math.floor(w * renderer.getPixelRatio()) ||
-      canvas.height !== Math.floor(h * renderer.getPixelRatio())) {
-    renderer.setSize(w, h, false);
-  }
-  camera.aspect = Math.max(w, 1) / Math.max(h, 1);
-  place();
-  renderer.render(scene, camera);
-  state.frames++;
-  state.ready = state.pending === 0;
-}
-request = function () { if (!queued) { queued = true; requestAnimationFrame(draw); } };
-
-// Orbit control.
-var pointers = {}, last = null, pinch = 0;
-function panBy(dx, dy) {
-  var k = 2 * view.r * Math.tan(camera.fov * Math.PI / 360) / Math.max(canvas.clientHeight, 1);
-  var right = new THREE.Vector3().setFromMatrixColumn(camera.matrix, 0);
-  var up = new THREE.Vector3().setFromMatrixColumn(camera.matrix, 1);
-  target.addScaledVector(right, -dx * k).addScaledVector(up, dy * k);
-}
-canvas.addEventListener("pointerdown", function (e) {
-  canvas.setPointerCapture(e.pointerId);
-  pointers[e.pointerId] = {x: e.clientX, y: e.clientY};
-  last = {x: e.clientX, y: e.clientY, pan: e.button === 2 || e.shiftKey || e.ctrlKey};
-  canvas.style.cursor = "grabbing";
-});
-canvas.addEventListener("pointermove", function (e) {
-  if (!pointers[e.pointerId] || !last) return;
-  pointers[e.pointerId] = {x: e.clientX, y: e.clientY};
-  var ids = Object.keys(pointers);
-  if (ids.length === 2) {
-    var a = pointers[ids[0]], b = pointers[ids[1]];
-    var d = Math.hypot(a.x - b.x, a.y - b.y);
-    if (pinch) view.r *= pinch / Math.max(d, 1);
-    pinch = d; request(); return;
-  }
-  var dx = e.clientX - last.x, dy = e.clientY - last.y;
-  last.x = e.clientX; last.y = e.clientY;
-  if (last.pan) { panBy(dx, dy); } else {
-    view.az -= dx * 0.008;
-    view.el = Math.min(1.55, Math.max(-1.4, view.el + dy * 0.008));
-  }
-  request();
-});
-function up(e) {
-  delete pointers[e.pointerId]; pinch = 0;
-  if (!Object.keys(pointers).length) { last = null; canvas.style.cursor = "grab"; }
-}
-canvas.addEventListener("pointerup", up);
-canvas.addEventListener("pointercancel", up);
-canvas.addEventListener("contextmenu", function (e) { e.preventDefault(); });
-canvas.addEventListener("wheel", function (e) {
-  e.preventDefault();
-  view.r = Math.min(50 * R, Math.max(R / 1000, view.r * Math.exp(e.deltaY * 0.0015)));
-  request();
-}, {passive: false});
-canvas.addEventListener("dblclick", function () { reset(); request(); });
-document.getElementById("reset").onclick = function () { reset(); request(); };
-window.addEventListener("resize", request);
-reset();
-request();
-})();
-"""

@@ -164,12 +164,15 @@ class ResultBrowser:
             parts.append(f"{len(t.meshes)} mesh(es)")
         if t.point_clouds:
             parts.append(f"{len(t.point_clouds)} point cloud(s)")
+        if t.tiled_models:
+            parts.append(f"{len(t.tiled_models)} 3D Tiles tileset(s)")
         n_find = len(t.all_findings)
         self.summary.value = (f"<b>{html.escape(t.kind)}</b> result: "
                               f"{html.escape(', '.join(parts) or 'no products')}"
                               f" <small>({n_find} finding(s))</small>")
-        self.map_button.disabled = not (t.ortho is not None or t.point_clouds or t.meshes)
-        self.view_button.disabled = not (t.meshes or t.point_clouds)
+        self.map_button.disabled = not (t.ortho is not None or t.point_clouds or t.meshes
+                                        or t.tiled_models)
+        self.view_button.disabled = not (t.meshes or t.point_clouds or t.tiled_models)
 
     def _say(self, text: str, error: bool = False) -> None:
         colour = "#cf222e" if error else "#1f2328"
@@ -200,6 +203,9 @@ class ResultBrowser:
         bboxes = {p.path.name: p.bounds_wgs84 for p in
                   ([t.ortho] if t.ortho is not None else []) + list(t.point_clouds)
                   if p.bounds_wgs84}
+        for ts in t.tiled_models:  # a tileset's box from its root volume (tileset.json only)
+            if ts.bounds_wgs84:
+                bboxes[Path(ts.path).parent.name] = ts.bounds_wgs84
         points = t.point_clouds[0].decimate(100_000) if (t.point_clouds and t.ortho is None) \
             else None
         m = result_map(ortho=t.ortho, bboxes=bboxes or None, points=points, height=420)
@@ -211,6 +217,13 @@ class ResultBrowser:
         from terranb.report.template import iframe
 
         t = self.result_tree()
+        if not t.meshes and t.tiled_models and (not t.point_clouds
+                                                or t.tiled_models[0].kind == "b3dm"):
+            from terranb.viz.scene3d import Scene3D
+
+            name = Path(t.tiled_models[0].path).parent.name
+            scene = Scene3D.from_tileset(t.tiled_models[0], title=name, height=460)
+            return iframe(scene.html(), 460, name)
         item = t.meshes[0] if t.meshes else t.point_clouds[0]
         doc, _png = scene_html(item, ReportOptions(png_views=False), item.path.name)
         return iframe(doc, 460, item.path.name)

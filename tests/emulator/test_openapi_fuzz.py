@@ -82,7 +82,8 @@ def test_openapi_lists_every_route(served):
 def test_openapi_description_says_how_outputs_are_computed(served):
     text = requests.get(served.base_url + "/openapi.json", timeout=10).json()["info"]["description"]
     for phrase in ("stand-ins", "direct georeferencing", "map/result.tif", "BlockR.obj",
-                   "cloud_merged.las", "sample_distance", "output of job: <uuid>", "pixel-centre"):
+                   "cloud_merged.copc.laz",
+                   "sample_distance", "output of job: <uuid>", "pixel-centre"):
         assert phrase in text, phrase
 
 

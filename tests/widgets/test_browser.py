@@ -64,3 +64,25 @@ def test_report_button_writes_the_survey_report(results: Path) -> None:
 def test_snapshot_html(results: Path) -> None:
     b = ResultBrowser(results / "2d")
     assert "result.tif" in b._repr_mimebundle_()["text/html"]
+
+
+def test_a_tileset_only_result_has_a_3d_view_and_a_map_box(tmp_path: Path) -> None:
+    np = pytest.importorskip("numpy")
+    pyproj = pytest.importorskip("pyproj")
+    from terranb.results.tiles import mesh_tileset
+
+    root = tmp_path / "results" / "fh2"
+    g = np.linspace(-40, 40, 60)
+    gx, gy = np.meshgrid(g, g)
+    v = np.c_[gx.ravel(), gy.ravel(), np.zeros(gx.size)]
+    i = np.arange(gx.size).reshape(gx.shape)
+    a, b_, c, d = i[:-1, :-1].ravel(), i[:-1, 1:].ravel(), i[1:, :-1].ravel(), i[1:, 1:].ravel()
+    f = np.r_[np.c_[a, c, b_], np.c_[b_, c, d]]
+    mesh_tileset(root / "models" / "pc" / "0" / "terra_b3dms", v, f,
+                 crs=pyproj.CRS.from_epsg(32650), origin=(500_000.0, 3_300_000.0, 20.0))
+    b = ResultBrowser(root.parent, link_base=root.parent)
+    b.select.value = str(root)
+    assert "3D Tiles" in b.summary.value
+    assert not b.view_button.disabled and not b.map_button.disabled
+    assert "<iframe" in b.view_html() and "terra_b3dms" in b.view_html()
+    assert "terra_b3dms" in b.map_html()
