@@ -65,6 +65,7 @@ class ReportOptions:
         target_size_m: side of the checkerboard targets searched in the ortho (m).
         photos: folder (or list) of the input photos; default: the run card's inputs.
         check_points_lenient: report a bad check-point file in the page instead of raising.
+        print_mode: for PDF: 3D views as static PNGs (WebGL does not print).
     """
 
     map_png_bytes: int = 1_500_000
@@ -82,6 +83,7 @@ class ReportOptions:
     target_size_m: float = 0.6
     photos: Any = None
     check_points_lenient: bool = False
+    print_mode: bool = False
 
 
 @dataclass
@@ -363,9 +365,13 @@ def _views_section(entries: list[ResultEntry], opts: ReportOptions) -> str:
                 parts.append(f"<h3>{T.esc(title)}</h3><p class='warn'>3D view unavailable: "
                              f"{T.esc(str(exc))}</p>")
                 continue
+            uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii") if png else ""
+            if opts.print_mode and uri:  # paper: the static rendering, unfolded
+                parts.append(f"<h3>{T.esc(title)}</h3><img class='preview' "
+                             f"alt='{T.esc(title)}' src='{uri}'>")
+                continue
             parts.append(f"<h3>{T.esc(title)}</h3>" + T.iframe(doc, 480, title))
-            if png:
-                uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+            if uri:
                 parts.append(f'<details><summary class="note">static view (PNG)</summary>'
                              f'<img class="preview" alt="{T.esc(title)}" src="{uri}"></details>')
     if not parts:
