@@ -24,5 +24,12 @@ if ! command -v chromium >/dev/null 2>&1; then
     echo "note: chromium not found; browser tests will be skipped"
   fi
 fi
+# The report's PDF test reads the PDF's text with pdftotext (Debian: poppler-utils).
+if ! command -v pdftotext >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils >/dev/null) \
+      || echo "note: poppler-utils could not be installed; the PDF text test will be skipped"
+  fi
+fi
 
 exec "$VENV/bin/python" -m pytest "$@"

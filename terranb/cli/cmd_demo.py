@@ -48,9 +48,31 @@ def register(subparsers: Any) -> None:
     report.add_argument("results", type=Path, help="result tree, or a folder holding several")
     report.add_argument("--out", type=Path, default=Path("report.html"),
                         help="HTML file to write (default report.html)")
-    report.add_argument("--title", default=None, help="page title")
+    report.add_argument("--title", default=None, help="page title (default: Survey report)")
+    _survey_options(report)
     add_json_flag(report)
     report.set_defaults(func=_report)
+
+
+def _survey_options(report: Any) -> None:
+    g = report.add_argument_group("survey deliverable")
+    g.add_argument("--site", default="", help="project / site name shown first (default: none)")
+    g.add_argument("--operator", default="", help="pilot or surveyor in charge (default: none)")
+    g.add_argument("--notes", default="", help="free notes, e.g. weather (default: none)")
+    g.add_argument("--check-points", type=Path, default=None, metavar="CSV",
+                   help="surveyed check points, header name,x,y,z[,crs][,ortho_x,ortho_y]; "
+                        "without it the report says absolute accuracy was not assessed")
+    g.add_argument("--check-points-crs", default=None, metavar="CRS",
+                   help="CRS of CSV rows without a crs column, e.g. EPSG:4326 (default: none)")
+    g.add_argument("--target-size", type=float, default=0.6, metavar="M",
+                   help="side of the checkerboard targets in metres (default 0.6)")
+    g.add_argument("--photos", type=Path, default=None, metavar="DIR",
+                   help="folder of the input photos (capture time, aircraft, RTK status); "
+                        "default: the run card's inputs")
+    g.add_argument("--format", choices=["html", "pdf"], default="html",
+                   help="html, or pdf printed by headless Chromium (default html)")
+    g.add_argument("--pdf", action="store_true",
+                   help="also write a PDF beside the HTML (same name, .pdf)")
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -67,16 +89,31 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from terranb.report import build_report
+    from terranb.report import ReportOptions, build_report
+    from terranb.report.pdf import build_pdf
 
     t0 = time.monotonic()
+    opts = ReportOptions(site=args.site, operator=args.operator, notes=args.notes,
+                         check_points=args.check_points, check_points_crs=args.check_points_crs,
+                         target_size_m=args.target_size, photos=args.photos)
 
     def step(text: str) -> None:
         if not args.json:
             print(f"  {text}", file=sys.stderr)
 
-    out = build_report(args.results, args.out, title=args.title, on_step=step)
+    written = []
+    if args.format == "pdf":
+        written.append(build_pdf(args.results, args.out.with_suffix(".pdf"), options=opts,
+                                 title=args.title, on_step=step))
+    else:
+        written.append(build_report(args.results, args.out, title=args.title, options=opts,
+                                    on_step=step))
+        if args.pdf:
+            written.append(build_pdf(args.results, args.out.with_suffix(".pdf"), options=opts,
+                                     title=args.title, on_step=step))
+    out = written[0]
     emit(args, {"report": str(out), "bytes": out.stat().st_size,
+                "files": [str(p) for p in written],
                 "seconds": round(time.monotonic() - t0, 2)},
-         f"{out} ({out.stat().st_size / 1e6:.1f} MB)")
+         "\n".join(f"{p} ({p.stat().st_size / 1e6:.1f} MB)" for p in written))
     return EXIT_OK

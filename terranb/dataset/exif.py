@@ -78,6 +78,14 @@ class PhotoMeta:
     #: dimensions stated in the Exif IFD (may disagree with the real frame size)
     exif_width: int | None = None
     exif_height: int | None = None
+    #: DJI XMP positioning quality (RTK aircraft): RtkFlag (0 none, 16 single, 34 float,
+    #: 50 fixed), RtkStdLon/Lat/Hgt (1-sigma metres), GpsStatus, AltitudeType
+    rtk_flag: int | None = None
+    rtk_std_lon: float | None = None
+    rtk_std_lat: float | None = None
+    rtk_std_hgt: float | None = None
+    gps_status: str | None = None
+    altitude_type: str | None = None
     #: True when the file ends in the middle of compressed image data
     truncated: bool = False
     findings: tuple[Finding, ...] = ()
@@ -530,6 +538,10 @@ def read_photo_meta(path: str | os.PathLike[str]) -> PhotoMeta:
         drone_serial=xmp.text("DroneSerialNumber"), drone_model=xmp.text("DroneModel"),
         image_source=xmp.text("ImageSource"), digital_zoom=zoom,
         sensor_width_mm=sensor_w, sensor_height_mm=sensor_h,
-        exif_width=exif_w, exif_height=exif_h, truncated=truncated or False,
+        exif_width=exif_w, exif_height=exif_h,
+        rtk_flag=None if xmp.number("RtkFlag") is None else int(xmp.number("RtkFlag") or 0),
+        rtk_std_lon=xmp.number("RtkStdLon"), rtk_std_lat=xmp.number("RtkStdLat"),
+        rtk_std_hgt=xmp.number("RtkStdHgt"), gps_status=xmp.text("GpsStatus"),
+        altitude_type=xmp.text("AltitudeType"), truncated=truncated or False,
         findings=tuple(findings),
     )

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import logging
 import math
 import os
@@ -34,9 +33,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from terranb.errors import ResultFormatError
+from terranb.errors import ResultFormatError, ValidationError
 from terranb.report import template as T
+from terranb.report.readable import class_name, report_rows
 from terranb.report.runcard import RunCard, file_checksums
+from terranb.report.runcard_html import runcard_section
 
 __all__ = ["ReportOptions", "ResultEntry", "build_report", "find_results", "report_html",
            "scene_html"]
@@ -44,9 +45,6 @@ __all__ = ["ReportOptions", "ResultEntry", "build_report", "find_results", "repo
 log = logging.getLogger(__name__)
 
 _TREE_DIRS = ("map", "models", "lidars")
-_CLASS_NAMES = {0: "never classified", 1: "unclassified", 2: "ground", 3: "low vegetation",
-                4: "medium vegetation", 5: "high vegetation", 6: "building", 7: "low point",
-                9: "water", 17: "bridge deck", 18: "high noise"}
 
 
 @dataclass
@@ -61,6 +59,13 @@ class ReportOptions:
         viewer_bytes: byte budget of each 3D view document.
         png_views: add static PNG renderings beside the interactive 3D views.
         max_checksum_rows: checksum rows listed per table (all are in the digest).
+        site, operator, notes: project site name, operator, free notes (shown first).
+        check_points: CSV of surveyed points (name,x,y,z[,crs][,ortho_x,ortho_y]).
+        check_points_crs: CRS of the CSV rows without a crs column (e.g. "EPSG:4326").
+        target_size_m: side of the checkerboard targets searched in the ortho (m).
+        photos: folder (or list) of the input photos; default: the run card's inputs.
+        check_points_lenient: report a bad check-point file in the page instead of raising.
+        print_mode: for PDF: 3D views as static PNGs (WebGL does not print).
     """
 
     map_png_bytes: int = 1_500_000
@@ -70,6 +75,15 @@ class ReportOptions:
     viewer_bytes: int = 6_000_000
     png_views: bool = True
     max_checksum_rows: int = 60
+    site: str = ""
+    operator: str = ""
+    notes: str = ""
+    check_points: str | os.PathLike[str] | None = None
+    check_points_crs: str | None = None
+    target_size_m: float = 0.6
+    photos: Any = None
+    check_points_lenient: bool = False
+    print_mode: bool = False
 
 
 @dataclass
@@ -203,10 +217,10 @@ def pointcloud_stats(pc: Any) -> dict[str, Any]:
     }
     try:
         hist = pc.classification_histogram()
-        stats["classes"] = ", ".join(f"{_CLASS_NAMES.get(int(k), f'class {k}')}: {v:,}"
-                                     for k, v in sorted(hist.items()) if v)
+        stats["classes (ASPRS)"] = ", ".join(f"{int(k)} {class_name(int(k))}: {v:,}"
+                                             for k, v in sorted(hist.items()) if v)
     except Exception as exc:  # a truncated file still gets the header figures
-        stats["classes"] = f"unavailable ({exc})"
+        stats["classes (ASPRS)"] = f"unavailable ({exc})"
     return stats
 
 
@@ -237,24 +251,12 @@ def _size(path: Path) -> str:
     return "-"
 
 
-def _report_figures(rep: Any) -> dict[str, Any]:
-    """The interpreted fields of a processing report, as a flat dict."""
-    try:
-        data = rep.to_dict()
-    except Exception:
-        return {}
-    out: dict[str, Any] = {}
-    for k, v in data.items():
-        if k in ("raw", "extra", "path", "kind") or v is None or v == {} or v == []:
-            continue
-        out[k.replace("_", " ")] = v
-    return out
-
-
 # ----------------------------------------------------------------------------- views
 
 
-def _map_section(entries: list[ResultEntry], opts: ReportOptions) -> str:
+def _map_section(entries: list[ResultEntry], opts: ReportOptions, photos: Any = None,
+                 checks: Any = None) -> str:
+    from terranb.report.accuracy import survey_layers
     from terranb.viz.maps import map_html, result_map
 
     ortho = next((e.tree.ortho for e in entries if e.tree.ortho is not None), None)
@@ -280,22 +282,29 @@ def _map_section(entries: list[ResultEntry], opts: ReportOptions) -> str:
                 points_label = f"{e.label}: {t.point_clouds[0].path.name}"
             except Exception as exc:
                 log.info("no density layer: %s", exc)
-    if ortho is None and not bboxes and points is None:
+    fps = photos.footprints if photos is not None else None
+    if ortho is None and not bboxes and points is None and not fps:
         return ""
     parts: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        if ortho is not None or (bboxes and points is None):
-            m = result_map(ortho=ortho, bboxes=bboxes or None, max_png_bytes=opts.map_png_bytes,
-                           max_pixels=opts.map_pixels, height=520)
-            parts.append(T.iframe(map_html(m), 540, "map")
-                         + '<p class="note">Orthomosaic and the extent of every product (red).'
-                         "</p>")
+        if ortho is not None or fps or (bboxes and points is None):
+            m = result_map(ortho=ortho, footprints=fps, bboxes=bboxes or None,
+                           max_png_bytes=opts.map_png_bytes, max_pixels=opts.map_pixels,
+                           height=560)
+            survey_layers(m, photos, checks)
+            parts.append(T.iframe(map_html(m), 580, "map")
+                         + '<p class="note">Orthomosaic, photo footprints and centres, check '
+                         "points and the extent of every product; layers switch on and off in "
+                         "the layer list (top right).</p>")
         if points is not None:
             # its own map: a density layer on top would hide the orthomosaic
             bins = density_bins(len(points))
+            total = entries[[e.label for e in entries].index(points_label.split(": ")[0])]
+            per = total.tree.point_clouds[0].point_count / max(len(points), 1)
             m = result_map(points=points, bboxes={points_label: bboxes[points_label]}
-                           if points_label in bboxes else None, density_bins=bins, height=420)
+                           if points_label in bboxes else None, density_bins=bins, height=420,
+                           density_per_point=per)
             parts.append("<h3>LiDAR point density</h3>" + T.iframe(map_html(m), 440, "density")
                          + f'<p class="note">Points per cell of a grid {bins} cells across the '
                          f"cloud (from a {len(points):,}-point sample).</p>")
@@ -356,9 +365,13 @@ def _views_section(entries: list[ResultEntry], opts: ReportOptions) -> str:
                 parts.append(f"<h3>{T.esc(title)}</h3><p class='warn'>3D view unavailable: "
                              f"{T.esc(str(exc))}</p>")
                 continue
+            uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii") if png else ""
+            if opts.print_mode and uri:  # paper: the static rendering, unfolded
+                parts.append(f"<h3>{T.esc(title)}</h3><img class='preview' "
+                             f"alt='{T.esc(title)}' src='{uri}'>")
+                continue
             parts.append(f"<h3>{T.esc(title)}</h3>" + T.iframe(doc, 480, title))
-            if png:
-                uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+            if uri:
                 parts.append(f'<details><summary class="note">static view (PNG)</summary>'
                              f'<img class="preview" alt="{T.esc(title)}" src="{uri}"></details>')
     if not parts:
@@ -413,7 +426,7 @@ def _stats_section(entries: list[ResultEntry]) -> str:
             e.stats[f"points{i}"] = s
             blocks.append("<h3>Point cloud</h3>" + T.kv_table(s))
         for kind, rep in sorted(t.reports.items()):
-            figures = _report_figures(rep)
+            figures = report_rows(rep)[1]
             if figures:
                 blocks.append(f"<h3>{T.esc(kind.replace('_', ' '))}</h3>" + T.kv_table(figures))
         body.append(f"<h3 style='font-size:16px'>{T.esc(e.label)} ({T.esc(t.kind)})</h3>"
@@ -431,70 +444,6 @@ def _findings_section(entries: list[ResultEntry]) -> str:
         return T.section("findings", "Findings", "<p>No missing or odd parts were found.</p>")
     return T.section("findings", "Findings", T.table(["result", "severity", "code", "message"],
                                                      rows))
-
-
-def _checksum_table(sums: list[Any], limit: int) -> str:
-    import hashlib
-
-    digest = hashlib.sha256("".join(f"{s.sha256}  {s.path}\n" for s in sums).encode()).hexdigest()
-    rows = [[s.path, s.size, s.sha256] for s in sums[:limit]]
-    more = (f'<p class="note">... and {len(sums) - limit} more files (all are in the combined '
-            "digest).</p>") if len(sums) > limit else ""
-    total = sum(s.size for s in sums)
-    return (f'<p>{len(sums)} files, {total:,} bytes; combined SHA-256 of the list '
-            f'(<code>sha256sum</code> format): <code class="digest">{digest}</code></p>'
-            + T.table(["file", "bytes", "SHA-256"], rows, "mono") + more)
-
-
-def _params_text(params: Any) -> str:
-    if isinstance(params, str):
-        try:
-            params = json.loads(params)
-        except ValueError:
-            return params
-    return json.dumps(params, indent=2, sort_keys=True, ensure_ascii=False, default=str)
-
-
-def _duration(a: str, b: str) -> str:
-    try:
-        s = (datetime.fromisoformat(b) - datetime.fromisoformat(a)).total_seconds()
-    except (TypeError, ValueError):
-        return "-"
-    return f"{s:.1f} s"
-
-
-def _runcard_section(card: RunCard, opts: ReportOptions) -> str:
-    head = T.kv_table({
-        "backend": card.backend or "-",
-        "service": card.service_url or "-",
-        "run created (UTC)": card.created_at,
-        "terranb": card.terranb_version,
-        "python / platform": f"{card.python} / {card.platform}",
-    })
-    jobs = T.table(
-        ["job id", "type", "backend", "name", "status", "submitted", "started", "finished",
-         "processing"],
-        [[j.uuid, j.job_type, j.backend, j.name, j.status, j.submitted_at or "-",
-          j.started_at or "-", j.finished_at or "-", _duration(j.started_at, j.finished_at)]
-         for j in card.jobs]) if card.jobs else "<p class='note'>No job records (the results "\
-        "were not downloaded by a terranb run).</p>"
-    params = "".join(
-        f"<h3>Parameters of {T.esc(j.job_type or j.uuid)} job "
-        f"<code>{T.esc(j.uuid)}</code></h3><pre class='mono'>{T.esc(_params_text(j.parameters))}"
-        "</pre>" for j in card.jobs if j.parameters not in (None, "", {}))
-    timings = dict(card.timings)
-    for j in card.jobs:
-        for k, v in j.timings.items():
-            timings[f"{j.job_type or j.uuid[:8]} {k}"] = v
-    timing_html = (T.table(["step", "seconds"], [[k, float(v)] for k, v in timings.items()])
-                   if timings else "<p class='note'>No timings recorded.</p>")
-    inputs = (_checksum_table(card.inputs, opts.max_checksum_rows) if card.inputs else
-              "<p class='note'>No input checksums recorded.</p>")
-    outputs = _checksum_table(card.outputs, opts.max_checksum_rows) if card.outputs else \
-        "<p class='note'>No outputs.</p>"
-    body = (head + "<h3>Jobs</h3>" + jobs + params + "<h3>Timings</h3>" + timing_html
-            + "<h3>Input checksums</h3>" + inputs + "<h3>Output checksums</h3>" + outputs)
-    return T.section("runcard", "Run card", body)
 
 
 # ----------------------------------------------------------------------------- entry points
@@ -533,21 +482,40 @@ def report_html(results: str | os.PathLike[str], *, runcard: RunCard | None = No
         card.outputs = file_checksums(base, [p for e in entries for p in
                                              (sorted(x for x in e.path.rglob("*") if x.is_file())
                                               if e.path.is_dir() else [e.path])])
+    from terranb.report import accuracy as A
+    from terranb.report.photos import photos_for, summarize_photos
+
+    step("photos")
+    photo_paths = photos_for(opts.photos, card, card_dir)
+    summary = summarize_photos(photo_paths) if photo_paths else None
+    checks, check_error = None, ""
+    if opts.check_points:
+        step("check points")
+        try:
+            checks = A.run_checkpoints(entries, opts)
+        except ValidationError as exc:
+            if not opts.check_points_lenient:
+                raise
+            check_error = str(exc)
     step("statistics")
     stats = _stats_section(entries)
     step("map")
     try:
-        map_sec = _map_section(entries, opts)
+        map_sec = _map_section(entries, opts, summary, checks)
     except Exception as exc:
         map_sec = T.section("map", "Map", f"<p class='warn'>map unavailable: {T.esc(str(exc))}</p>")
     step("3D views")
     views = _views_section(entries, opts)
-    sections = [_overview(entries), map_sec, views, stats, _findings_section(entries),
-                _runcard_section(card, opts)]
-    nav = [("overview", "Results"), ("map", "Map"), ("views", "3D views"),
+    generated = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    accuracy = A.accuracy_section(entries, summary, checks, A.checks_label(opts.check_points),
+                                  check_error)
+    sections = [A.project_section(opts, generated), _overview(entries),
+                A.acquisition_section(summary), accuracy, map_sec, views, stats,
+                _findings_section(entries), runcard_section(card, opts.max_checksum_rows)]
+    nav = [("project", "Project"), ("overview", "Results"), ("acquisition", "Acquisition"),
+           ("accuracy", "Accuracy"), ("map", "Map"), ("views", "3D views"),
            ("statistics", "Statistics"), ("findings", "Findings"), ("runcard", "Run card")]
     kinds = ", ".join(sorted({e.tree.kind for e in entries}))
-    generated = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
     subtitle = (f"{len(entries)} result(s) ({kinds}) from {root.name or root}; backend "
                 f"{card.backend or 'unknown'}; generated {generated} by terranb "
                 f"{card.terranb_version}")

@@ -37,6 +37,9 @@ iframe{width:100%;border:1px solid #d0d7de;border-radius:4px;background:#fff}
 .warn{color:#9a6700} .err{color:#cf222e}
 nav a{margin-right:14px;color:#0969da;text-decoration:none;font-size:13px}
 img.preview{max-width:100%;border:1px solid #d0d7de;border-radius:4px}
+@media print{body{background:#fff} nav{display:none} main{max-width:none;padding:0 8px}
+  section{border:none;padding:0 4px;margin:10px 0} iframe,img,table{break-inside:avoid}
+  header{-webkit-print-color-adjust:exact;print-color-adjust:exact}}
 """
 
 

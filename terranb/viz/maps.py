@@ -63,6 +63,9 @@ class Overlay:
     bounds: Bounds
     size: tuple[int, int]
     note: str = ""
+    #: density layers: the fullest cell's count and the cell's ground size (m), for legends
+    max_count: int = 0
+    cell_m: float = 0.0
 
     @property
     def data_uri(self) -> str:
@@ -318,7 +321,9 @@ def density_overlay(points: Any, *, crs: Any = None, bins: int | None = None,
     east, north = to_ll.transform(x1, y1)
     note = (f"{mx.size} points, {nx}x{ny} cells of {cell:.2f} m (Mercator), "
             f"max {int(counts.max())}/cell")
-    return Overlay(png=png, bounds=(west, south, east, north), size=size, note=note)
+    ground_cell = cell * math.cos(math.radians((south + north) / 2))  # Mercator scale
+    return Overlay(png=png, bounds=(west, south, east, north), size=size, note=note,
+                   max_count=int(counts.max()), cell_m=ground_cell)
 
 
 # ------------------------------------------------------------------------ vectors
@@ -462,6 +467,8 @@ def result_map(
     offline: bool = True,
     width: int | str = "100%",
     height: int | str = 500,
+    furniture: bool = True,
+    density_per_point: float = 1.0,
 ) -> folium.Map:
     """One Leaflet map of a survey result, bounded in size and network-free by default.
 
@@ -487,6 +494,10 @@ def result_map(
         tiles_attr: attribution for custom tile URLs.
         offline: inline Leaflet instead of loading folium's CDN scripts.
         width, height: map size.
+        furniture: add a legend, a labelled graticule and a north arrow
+            (:mod:`terranb.viz.map_furniture`).
+        density_per_point: points of the whole cloud each sample point stands for
+            (the legend's points/m² are of the whole cloud).
 
     Returns:
         A ``folium.Map``; display it in a notebook or :func:`save_map` it.
@@ -529,8 +540,11 @@ def result_map(
             extents.extend(_geojson_bounds(fc))
     if bboxes is not None:
         for label, (w, s, e, n) in _bbox_items(bboxes):
+            # one named layer per extent: switchable and labelled in the layer control
+            group = folium.FeatureGroup(name=f"extent: {label}", show=True)
             folium.Rectangle(bounds=[[s, w], [n, e]], tooltip=label, color="#e31a1c",
-                             weight=2, fill=False).add_to(m)
+                             weight=2, fill=False).add_to(group)
+            group.add_to(m)
             extents.append((w, s, e, n))
     if extents:
         w = min(b[0] for b in extents)
@@ -538,6 +552,11 @@ def result_map(
         e = max(b[2] for b in extents)
         n = max(b[3] for b in extents)
         m.fit_bounds([[s, w], [n, e]])
+        if furniture:
+            from terranb.viz.map_furniture import furnish
+
+            furnish(m, (w, s, e, n), ortho is not None, dv if points is not None else None,
+                    footprints is not None, bboxes is not None, density_per_point)
     folium.LayerControl(collapsed=False).add_to(m)
     return m
 

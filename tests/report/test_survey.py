@@ -46,7 +46,7 @@ def test_report_has_every_section_and_figure(result_trees: Path, tmp_path: Path)
     assert "EPSG:32650" in text
     assert "GSD (cm/px)" in text and ">5<" in text          # 0.05 m
     assert "2,000" in text                                    # LiDAR points
-    assert "ground: " in text and "building: " in text       # class histogram
+    assert "2 Ground: " in text and "6 Building: " in text   # ASPRS class names
     assert "triangles" in text
     # run card
     assert "1b4e28ba-2fa1-11d2-883f-0016d3cca427" in text

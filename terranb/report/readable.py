@@ -1,0 +1,140 @@
+"""Readable figures: ASPRS class names, flattened report values, the vertical datum.
+
+Tables of the report hold words and numbers, never a raw JSON dict: nested
+values of DJI's reports are flattened to ``key: value; ...`` text with units
+where the key names them, and booleans become yes/no.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+__all__ = ["ASPRS_CLASSES", "class_name", "readable", "report_rows", "vertical_datum"]
+
+#: ASPRS LAS 1.4 (R15) standard point classes, Table 17.
+ASPRS_CLASSES = {
+    0: "Created, never classified", 1: "Unclassified", 2: "Ground", 3: "Low Vegetation",
+    4: "Medium Vegetation", 5: "High Vegetation", 6: "Building", 7: "Low Point (noise)",
+    8: "Reserved", 9: "Water", 10: "Rail", 11: "Road Surface", 12: "Reserved",
+    13: "Wire - Guard (Shield)", 14: "Wire - Conductor (Phase)", 15: "Transmission Tower",
+    16: "Wire-structure Connector (Insulator)", 17: "Bridge Deck", 18: "High Noise",
+}
+
+
+def class_name(code: int) -> str:
+    """ASPRS name of a classification code (19-63 reserved, 64-255 user definable)."""
+    if code in ASPRS_CLASSES:
+        return ASPRS_CLASSES[code]
+    return f"Reserved ({code})" if code < 64 else f"User defined ({code})"
+
+
+def readable(value: Any, depth: int = 0) -> Any:
+    """A table-cell form of ``value``: numbers stay numbers, the rest becomes text."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float)) or value is None:
+        return value
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        if not value:
+            return "-"
+        if depth > 2:
+            return json.dumps(value, ensure_ascii=False)[:200]
+        return "; ".join(f"{k}: {_short(readable(v, depth + 1))}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        if not value:
+            return "-"
+        return ", ".join(str(_short(readable(v, depth + 1))) for v in value)
+    return str(value)
+
+
+def _short(v: Any) -> Any:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return v
+
+
+# keys of DJI's reports that are accuracy figures, in the order a surveyor reads them
+_ACCURACY_KEYS = ("georeferencing rmse", "reprojection error", "mean reprojection error",
+                  "rms reprojection error", "tie points", "tie point number", "images number",
+                  "images reconstructed", "gcp rmse", "check point rmse", "rtk flag",
+                  "pos status", "bad pose time", "good pose time", "point cloud density",
+                  "average ground sampling distance(GSD)", "TDOM GSD", "sample distance")
+
+
+def report_rows(rep: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(accuracy figures, other figures) of a DJI report, both readable.
+
+    Accuracy figures are DJI's own (reprojection error, GCP/georeferencing RMSE,
+    tie points, images reconstructed, RTK/pose status, density): whatever the
+    report holds, under DJI's key names, flattened.
+    """
+    raw = getattr(rep, "raw", None) or {}
+    acc: dict[str, Any] = {}
+    lowered = {str(k).lower(): k for k in raw}
+    for key in _ACCURACY_KEYS:
+        real = lowered.get(key.lower())
+        if real is not None and raw[real] not in (None, "", {}, []):
+            acc[str(real)] = readable(raw[real])
+    for k in raw:  # anything else DJI calls an error / rmse / accuracy
+        kl = str(k).lower()
+        if k not in acc and any(w in kl for w in ("rmse", "error", "accuracy", "residual")):
+            acc[str(k)] = readable(raw[k])
+    other: dict[str, Any] = {}
+    try:
+        data = rep.to_dict()
+    except Exception:
+        data = {}
+    for k, v in data.items():
+        if k in ("raw", "extra", "path", "kind") or v in (None, {}, []):
+            continue
+        other[k.replace("_", " ")] = readable(v)
+    return acc, other
+
+
+def vertical_datum(parameters: Any, reports: dict[str, Any], crs: Any = None) -> tuple[str, str]:
+    """(what the heights are, where that comes from).
+
+    Order: the job's ``output_geo_desc.override_vertical_cs``; a compound output CRS;
+    the reports' ``output vertical coordinate``; else the default, which is
+    ellipsoidal height (``override_vertical_cs`` empty, protocol.md section 2.6).
+    """
+    params = parameters
+    if isinstance(params, str):
+        try:
+            params = json.loads(params)
+        except ValueError:
+            params = None
+    if isinstance(params, dict) and isinstance(params.get("parameter"), dict):
+        params = params["parameter"]
+    desc = params.get("output_geo_desc") if isinstance(params, dict) else None
+    override = str(desc.get("override_vertical_cs") or "") if isinstance(desc, dict) else ""
+    if override:
+        try:
+            from pyproj import CRS
+
+            name = CRS.from_user_input(override).name
+        except Exception:
+            name = override
+        return (f"{override} ({name}): orthometric heights above the geoid",
+                "job parameter output_geo_desc.override_vertical_cs")
+    if crs is not None:
+        try:
+            subs = list(getattr(crs, "sub_crs_list", []) or [])
+            vert = next((c for c in subs if getattr(c, "is_vertical", False)), None)
+        except Exception:
+            vert = None
+        if vert is not None:
+            return f"{vert.name} (from the compound output CRS)", "output CRS"
+    for rep in reports.values():
+        text = getattr(rep, "output_vertical_coordinate", None)
+        if text and "not converted" not in text and "as input" not in text:
+            kind = "orthometric heights above the geoid" if "geoid" in text.lower() \
+                else "heights"
+            return f"{text}: {kind}", f"{getattr(rep, 'kind', 'report')} 'output vertical " \
+                "coordinate'"
+    return ("ellipsoidal heights (WGS 84 ellipsoid, as the aircraft's GNSS records them); "
+            "no geoid model applied",
+            "default: the job set no override_vertical_cs")
