@@ -266,6 +266,6 @@ def test_tileset_box_is_drawn_on_the_folium_map(fh2_tree):
     from terranb.viz.maps import result_map
 
     ts = Tileset(_tiles_dir(fh2_tree[0]))
-    w, s, e, n = ts.bounds_wgs84
+    w = ts.bounds_wgs84[0]
     html = result_map(bboxes={"terra_b3dms": ts})._repr_html_()
     assert "terra_b3dms" in html and f"{w:.5f}"[:8] in html.replace("&quot;", '"')
