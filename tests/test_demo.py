@@ -50,7 +50,7 @@ def test_demo_runs_three_jobs_and_writes_the_report(tmp_path: Path,
     assert card["backend"] == "terra"
     assert len(card["inputs"]) >= 12  # every photo (and the LiDAR files) checksummed
     assert any(o["path"].startswith("2d/map/result.tif") for o in card["outputs"])
-    assert any(o["path"].endswith(".las") for o in card["outputs"])
+    assert any(o["path"].endswith((".las", ".laz")) for o in card["outputs"])  # COPC: .copc.laz
     assert any(o["path"].endswith(".obj") for o in card["outputs"])
     assert all(j["status"] == "succeeded" for j in card["jobs"])
     assert "processing" in card["jobs"][0]["timings"]

@@ -259,3 +259,13 @@ def test_not_a_tileset_raises_naming_the_file(tmp_path):
     p.write_text('{"asset": {"version": "1.0"}}')
     with pytest.raises(ResultFormatError, match="no root tile"):
         Tileset(p)
+
+
+def test_tileset_box_is_drawn_on_the_folium_map(fh2_tree):
+    pytest.importorskip("folium")
+    from terranb.viz.maps import result_map
+
+    ts = Tileset(_tiles_dir(fh2_tree[0]))
+    w = ts.bounds_wgs84[0]
+    html = result_map(bboxes={"terra_b3dms": ts})._repr_html_()
+    assert "terra_b3dms" in html and f"{w:.5f}"[:8] in html.replace("&quot;", '"')
