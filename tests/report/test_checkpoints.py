@@ -31,7 +31,7 @@ def plant_scene(root: Path) -> tuple[Path, Path, list[tuple[str, float, float, f
     """
     from rasterio.transform import from_origin
 
-    from terranb.dataset.synthetic import _scene_at
+    from terranb.dataset.scene import scene_at as _scene_at
 
     scene = _scene_at(np.random.default_rng(3), SIZE, SIZE, GSD)
     rgb = scene.rgb.copy()
