@@ -28,6 +28,7 @@ LAYER = {
     "_version": 0,
     "retry": 0,
     "params": 1,
+    "params_geo": 1,
     "models": 1,
     "config": 1,
     "credentials": 1,

@@ -24,7 +24,7 @@ from typing import Any
 
 import requests
 
-from terranb.api.models import CloudUser, MediaFile
+from terranb.api.models_cloudapi import CloudUser, MediaFile
 from terranb.api.session import ApiSession, RetryPolicy, settings_without_secrets
 from terranb.config import Settings
 from terranb.credentials import StorageCredentials

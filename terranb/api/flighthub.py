@@ -22,7 +22,7 @@ from typing import Any
 
 import requests
 
-from terranb.api.models import FlightHubResource, Model, ModelRef, UploadCallbackResult
+from terranb.api.models_flighthub import FlightHubResource, Model, ModelRef, UploadCallbackResult
 from terranb.api.session import ApiSession, RetryPolicy, settings_without_secrets
 from terranb.config import FLIGHTHUB_HOSTS, Settings
 from terranb.credentials import StorageCredentials

@@ -22,20 +22,15 @@ Example:
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 __all__ = [
-    "CloudUser",
     "File",
-    "FlightHubResource",
     "Job",
     "JobType",
-    "MediaFile",
-    "Model",
-    "ModelRef",
     "ModelStatus",
     "ModelType",
     "Page",
@@ -43,7 +38,6 @@ __all__ = [
     "ResourceDetail",
     "ResourceStatus",
     "TerraJobStatus",
-    "UploadCallbackResult",
     "ZipStatus",
     "parse_time",
 ]
@@ -456,236 +450,3 @@ class Job:
     def __repr__(self) -> str:
         return (f"Job({_short(self.uuid)!r}, {self.name!r}, {self.status.name}, "
                 f"{self.type.name}, {self.percentage * 100:.0f}%)")
-
-
-# --------------------------------------------------------------------------- FlightHub 2
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    """One entry of the start-reconstruction answer: ``{uuid, status, sub_error_code}``."""
-
-    uuid: str
-    status: ModelStatus = ModelStatus.UNKNOWN
-    sub_error_code: int = 0
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> ModelRef:
-        """Build from ``{"uuid", "status", "sub_error_code"}``."""
-        f = _Fields(data, case_insensitive=False)
-        return cls(uuid=_str(f.get("uuid")), status=ModelStatus.parse(f.get("status")),
-                   sub_error_code=_int(f.get("sub_error_code")), extra=f.extra())
-
-    def __repr__(self) -> str:
-        return f"ModelRef({_short(self.uuid)!r}, {self.status.name})"
-
-
-@dataclass(frozen=True)
-class Model:
-    """A FlightHub 2 open model (details, or an item of ``running``)."""
-
-    model_uuid: str
-    resource_uuid: str = ""
-    model_type: ModelType = ModelType.UNKNOWN
-    model_status: ModelStatus = ModelStatus.UNKNOWN
-    model_size: int = 0
-    reconstruction_progress: int = 0
-    error_code: int = 0
-    zip_status: ZipStatus = ZipStatus.UNKNOWN
-    zip_progress: int = 0
-    zip_file_key: str = ""
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-    @property
-    def uuid(self) -> str:
-        """Alias of ``model_uuid``."""
-        return self.model_uuid
-
-    @property
-    def is_terminal(self) -> bool:
-        """True when reconstruction ended (success, failure or cancel)."""
-        return self.model_status.is_terminal
-
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> Model:
-        """Build from a FlightHub 2 model object (snake_case)."""
-        f = _Fields(data, case_insensitive=False)
-        return cls(
-            model_uuid=_str(f.get("model_uuid") or f.get("uuid")),
-            resource_uuid=_str(f.get("resource_uuid")),
-            model_type=ModelType.parse(f.get("model_type")),
-            model_status=ModelStatus.parse(f.get("model_status")),
-            model_size=_int(f.get("model_size")),
-            reconstruction_progress=_int(f.get("reconstruction_progress")),
-            error_code=_int(f.get("error_code")),
-            zip_status=ZipStatus.parse(f.get("zip_status")),
-            zip_progress=_int(f.get("zip_progress")),
-            zip_file_key=_str(f.get("zip_file_key")),
-            extra=f.extra(),
-            raw=dict(data),
-        )
-
-    def __repr__(self) -> str:
-        return (f"Model({_short(self.model_uuid)!r}, {self.model_type.name}, "
-                f"{self.model_status.name}, {self.reconstruction_progress}%, "
-                f"zip={self.zip_status.name})")
-
-
-@dataclass(frozen=True)
-class FlightHubResource:
-    """A FlightHub 2 open-modeling resource (``GET /open_model/resource/{uuid}``)."""
-
-    resource_uuid: str
-    status: ResourceStatus = ResourceStatus.UNKNOWN
-    resource_size: int = 0
-    file_names: tuple[str, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-    @property
-    def uuid(self) -> str:
-        """Alias of ``resource_uuid``."""
-        return self.resource_uuid
-
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> FlightHubResource:
-        """Build from ``{resource_uuid, status, resource_size, file_names}``."""
-        f = _Fields(data, case_insensitive=False)
-        return cls(
-            resource_uuid=_str(f.get("resource_uuid")),
-            status=ResourceStatus.parse(f.get("status")),
-            resource_size=_int(f.get("resource_size")),
-            file_names=_str_tuple(f.get("file_names")),
-            extra=f.extra(),
-            raw=dict(data),
-        )
-
-    def __repr__(self) -> str:
-        return (f"FlightHubResource({_short(self.resource_uuid)!r}, {self.status.name}, "
-                f"files={len(self.file_names)}, bytes={self.resource_size})")
-
-
-@dataclass(frozen=True)
-class UploadCallbackResult:
-    """FlightHub 2 upload_callback answer: ``{resource_uuid, upload_count, file_name_list}``."""
-
-    resource_uuid: str
-    upload_count: int = 0
-    file_name_list: tuple[str, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> UploadCallbackResult:
-        """Build from the ``data`` of FlightHub 2 upload_callback."""
-        f = _Fields(data, case_insensitive=False)
-        return cls(resource_uuid=_str(f.get("resource_uuid")),
-                   upload_count=_int(f.get("upload_count")),
-                   file_name_list=_str_tuple(f.get("file_name_list")),
-                   extra=f.extra())
-
-    @classmethod
-    def merge(cls, parts: Iterable[UploadCallbackResult]) -> UploadCallbackResult:
-        """Combine the answers of several batches of one resource."""
-        parts = list(parts)
-        if not parts:
-            return cls(resource_uuid="")
-        names: list[str] = []
-        for p in parts:
-            names.extend(p.file_name_list)
-        return cls(resource_uuid=parts[0].resource_uuid,
-                   upload_count=sum(p.upload_count for p in parts),
-                   file_name_list=tuple(names), extra=parts[-1].extra)
-
-    def __repr__(self) -> str:
-        return f"UploadCallbackResult({_short(self.resource_uuid)!r}, n={self.upload_count})"
-
-
-# --------------------------------------------------------------------------- Cloud API
-
-
-@dataclass(frozen=True)
-class CloudUser:
-    """Cloud API login answer (UserDTO). ``access_token`` and ``mqtt_password`` are secret."""
-
-    user_id: str
-    username: str = ""
-    workspace_id: str = ""
-    user_type: int = 0
-    mqtt_username: str = ""
-    mqtt_password: str = field(default="", repr=False)
-    access_token: str = field(default="", repr=False)
-    mqtt_addr: str = ""
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> CloudUser:
-        """Build from the login / refresh ``data``."""
-        f = _Fields(data, case_insensitive=False)
-        return cls(
-            user_id=_str(f.get("user_id")),
-            username=_str(f.get("username")),
-            workspace_id=_str(f.get("workspace_id")),
-            user_type=_int(f.get("user_type")),
-            mqtt_username=_str(f.get("mqtt_username")),
-            mqtt_password=_str(f.get("mqtt_password")),
-            access_token=_str(f.get("access_token")),
-            mqtt_addr=_str(f.get("mqtt_addr")),
-            extra=f.extra(),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready view without the secrets (used by the CLI)."""
-        return {"user_id": self.user_id, "username": self.username,
-                "workspace_id": self.workspace_id, "user_type": self.user_type,
-                "mqtt_username": self.mqtt_username, "mqtt_addr": self.mqtt_addr}
-
-    def __repr__(self) -> str:
-        return (f"CloudUser({self.username!r}, workspace_id={self.workspace_id!r}, "
-                f"access_token={'***' if self.access_token else ''!r})")
-
-    __str__ = __repr__
-
-
-@dataclass(frozen=True)
-class MediaFile:
-    """One Cloud API media file (``MediaFileDTO``)."""
-
-    file_id: str
-    file_name: str = ""
-    file_path: str = ""
-    object_key: str = ""
-    is_original: bool | None = None
-    drone: str = ""
-    payload: str = ""
-    tinny_fingerprint: str = ""
-    fingerprint: str = ""
-    create_time: datetime | None = None
-    job_id: str = ""
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> MediaFile:
-        """Build from a MediaFileDTO (snake_case)."""
-        f = _Fields(data, case_insensitive=False)
-        orig = f.get("is_original")
-        return cls(
-            file_id=_str(f.get("file_id")),
-            file_name=_str(f.get("file_name")),
-            file_path=_str(f.get("file_path")),
-            object_key=_str(f.get("object_key")),
-            is_original=None if orig is None else bool(orig),
-            drone=_str(f.get("drone")),
-            payload=_str(f.get("payload")),
-            tinny_fingerprint=_str(f.get("tinny_fingerprint")),
-            fingerprint=_str(f.get("fingerprint")),
-            create_time=parse_time(f.get("create_time")),
-            job_id=_str(f.get("job_id")),
-            extra=f.extra(),
-            raw=dict(data),
-        )
-
-    def __repr__(self) -> str:
-        return f"MediaFile({_short(self.file_id)!r}, {self.file_name!r}, drone={self.drone!r})"

@@ -11,13 +11,12 @@ from _api_helpers import FH_PROJECT, FH_TOKEN, FH_US
 
 from terranb.api.flighthub import FlightHubClient
 from terranb.api.models import (
-    FlightHubResource,
-    Model,
     ModelStatus,
     ModelType,
     ResourceStatus,
     ZipStatus,
 )
+from terranb.api.models_flighthub import FlightHubResource, Model
 from terranb.credentials import StorageCredentials
 from terranb.errors import (
     ApiError,

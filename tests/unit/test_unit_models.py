@@ -5,11 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from terranb.api.models import (
-    CloudUser,
     Job,
     JobType,
-    MediaFile,
-    Model,
     ModelStatus,
     ModelType,
     ResourceStatus,
@@ -17,6 +14,8 @@ from terranb.api.models import (
     ZipStatus,
     parse_time,
 )
+from terranb.api.models_cloudapi import CloudUser, MediaFile
+from terranb.api.models_flighthub import Model
 
 
 def test_enum_values_and_unknown_fallback() -> None:
