@@ -133,7 +133,8 @@ class Engine:
 
             progress = Progress(on_progress, [("read", 1), ("mosaic", 16), ("report", 3)])
             return produce_2d(params, inputs, out_dir, progress, max_pixels=self.max_pixels)
-        from terranb.emulator.outputs_3d import produce_3d, produce_3dgs
+        from terranb.emulator.outputs_3d import produce_3d
+        from terranb.emulator.outputs_3dgs import produce_3dgs
 
         if kind == "3d":
             progress = Progress(

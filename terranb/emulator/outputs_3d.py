@@ -46,7 +46,7 @@ Files (``models/pc/0/...`` as in DJI Terra's desktop layout):
 A geographic ``output_geo_desc`` (e.g. EPSG:4326) cannot hold a metric mesh,
 so the model is written in the photos' UTM zone then, and the report says so.
 
-:func:`produce_3dgs` (FlightHub 2 ``parameter_3dgs``) writes
+:func:`~terranb.emulator.outputs_3dgs.produce_3dgs` (FlightHub 2 ``parameter_3dgs``) writes
 ``3dgs/point_cloud.ply`` in the common 3D Gaussian Splatting layout (``x y z
 nx ny nz f_dc_0 f_dc_1 f_dc_2 opacity scale_0..2 rot_0..3``, float32): one
 splat per surface sample, colour as the degree-0 spherical-harmonic
@@ -93,7 +93,7 @@ if TYPE_CHECKING:
 
     from terranb.dataset.exif import PhotoMeta
 
-__all__ = ["produce_3d", "produce_3dgs"]
+__all__ = ["produce_3d"]
 
 _BASE_FACES = {1: 200_000, 2: 80_000, 3: 20_000}
 _TEXTURE_MAX = {1: 4096, 2: 2048, 3: 1024}
@@ -537,71 +537,3 @@ def _area_km2(np: Any, surface: _Surface) -> float:
     minx, miny, maxx, maxy = surface.bounds
     opaque = float((surface.texture[:, :, 3] > 0).mean())
     return opaque * (maxx - minx) * (maxy - miny) / 1e6
-
-
-def produce_3dgs(
-    parameters: dict[str, Any],
-    inputs: list[tuple[str, Path]],
-    out_dir: Path,
-    progress: Progress,
-    seed: int = 0,
-    max_pixels: int = 40_000_000,
-) -> list[str]:
-    """Write a Gaussian-splat PLY of the surface into ``out_dir``; returns the paths written."""
-    np = require("numpy", "geo")
-    surface, _metas, usable = _build_surface(parameters, inputs, out_dir, progress, max_pixels)
-    progress.stage("splats", "placing splats on the surface")
-    max_splats = {1: 1_000_000, 2: 400_000, 3: 100_000}[surface.quality]
-    xyz, rgba, spacing = _surface_samples(
-        np, surface, surface.gsd_m * _SPLAT_SPACING_GSD, seed, max_splats
-    )
-    n = len(xyz)
-    names = [
-        "x",
-        "y",
-        "z",
-        "nx",
-        "ny",
-        "nz",
-        "f_dc_0",
-        "f_dc_1",
-        "f_dc_2",
-        "opacity",
-        "scale_0",
-        "scale_1",
-        "scale_2",
-        "rot_0",
-        "rot_1",
-        "rot_2",
-        "rot_3",
-    ]
-    data = np.zeros((n, len(names)), dtype=np.float32)
-    data[:, 0:3] = xyz - np.asarray(surface.origin)
-    data[:, 5] = 1.0  # normal up
-    sh_c0 = 0.28209479177387814
-    data[:, 6:9] = (rgba[:, :3].astype(np.float32) / 255.0 - 0.5) / sh_c0
-    data[:, 9] = math.log(0.95 / 0.05)
-    data[:, 10:13] = math.log(spacing / 2)
-    data[:, 13] = 1.0  # identity quaternion (w first)
-    head = "ply\nformat binary_little_endian 1.0\ncomment terranb emulator 3DGS stand-in\n"
-    head += f"element vertex {n}\n" + "".join(f"property float {p}\n" for p in names)
-    head += "end_header\n"
-    progress.stage("report", "writing the splats")
-    path = out_dir / "3dgs" / "point_cloud.ply"
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        fh.write(head.encode("ascii"))
-        fh.write(data.astype("<f4").tobytes())
-    write_text(out_dir / "3dgs" / "metadata.xml", _metadata_xml(surface))
-    produced = ["3dgs/point_cloud.ply", "3dgs/metadata.xml"]
-    produced.append(
-        write_mission(
-            out_dir,
-            "3dgs",
-            parameters,
-            inputs,
-            [*produced, "mission.json"],
-            {"photos used": len(usable), "splats": n},
-        )
-    )
-    progress.done(f"{n:,} splats")
-    return produced
