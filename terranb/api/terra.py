@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from terranb.api import signing
+import terranb.api.signing as signing
 from terranb.api.models import Page
 from terranb.api.session import ApiSession, RetryPolicy, settings_without_secrets
 from terranb.api.terra_endpoints import (

@@ -25,8 +25,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+import terranb.emulator.errors_wire as E
 from terranb._version import __version__
-from terranb.emulator import errors_wire as E
 from terranb.emulator.auth import CloudApiUnauthorized, FH2AuthError, GatewayAuthError
 from terranb.emulator.context import EmulatorContext
 from terranb.emulator.errors_wire import CloudApiError, FH2Error, TerraError
@@ -93,7 +93,9 @@ def _is_cloudapi(path: str) -> bool:
 
 def create_app(ctx: EmulatorContext) -> FastAPI:
     """The FastAPI app serving all three APIs for ``ctx``."""
-    from terranb.emulator import routes_cloudapi, routes_flighthub, routes_terra
+    import terranb.emulator.routes_cloudapi as routes_cloudapi
+    import terranb.emulator.routes_flighthub as routes_flighthub
+    import terranb.emulator.routes_terra as routes_terra
 
     app = FastAPI(
         title="terranb DJI cloud emulator",

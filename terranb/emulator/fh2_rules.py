@@ -27,7 +27,7 @@ from __future__ import annotations
 import uuid as uuid_mod
 from typing import Any
 
-from terranb.emulator import errors_wire as E
+import terranb.emulator.errors_wire as E
 from terranb.emulator.errors_wire import FH2Error
 
 __all__ = [

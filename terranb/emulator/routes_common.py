@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from terranb.emulator import errors_wire as E
+import terranb.emulator.errors_wire as E
 from terranb.emulator.auth import raw_body, terra_auth
 from terranb.emulator.context import EmulatorContext
 from terranb.emulator.errors_wire import FH2Error, TerraError

@@ -24,7 +24,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from terranb.emulator import routes_terra_jobs, routes_terra_resources, routes_terra_store
+import terranb.emulator.routes_terra_jobs as routes_terra_jobs
+import terranb.emulator.routes_terra_resources as routes_terra_resources
+import terranb.emulator.routes_terra_store as routes_terra_store
 from terranb.emulator.routes_common import (
     check_file_name,
     count_images,

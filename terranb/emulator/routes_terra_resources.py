@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi import Depends, Request
 
-from terranb.emulator import errors_wire as E
+import terranb.emulator.errors_wire as E
 from terranb.emulator.auth import ctx_of, terra_auth
 from terranb.emulator.errors_wire import TerraError, openapi_body
 from terranb.emulator.routes_common import (

@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import Depends, Request
 
-from terranb.emulator import errors_wire as E
+import terranb.emulator.errors_wire as E
 from terranb.emulator.auth import ctx_of, terra_auth
 from terranb.emulator.config import TERRA_BUCKET, TERRA_CLOUD_NAME, TERRA_REGION
 from terranb.emulator.context import EmulatorContext, account_prefix

@@ -18,7 +18,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from terranb.emulator import sigv4
+import terranb.emulator.sigv4 as sigv4
 from terranb.emulator.s3policy import StsPolicy
 from terranb.emulator.s3wire import S3Error
 

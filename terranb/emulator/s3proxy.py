@@ -65,7 +65,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import quote, unquote
 
-from terranb.emulator import sigv4
+import terranb.emulator.sigv4 as sigv4
 from terranb.emulator.netem import FaultInjector, NetemConfig, TokenBucket
 from terranb.emulator.s3auth import KeyEntry, KeyRing, authenticate
 from terranb.emulator.s3policy import StsPolicy, authorize

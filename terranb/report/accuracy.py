@@ -15,7 +15,7 @@ import html
 from pathlib import Path
 from typing import Any
 
-from terranb.report import template as T
+import terranb.report.template as T
 from terranb.report.checkpoints import NOT_ASSESSED, CheckResult
 from terranb.report.readable import report_rows, vertical_datum
 

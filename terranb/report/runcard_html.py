@@ -7,7 +7,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from terranb.report import template as T
+import terranb.report.template as T
 from terranb.report.runcard import RunCard
 
 __all__ = ["runcard_section"]

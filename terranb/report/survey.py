@@ -33,8 +33,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import terranb.report.template as T
 from terranb.errors import ResultFormatError, ValidationError
-from terranb.report import template as T
 from terranb.report.readable import class_name, report_rows
 from terranb.report.runcard import RunCard, file_checksums
 from terranb.report.runcard_html import runcard_section
@@ -482,7 +482,7 @@ def report_html(results: str | os.PathLike[str], *, runcard: RunCard | None = No
         card.outputs = file_checksums(base, [p for e in entries for p in
                                              (sorted(x for x in e.path.rglob("*") if x.is_file())
                                               if e.path.is_dir() else [e.path])])
-    from terranb.report import accuracy as A
+    import terranb.report.accuracy as A
     from terranb.report.photos import photos_for, summarize_photos
 
     step("photos")

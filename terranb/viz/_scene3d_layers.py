@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import terranb.viz._png as _png
 from terranb.errors import ValidationError, require
-from terranb.viz import _png
 from terranb.viz._decimate import cluster_decimate
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html as html_mod
 
-from terranb.viz import _assets
+import terranb.viz._assets as _assets
 
 __all__ = ["page_shell"]
 

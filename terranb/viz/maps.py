@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import terranb.viz._assets as _assets
+import terranb.viz._png as _png
 from terranb.errors import ValidationError, require
-from terranb.viz import _assets, _png
 
 if TYPE_CHECKING:
     import folium
