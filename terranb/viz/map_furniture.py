@@ -25,15 +25,29 @@ __all__ = ["LegendItem", "add_graticule", "add_labelled_points", "add_legend",
 
 LegendItem = tuple[str, str, str]  # (label, colour, "line" | "fill" | "dot")
 
-_BOX = ("position:absolute;z-index:1000;background:rgba(255,255,255,.92);"
+_BOX = ("background:rgba(255,255,255,.92);"
         "border:1px solid #888;border-radius:4px;padding:6px 8px;"
         "font:12px/1.35 Helvetica,Arial,sans-serif;color:#222")
 
 
-def _add_html(m: Any, fragment: str, name: str) -> None:
-    import branca
+def _add_html(m: Any, fragment: str, name: str, position: str = "bottomright") -> None:
+    """``fragment`` as a Leaflet control, so it sits inside the map whatever the page size."""
+    import json
 
-    m.get_root().html.add_child(branca.element.Element(fragment), name=name)
+    from branca.element import MacroElement
+    from jinja2 import Template
+
+    el = MacroElement()
+    el._name = "TerranbControl"
+    el._template = Template(
+        "{% macro script(this, kwargs) %}"
+        "(function(){var c = L.control({position: " + json.dumps(position) + "});"
+        "c.onAdd = function(){var d = L.DomUtil.create('div');"
+        "d.innerHTML = " + json.dumps(fragment) + ";"
+        "L.DomEvent.disableClickPropagation(d); return d;};"
+        "c.addTo({{ this._parent.get_name() }});})();"
+        "{% endmacro %}")
+    m.add_child(el, name=name)
 
 
 def density_legend(max_count: int, cell_m: float, per_point: float = 1.0,
@@ -74,9 +88,8 @@ def add_legend(m: Any, items: Sequence[LegendItem], extra_html: str = "",
     m.terranb_legend = (list(items), extra_html, title)  # kept for extend_legend
     if not rows and not extra_html:
         return
-    _add_html(m, f"<div class='terranb-legend' style='{_BOX};right:10px;bottom:22px;"
-              f"max-width:45%'><div><b>{html.escape(title)}</b></div>{''.join(rows)}"
-              f"{extra_html}</div>", "terranb_legend")
+    _add_html(m, f"<div class='terranb-legend' style='{_BOX}'><div><b>{html.escape(title)}"
+              f"</b></div>{''.join(rows)}{extra_html}</div>", "terranb_legend", "bottomright")
 
 
 def extend_legend(m: Any, items: Sequence[LegendItem]) -> None:
@@ -90,8 +103,8 @@ def add_north_arrow(m: Any) -> None:
     svg = ("<svg width='26' height='40' viewBox='0 0 26 40' aria-label='north arrow'>"
            "<text x='13' y='11' text-anchor='middle' font-size='12' font-weight='bold'>N</text>"
            "<polygon points='13,13 21,37 13,31 5,37' fill='#222'/></svg>")
-    _add_html(m, f"<div class='terranb-north' style='{_BOX};left:10px;top:90px;"
-              f"padding:2px 4px'>{svg}</div>", "terranb_north")
+    _add_html(m, f"<div class='terranb-north' style='{_BOX};padding:2px 4px'>{svg}</div>",
+              "terranb_north", "topleft")
 
 
 _STEPS = (1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 0.01, 0.02, 0.05, 0.1, 0.2,
