@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from pathlib import Path
 from typing import Any
 
 from terranb.cli._common import EXIT_OK, add_json_flag, cli_path, emit
