@@ -70,6 +70,8 @@ def _hint(exc: BaseException) -> str:
     """A next step for an exception that is not a terranb error (those carry their own)."""
     if isinstance(exc, FileNotFoundError):
         return "check that the path exists (relative paths start at the current folder)"
+    if isinstance(exc, FileExistsError):
+        return "a file of that name is in the way: choose another path or remove it"
     if isinstance(exc, PermissionError):
         return "check the file permissions, or choose another folder"
     if isinstance(exc, IsADirectoryError | NotADirectoryError):

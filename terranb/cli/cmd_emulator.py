@@ -104,7 +104,8 @@ def _run(args: argparse.Namespace) -> int:
     try:
         options.validate()
     except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+        raise ConfigError(f"{exc}; see terranb emulator --help for the valid ranges") from None
     if args.secret_key and not args.app_key:
-        raise ConfigError("--secret-key needs --app-key too")
+        raise ConfigError("--secret-key needs --app-key too; pass both, or neither "
+                          "for stored or random keys")
     return run_forever(options)
