@@ -44,9 +44,9 @@ def test_the_tree_has_every_known_command() -> None:
         assert cmd in names
 
 
-def test_every_option_has_help_with_default_and_unit() -> None:
+def _problems(commands: list[tuple[tuple[str, ...], argparse.ArgumentParser]]) -> list[str]:
     problems: list[str] = []
-    for path, parser in _commands():
+    for path, parser in commands:
         for action in parser._actions:
             if isinstance(action, (argparse._HelpAction, argparse._VersionAction,
                                    argparse._SubParsersAction)):
@@ -63,7 +63,28 @@ def test_every_option_has_help_with_default_and_unit() -> None:
                 problems.append(f"{where}: numeric option without a unit: {text!r}")
             if _REST.search(text):
                 problems.append(f"{where}: reST markup in help: {text!r}")
+    return problems
+
+
+def test_every_option_has_help_with_default_and_unit() -> None:
+    problems = _problems(_commands())
     assert not problems, "\n".join(problems)
+
+
+def test_the_checker_catches_each_kind_of_problem() -> None:
+    """The walk above must be able to fail: one planted fault of each kind is reported."""
+    top = argparse.ArgumentParser(prog="terranb")
+    sub = top.add_subparsers().add_parser("x")
+    sub.add_argument("--bare")
+    sub.add_argument("--quiet-default", default="a", help="a choice")
+    sub.add_argument("--count", type=int, default=None, help="how many, (default: all)")
+    sub.add_argument("--rest", help="see ``terranb info`` (default: none)")
+    sub.add_argument("--ok", type=float, default=2.0, help="wait in seconds (default 2)")
+    found = "\n".join(_problems(list(_walk(top))))
+    for fault in ("--bare: no help text", "--quiet-default: default 'a' not stated",
+                  "--count: numeric option without a unit", "--rest: reST markup"):
+        assert fault in found
+    assert "--ok" not in found
 
 
 def test_no_rest_markup_in_descriptions() -> None:
