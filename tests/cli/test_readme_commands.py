@@ -118,6 +118,14 @@ def test_readme_has_the_two_commands() -> None:
     assert (REPO / "scripts" / "test.sh").is_file()
 
 
+def test_readme_points_only_inside_the_repo() -> None:
+    """A user has the clone, not the team's shared folder: every pointer resolves in the repo."""
+    text = README.read_text(encoding="utf-8")
+    assert "../" not in text, "README.md points outside the repository"
+    for ref in sorted(set(re.findall(r"`((?:docs|scripts|tests|notebooks|bench)/[^`\s]+)`", text))):
+        assert (REPO / ref).exists(), f"README.md names {ref}, which is not in the repository"
+
+
 def test_readme_demo_with_relative_out_writes_the_report(demo: Path) -> None:
     out = _terranb_part(_two_commands()[0])
     out_dir = demo / out[out.index("--out") + 1]
