@@ -282,3 +282,16 @@ def test_result_trees_map_and_view(kind: str, tmp_path: Path) -> None:
     else:
         layer = Scene3D.from_tree(tree).stats["layers"][0]
         assert layer["kind"] == ("mesh" if kind == "3d" else "points")
+
+
+@pytest.mark.parametrize(("height", "expected"), [(420, "420px"), ("30em", "30em")])
+def test_notebook_iframe_is_as_tall_as_the_map(height: int | str, expected: str) -> None:
+    """folium's default frame is 60 % of the width tall: a white gap under a 500 px map."""
+    import re
+
+    m = result_map(bboxes=[(10.0, 50.0, 10.01, 50.01)], height=height)
+    html = m._repr_html_()
+    frame = re.search(r"<iframe[^>]*>", html)
+    assert frame and f'height="{expected}"' in frame.group(0)
+    assert "padding-bottom" not in html.split("srcdoc", 1)[0]
+    assert "terranb_leaflet_inline" in m.get_root().header._children  # offline still applies
