@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import terranb.viz._assets as _assets
+import terranb.viz._png as _png
 from terranb.errors import ValidationError, require
-from terranb.viz import _assets, _png
 from terranb.viz._vectors import _bbox_items, _geojson_bounds, footprint_collection
 
 if TYPE_CHECKING:
