@@ -13,6 +13,7 @@ One demo run per module (about 25 s): every report check reuses it.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -152,3 +153,38 @@ def test_report_tilde_and_spaces(demo: Path, home: Path, tmp_path: Path) -> None
     _check_report(home / "out with space" / "r.html")
     assert not (tmp_path / "~").exists()
     assert '"report"' in proc.stdout
+
+
+def test_preflight_relative_tilde_and_spaces(demo: Path, home: Path, tmp_path: Path) -> None:
+    other = home / "other cwd"
+    other.mkdir(exist_ok=True)
+    images = demo / "demo-out" / "flight" / "images"
+    for where, path in ((other, os.path.relpath(images, other)),
+                        (tmp_path, "~/fresh/demo-out/flight/images"),
+                        (tmp_path, str(images))):
+        proc = _run(["preflight", path, "--json"], cwd=where, HOME=str(home))
+        assert json.loads(proc.stdout), path
+
+
+def test_submit_and_download_with_tilde_relative_and_spaces(demo: Path, home: Path,
+                                                            tmp_path: Path) -> None:
+    """``submit`` of the demo's photos by ``~`` path to a local emulator, with a ledger whose
+    name has a space; ``download`` to a relative destination with a space from another cwd."""
+    from terranb.emulator import serve
+
+    with serve(job_seconds=1) as emu:
+        creds = {"DJI_APP_KEY": emu.app_key, "DJI_SECRET_KEY": emu.secret_key,
+                 "TERRANB_BASE_URL": emu.base_url, "TERRANB_S3_ENDPOINT_URL": emu.s3_endpoint_url,
+                 "HOME": str(home)}
+        proc = _run(["submit", "~/fresh/demo-out/flight/images", "--type", "2d", "--wait",
+                     "--timeout", "120", "--interval", "0.5", "--no-progress",
+                     "--ledger", "~/my ledger", "--json"], cwd=tmp_path, **creds)
+        job = json.loads(proc.stdout)
+        assert job["state"] == "succeeded", job
+        assert (home / "my ledger").exists() and not (tmp_path / "~").exists()
+        other = home / "other cwd"
+        other.mkdir(exist_ok=True)
+        proc = _run(["download", job["job_id"], "dl dir", "--ledger", str(home / "my ledger"),
+                     "--no-progress", "--json"], cwd=other, **creds)
+    files = json.loads(proc.stdout)["files"]
+    assert files and all((other / "dl dir" / name).is_file() for name in files)
