@@ -483,13 +483,21 @@ def map_html(m: folium.Map) -> str:
     return str(m.get_root().render())
 
 
-def save_map(m: folium.Map, path: str | os.PathLike[str]) -> Path:
-    """Write the map's HTML atomically (``.part`` then rename) and return the path."""
+def save_map(m: folium.Map, path: str | os.PathLike[str], *, fill_page: bool = True) -> Path:
+    """Write the map's HTML atomically (``.part`` then rename) and return the path.
+
+    With ``fill_page`` (default) the saved page is all map: the notebook height (500 px)
+    would leave the rest of a browser window blank. The map object keeps its own size.
+    """
     out = Path(path)
     part = out.with_name(out.name + ".part")
+    size = (m.width, m.height)
     try:
+        if fill_page:
+            m.width, m.height = (100.0, "%"), (100.0, "%")
         part.write_text(map_html(m), encoding="utf-8")
         os.replace(part, out)
     finally:
+        m.width, m.height = size
         part.unlink(missing_ok=True)
     return out
