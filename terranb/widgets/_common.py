@@ -310,11 +310,12 @@ def _bar_html(pct: float | None, state: str) -> str:
     colour = _COLOURS.get(state, "#0969da")
     label = "-" if pct is None and state != "succeeded" else f"{value:.0f}%"
     width = max(0.0, min(100.0, value))
-    return (f'<div style="width:120px;background:#eaeef2;border-radius:3px;'
-            f'position:relative;height:14px"><div style="width:{width:.1f}%;'
-            f'background:{colour};height:14px;border-radius:3px"></div><span '
-            f'style="position:absolute;top:-1px;left:4px;font-size:11px;color:#1f2328">'
-            f"{label}</span></div>")
+    # the label sits beside the bar, not on it: dark text over a full green bar was unreadable
+    return (f'<div class="tnb-progress" style="display:flex;align-items:center;gap:6px">'
+            f'<div style="width:120px;background:#eaeef2;border-radius:3px;height:14px;'
+            f'flex:none"><div style="width:{width:.1f}%;background:{colour};height:14px;'
+            f'border-radius:3px"></div></div><span style="font-size:11px;color:#1f2328;'
+            f'min-width:3em">{label}</span></div>')
 
 
 def jobs_table_html(rows: list[JobRow], title: str = "terranb jobs") -> str:

@@ -218,3 +218,11 @@ def test_table_shows_status_names_not_codes(record: dict, state: str, label: str
     cell = jobs_table_html([row]).split('class="tnb-state">', 1)[1].split("</td>", 1)[0]
     text = re.sub(r"<[^>]+>", "", cell)  # the words shown, not the styles
     assert not any(ch.isdigit() for ch in text) and state in text and label in text, text
+
+
+def test_progress_label_is_beside_the_bar_not_over_it() -> None:
+    html = jobs_table_html([job_row({"uuid": "p1", "status": 3, "percentage": 42})])
+    cell = html.split('class="tnb-progress"', 1)[1].split("</td>", 1)[0]
+    assert "position:absolute" not in cell and "display:flex" in cell
+    # the label is a sibling after the bar's track, not inside it
+    assert re.search(r"</div></div><span[^>]*>42%</span>", cell)
