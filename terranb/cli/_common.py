@@ -1,9 +1,11 @@
 """What every sub-command shares: exit codes, JSON output and error translation.
 
-Exit codes: 0 ok, 1 service or data error (any :class:`~terranb.errors.TerranbError`),
-2 usage error (argparse's own convention). Errors go to stderr as one line; with
-``--json`` a JSON object ``{"error": {"type": ..., "message": ...}}`` goes to
-stdout as well, so scripts can parse failures too.
+Exit codes: 0 ok, 1 service or data error (any :class:`~terranb.errors.TerranbError`,
+and any other exception), 2 usage error (argparse's own convention), 130 Ctrl-C,
+141 when the reader of stdout went away (``terranb jobs list | head``).
+Errors go to stderr as one ``terranb: error: ...`` line with a hint (the traceback
+only with ``-v``); with ``--json`` a JSON object ``{"error": {"type": ..., "message": ...}}``
+goes to stdout as well, so scripts can parse failures too.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import argparse
 import dataclasses
 import enum
 import json
+import os
 import sys
+import traceback
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
@@ -23,6 +27,8 @@ from terranb.errors import TerranbError
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer cut off by `head`
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -55,20 +61,70 @@ def emit(args: argparse.Namespace, value: Any, text: str | None = None) -> None:
         print(text)
 
 
-def run_handler(handler: Handler, args: argparse.Namespace) -> int:
-    """Run a sub-command and map terranb errors to exit code 1 with a clear message."""
+def cli_path(text: str) -> Path:
+    """argparse ``type`` for paths: ``~`` expanded even when no shell did it (quoted, scripts)."""
+    return Path(os.path.expanduser(text))
+
+
+def _hint(exc: BaseException) -> str:
+    """A next step for an exception that is not a terranb error (those carry their own)."""
+    if isinstance(exc, FileNotFoundError):
+        return "check that the path exists (relative paths start at the current folder)"
+    if isinstance(exc, FileExistsError):
+        return "a file of that name is in the way: choose another path or remove it"
+    if isinstance(exc, PermissionError):
+        return "check the file permissions, or choose another folder"
+    if isinstance(exc, IsADirectoryError | NotADirectoryError):
+        return "give a file where a file is expected and a folder where a folder is"
+    if isinstance(exc, MemoryError):
+        return "use a smaller data set or budget"
+    return "run again with -v for the traceback, and report it if the input looks right"
+
+
+def one_line(text: str) -> str:
+    """Messages may hold line breaks (lists of findings): the error stays one line."""
+    return " / ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
+def _fail(args: argparse.Namespace, exc: BaseException, message: str) -> int:
+    if getattr(args, "verbose", 0):
+        traceback.print_exception(exc, file=sys.stderr)
+    if getattr(args, "json", False):
+        print(json.dumps({"error": {"type": type(exc).__name__, "message": message}}))
+    print(f"terranb: error: {message}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def silence_stdout() -> None:
+    """After a broken pipe: point stdout at /dev/null so the exit flush stays quiet."""
     try:
-        return int(handler(args) or 0)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout without a file descriptor (captured in tests)
+        pass
+
+
+def run_handler(handler: Handler, args: argparse.Namespace) -> int:
+    """Run a sub-command; every exception ends as one ``terranb: error:`` line and exit 1."""
+    try:
+        code = int(handler(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler's guard
+        return code
+    except BrokenPipeError:
+        silence_stdout()
+        return EXIT_BROKEN_PIPE
     except TerranbError as exc:
-        if getattr(args, "json", False):
-            print(json.dumps({"error": {"type": type(exc).__name__, "message": str(exc)}}))
-        print(f"terranb: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return _fail(args, exc, one_line(str(exc)))
     except KeyboardInterrupt:
         print("terranb: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # the last guard: no raw traceback without -v
+        text = one_line(str(exc)) or "(no message)"
+        return _fail(args, exc, f"{type(exc).__name__}: {text}; {_hint(exc)}")
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:
     """Add the ``--json`` flag every command understands."""
-    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    parser.add_argument("--json", action="store_true",
+                        help="print machine-readable JSON on stdout (errors too)")

@@ -4,7 +4,7 @@
 * ``models show|stop|delete|running``: FlightHub 2 open modeling;
 * ``media list``: DJI Cloud API media files.
 
-Every command takes ``--profile`` and ``--json``. Exit codes: 0 ok, 1 service or
+Every command takes --profile and --json. Exit codes: 0 ok, 1 service or
 data error, 2 usage. (``terranb jobs ...`` lives in ``cmd_jobs``.)
 """
 
@@ -52,22 +52,25 @@ def register(subparsers: Any) -> None:
     res = subparsers.add_parser("resources", help="TerraAPI resources (sets of files)")
     rs = res.add_subparsers(dest="action", metavar="ACTION", required=True)
     p = rs.add_parser("list", help="list resources")
-    p.add_argument("--search", default=None)
-    p.add_argument("--type", choices=["map", "job_output"], default=None)
-    p.add_argument("--limit", type=int, default=None, help="stop after N resources")
+    p.add_argument("--search", default=None, help="only resources whose name contains this text")
+    p.add_argument("--type", choices=["map", "job_output"], default=None,
+                   help="only uploaded inputs (map) or job outputs (default: both)")
+    p.add_argument("--limit", type=int, default=None,
+                   help="stop after N resources (default: all)")
     _common(p)
     p.set_defaults(func=resources_list)
     p = rs.add_parser("show", help="show one resource with its file and job uuids")
-    p.add_argument("uuid")
+    p.add_argument("uuid", help="resource uuid")
     _common(p)
     p.set_defaults(func=resources_show)
     p = rs.add_parser("create", help="create an empty resource")
-    p.add_argument("name")
-    p.add_argument("--meta", default=None)
+    p.add_argument("name", help="resource name")
+    p.add_argument("--meta", default=None,
+                   help="free text stored with the resource (default: none)")
     _common(p)
     p.set_defaults(func=resources_create)
     p = rs.add_parser("delete", help="delete a resource")
-    p.add_argument("uuid")
+    p.add_argument("uuid", help="resource uuid")
     p.add_argument("--delete-files", action="store_true",
                    help="also delete files no other resource uses (deleteMode=1)")
     _common(p)
@@ -78,17 +81,17 @@ def register(subparsers: Any) -> None:
     fs = fil.add_subparsers(dest="action", metavar="ACTION", required=True)
     p = fs.add_parser("list", help="list files")
     p.add_argument("--resource", default=None, help="only files of this resource uuid")
-    p.add_argument("--search", default=None)
+    p.add_argument("--search", default=None, help="only files whose name contains this text")
     p.add_argument("--url", action="store_true", help="include presigned download URLs")
-    p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--limit", type=int, default=None, help="stop after N files (default: all)")
     _common(p)
     p.set_defaults(func=files_list)
     p = fs.add_parser("show", help="show one file (with its download URL)")
-    p.add_argument("uuid")
+    p.add_argument("uuid", help="file uuid")
     _common(p)
     p.set_defaults(func=files_show)
     p = fs.add_parser("delete", help="delete a file")
-    p.add_argument("uuid")
+    p.add_argument("uuid", help="file uuid")
     _common(p)
     p.set_defaults(func=files_delete)
 
@@ -99,7 +102,7 @@ def register(subparsers: Any) -> None:
                              ("stop", models_stop, "stop a running reconstruction"),
                              ("delete", models_delete, "delete a model")):
         p = ms.add_parser(name, help=text)
-        p.add_argument("uuid")
+        p.add_argument("uuid", help="model uuid")
         _common(p)
         p.set_defaults(func=func)
     p = ms.add_parser("running", help="list running reconstructions")
@@ -113,8 +116,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--base-url", default=None, help="Cloud API server (else settings)")
     p.add_argument("--username", default=None,
                    help="login user (password from TERRANB_CLOUDAPI_PASSWORD or the profile)")
-    p.add_argument("--workspace-id", default=None)
-    p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--workspace-id", default=None,
+                   help="workspace (default: the one of the login, or the settings)")
+    p.add_argument("--limit", type=int, default=None,
+                   help="stop after N media files (default: all)")
     _common(p)
     p.set_defaults(func=media_list)
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from terranb.cli._common import EXIT_ERROR, EXIT_OK, add_json_flag, emit
+from terranb.cli._common import EXIT_ERROR, EXIT_OK, add_json_flag, cli_path, emit
 from terranb.errors import ValidationError
 
 
@@ -43,7 +43,7 @@ def register(subparsers: Any) -> None:
         "sample-data", help="write a synthetic DJI flight (photos, ground truth, LAS)",
         description="Write a realistic, deterministic synthetic DJI mapping flight: JPEGs with "
                     "DJI EXIF/XMP in DIR/images, the ground truth DIR/truth.tif and DIR/scene.las.")
-    p.add_argument("dir", type=Path, help="output folder")
+    p.add_argument("dir", type=cli_path, help="output folder")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--photos", type=int, help="number of photos (instead of --rows/--cols)")
     p.add_argument("--rows", type=int, help="photos per flight line (default 6)")
@@ -66,13 +66,15 @@ def register(subparsers: Any) -> None:
         "preflight", help="check photos against TerraAPI / FlightHub 2 rules before upload",
         description="Scan a folder (recursively) and report errors, warnings and notes. "
                     "Exit code 1 when there are errors.")
-    p.add_argument("dir", type=Path, help="folder of photos (or LiDAR data)")
-    p.add_argument("--backend", choices=["terra", "flighthub"], default="terra")
-    p.add_argument("--type", dest="job_type", choices=["2d", "3d", "lidar", "3dgs"], default="2d")
+    p.add_argument("dir", type=cli_path, help="folder of photos (or LiDAR data)")
+    p.add_argument("--backend", choices=["terra", "flighthub"], default="terra",
+                   help="whose limits to check against (default terra)")
+    p.add_argument("--type", dest="job_type", choices=["2d", "3d", "lidar", "3dgs"], default="2d",
+                   help="job type the data set is meant for (default 2d)")
     p.add_argument("--bandwidth", type=_positive_float, metavar="MBIT",
                    help="upload speed in Mbit/s for the time estimate (default 50)")
     p.add_argument("--ground-elevation", type=float,
-                   help="ground height for photos without RelativeAltitude")
+                   help="ground height in m for photos without RelativeAltitude (default: none)")
     add_json_flag(p)
     p.set_defaults(func=_preflight)
 
@@ -80,12 +82,12 @@ def register(subparsers: Any) -> None:
         "mosaic", help="quick direct-georeferenced orthomosaic (GeoTIFF + .tfw + .prj)",
         description="Build a preview orthomosaic from photo positions and attitudes "
                     "(no bundle adjustment).")
-    p.add_argument("dir", type=Path, help="folder of photos (recursive) or one photo")
-    p.add_argument("out", type=Path, help="output GeoTIFF")
+    p.add_argument("dir", type=cli_path, help="folder of photos (recursive) or one photo")
+    p.add_argument("out", type=cli_path, help="output GeoTIFF")
     p.add_argument("--crs", help="output CRS, e.g. EPSG:32633 (default: UTM zone of the photos)")
     p.add_argument("--gsd", type=_positive_float, help="pixel size in CRS units (default: auto)")
     p.add_argument("--ground-elevation", type=float,
-                   help="ground height for photos without RelativeAltitude")
+                   help="ground height in m for photos without RelativeAltitude (default: none)")
     add_json_flag(p)
     p.set_defaults(func=_mosaic)
 

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from terranb.cli._common import EXIT_OK, add_json_flag, emit
+from terranb.cli._common import EXIT_OK, add_json_flag, cli_path, emit
 
 
 def register(subparsers: Any) -> None:
@@ -26,7 +26,7 @@ def register(subparsers: Any) -> None:
         description="Start the local emulator, write a sample flight, run a 2D, a 3D and a "
                     "LiDAR job, download the results and write an HTML survey report. "
                     "Needs no credentials and no network.")
-    demo.add_argument("--out", default="demo-out", type=Path,
+    demo.add_argument("--out", default="demo-out", type=cli_path,
                       help="output folder (default: ./demo-out)")
     demo.add_argument("--seed", type=int, default=0, help="seed of the sample flight and emulator")
     demo.add_argument("--photos", type=int, default=None,
@@ -45,8 +45,8 @@ def register(subparsers: Any) -> None:
         "report", help="write the self-contained HTML survey report of downloaded results",
         description="Write one self-contained HTML file (map, 3D views, statistics, run card) "
                     "for a result tree or a folder of result trees.")
-    report.add_argument("results", type=Path, help="result tree, or a folder holding several")
-    report.add_argument("--out", type=Path, default=Path("report.html"),
+    report.add_argument("results", type=cli_path, help="result tree, or a folder holding several")
+    report.add_argument("--out", type=cli_path, default=Path("report.html"),
                         help="HTML file to write (default report.html)")
     report.add_argument("--title", default=None, help="page title (default: Survey report)")
     _survey_options(report)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 
+from terranb.cli._common import cli_path
 from terranb.errors import ConfigError
 
 
@@ -30,11 +31,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--project-uuid", help="FlightHub 2 project uuid (default: stored or random)")
     p.add_argument(
         "--data-dir",
+        type=cli_path,
         help="keep state and objects here (default: a temporary folder "
         "removed at exit); restart with the same folder to keep everything",
     )
     p.add_argument("--seed", type=int, default=None, help="seed for faults and outputs")
-    p.add_argument("--latency-ms", type=float, default=0.0, help="delay added to every request")
+    p.add_argument("--latency-ms", type=float, default=0.0,
+                   help="delay added to every request, ms (default 0)")
     p.add_argument(
         "--bandwidth",
         type=float,
@@ -71,6 +74,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         default=300.0,
         help="largest accepted Date offset of signed requests in seconds (default 300)",
     )
+    # The first stdout line is JSON whatever the flag says; accepted so that "every command
+    # takes --json" holds and scripts can pass it uniformly.
+    p.add_argument("--json", action="store_true",
+                   help="accepted for uniformity: the first stdout line is always one JSON object")
     p.set_defaults(func=_run)
 
 
@@ -97,7 +104,8 @@ def _run(args: argparse.Namespace) -> int:
     try:
         options.validate()
     except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+        raise ConfigError(f"{exc}; see terranb emulator --help for the valid ranges") from None
     if args.secret_key and not args.app_key:
-        raise ConfigError("--secret-key needs --app-key too")
+        raise ConfigError("--secret-key needs --app-key too; pass both, or neither "
+                          "for stored or random keys")
     return run_forever(options)

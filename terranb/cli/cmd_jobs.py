@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from terranb.cli._common import EXIT_OK, add_json_flag, emit
+from terranb.cli._common import EXIT_OK, add_json_flag, cli_path, emit
 
 __all__ = ["register"]
 
@@ -40,7 +40,7 @@ def _common(p: argparse.ArgumentParser, backend: bool = False) -> None:
     add_json_flag(p)
     p.add_argument("--profile", default=None,
                    help="settings profile (default: $TERRANB_PROFILE or 'default')")
-    p.add_argument("--ledger", default=None,
+    p.add_argument("--ledger", default=None, type=cli_path,
                    help="ledger folder or file (default: $TERRANB_LEDGER_DIR or the user data dir)")
     if backend:
         p.add_argument("--backend", choices=["terra", "flighthub"], default=None,
@@ -53,8 +53,9 @@ def register(subparsers: Any) -> None:
                               description="Preflight, upload (parallel, resumable), bind and "
                                           "start a job. Re-running after a crash resumes the "
                                           "upload; the same data set is never uploaded twice.")
-    p.add_argument("dataset", help="folder of photos (2D/3D) or LiDAR files")
-    p.add_argument("--type", dest="job_type", required=True, choices=["2d", "3d", "lidar"])
+    p.add_argument("dataset", type=cli_path, help="folder of photos (2D/3D) or LiDAR files")
+    p.add_argument("--type", dest="job_type", required=True, choices=["2d", "3d", "lidar"],
+                   help="reconstruction to run (required)")
     p.add_argument("--crs", default=None, help="output coordinate system, e.g. EPSG:32650")
     p.add_argument("--params", default=None,
                    help="algorithm parameters as JSON, or @file.json (merged before --crs)")
@@ -66,8 +67,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--force", action="store_true", help="submit despite preflight errors")
     p.add_argument("--no-preflight", action="store_true", help="skip the preflight check")
     p.add_argument("--wait", action="store_true", help="wait for the job to finish")
-    p.add_argument("--timeout", type=float, default=None, help="seconds to wait (with --wait)")
-    p.add_argument("--interval", type=float, default=5.0, help="poll interval, seconds")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="seconds to wait with --wait (default: forever)")
+    p.add_argument("--interval", type=float, default=5.0,
+                   help="poll interval in seconds (default 5)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     _common(p, backend=True)
     p.set_defaults(func=_cmd_submit)
@@ -76,7 +79,7 @@ def register(subparsers: Any) -> None:
     sub = jobs.add_subparsers(dest="jobs_command", metavar="ACTION")
     q = sub.add_parser("list", help="jobs in the ledger (or at the service with --remote)")
     q.add_argument("--remote", action="store_true", help="ask the service instead")
-    q.add_argument("--limit", type=int, default=50)
+    q.add_argument("--limit", type=int, default=50, help="show at most N jobs (default 50)")
     _common(q, backend=True)
     q.set_defaults(func=_cmd_list)
     for name, func, text in (("show", _cmd_show, "a job's current status"),
@@ -86,16 +89,18 @@ def register(subparsers: Any) -> None:
         q = sub.add_parser(name, help=text)
         q.add_argument("job", help="job (or FlightHub 2 model) uuid, or a unique prefix")
         if name == "wait":
-            q.add_argument("--timeout", type=float, default=None)
-            q.add_argument("--interval", type=float, default=5.0)
-            q.add_argument("--no-progress", action="store_true")
+            q.add_argument("--timeout", type=float, default=None,
+                           help="give up after this many seconds (default: wait forever)")
+            q.add_argument("--interval", type=float, default=5.0,
+                           help="poll interval in seconds (default 5)")
+            q.add_argument("--no-progress", action="store_true", help="no progress bar")
         _common(q, backend=True)
         q.set_defaults(func=func)
     jobs.set_defaults(func=lambda args: _usage(jobs))
 
     d = subparsers.add_parser("download", help="download a finished job's results")
     d.add_argument("job", help="job uuid (or unique prefix)")
-    d.add_argument("dest", help="destination folder")
+    d.add_argument("dest", type=cli_path, help="destination folder")
     d.add_argument("--zip", action="store_true",
                    help="also zip the tree for import into DJI Terra (pc_dir_structure layout)")
     d.add_argument("--overwrite", action="store_true",
@@ -104,7 +109,7 @@ def register(subparsers: Any) -> None:
     d.add_argument("--rename-duplicates", action="store_true",
                    help="when the service lists two different files of one name, keep both as "
                         "<name>~2 (default: refuse and write nothing)")
-    d.add_argument("--no-progress", action="store_true")
+    d.add_argument("--no-progress", action="store_true", help="no progress bars")
     _common(d, backend=True)
     d.set_defaults(func=_cmd_download)
 
@@ -171,7 +176,7 @@ def _params(args: argparse.Namespace) -> Any:
     if args.params:
         text = args.params
         if text.startswith("@"):
-            text = _read_params_file(Path(text[1:]).expanduser())
+            text = _read_params_file(cli_path(text[1:]))
         params = parameters_from_json(args.job_type, text)
     else:
         params = params_class(args.job_type)()

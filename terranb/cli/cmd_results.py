@@ -13,14 +13,19 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from terranb.cli._common import EXIT_OK, add_json_flag, emit
+from terranb.cli._common import EXIT_OK, add_json_flag, cli_path, emit
 
 
 def register(subparsers: Any) -> None:
     """Add ``info`` and ``stac`` to the ``terranb`` parser."""
-    p = subparsers.add_parser("info", help="summarise a result folder or file",
-                              description=__doc__)
-    p.add_argument("path", help="result folder (with map/, models/ or lidars/) or a result file")
+    p = subparsers.add_parser(
+        "info", help="summarise a result folder or file",
+        description="Print what a DJI Terra result tree (or one .tif, .las, .laz, .obj or report "
+                    ".json) holds: kind, CRS and where it came from, bounds, sizes, counts and "
+                    "every finding. Exit code 1 when the path cannot be opened; findings alone "
+                    "never fail the command.")
+    p.add_argument("path", type=cli_path,
+                   help="result folder (with map/, models/ or lidars/) or a result file")
     p.add_argument("--scan", action="store_true",
                    help="also stream point clouds for their classification histogram")
     p.add_argument("--mesh-stats", action="store_true",
@@ -29,8 +34,8 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=_info)
 
     s = subparsers.add_parser("stac", help="write a STAC Item for a result folder or file")
-    s.add_argument("path", help="result folder or file")
-    s.add_argument("--out", required=True, help="where to write the Item JSON")
+    s.add_argument("path", type=cli_path, help="result folder or file")
+    s.add_argument("--out", type=cli_path, required=True, help="where to write the Item JSON")
     s.add_argument("--id", dest="item_id", default=None, help="Item id (default: the name)")
     s.add_argument("--no-checksum", action="store_true", help="skip sha256 checksums")
     add_json_flag(s)

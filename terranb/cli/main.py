@@ -12,7 +12,7 @@ import logging
 import sys
 
 from terranb._version import __version__
-from terranb.cli._common import EXIT_USAGE, run_handler
+from terranb.cli._common import EXIT_BROKEN_PIPE, EXIT_USAGE, run_handler, silence_stdout
 from terranb.redact import install_log_filter
 
 # Order is the order of `terranb --help`.
@@ -44,7 +44,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit code (0 ok, 1 error, 2 usage)."""
+    """Run the command line; returns the exit code (0 ok, 1 error, 2 usage, 141 broken pipe)."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `terranb --help | head`: the reader left, nothing to report
+        silence_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     # -v/-vv/--verbose may stand anywhere (`terranb resources list -vv`), not only before
@@ -62,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parser.parse_args(rest)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
+        sys.stdout.flush()
         return int(exc.code or 0)
     args.verbose = verbose
     if args.verbose:

@@ -58,9 +58,14 @@ def file_checksums(root: str | os.PathLike[str],
                    skip: Iterable[str] = (RUNCARD_NAME,)) -> list[FileSum]:
     """Checksums of ``files`` (default: every file under ``root``), paths relative to ``root``.
 
+    A relative path in ``files`` is a path like any other (relative to the working
+    directory, as ``Path(root).rglob`` yields them); only one that does not exist so is
+    taken as a name inside ``root``. Joining such paths onto ``root`` a second time made
+    ``terranb demo --out demo-out`` look for ``demo-out/flight/demo-out/flight/...``.
     Hidden files, ``.part`` leftovers and the names in ``skip`` are left out.
     """
-    base = Path(root)
+    # absolute forms on both sides, so relative_to works whatever mix the caller passes
+    base = Path(os.path.abspath(root))
     skipped = set(skip)
     if files is None:
         if base.is_file():
@@ -69,7 +74,7 @@ def file_checksums(root: str | os.PathLike[str],
         else:
             candidates = sorted(p for p in base.rglob("*") if p.is_file())
     else:
-        candidates = [Path(f) if Path(f).is_absolute() else base / f for f in files]
+        candidates = [_as_given_or_in(base, Path(f)) for f in files]
     out: list[FileSum] = []
     for p in candidates:
         rel = p.relative_to(base).as_posix() if p.is_relative_to(base) else p.name
@@ -78,6 +83,13 @@ def file_checksums(root: str | os.PathLike[str],
             continue
         out.append(FileSum(rel, p.stat().st_size, sha256_file(p)))
     return out
+
+
+def _as_given_or_in(base: Path, path: Path) -> Path:
+    """``path`` made absolute: as given when it exists so, else as a name under ``base``."""
+    if path.is_absolute() or path.exists():
+        return Path(os.path.abspath(path))
+    return base / path
 
 
 @dataclass

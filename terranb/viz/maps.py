@@ -16,11 +16,8 @@ pixel -- and then shrunk until its PNG fits ``max_png_bytes``.
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import warnings
-from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import terranb.viz._assets as _assets
 import terranb.viz._png as _png
 from terranb.errors import ValidationError, require
+from terranb.viz._vectors import _bbox_items, _geojson_bounds, footprint_collection
 
 if TYPE_CHECKING:
     import folium
@@ -327,107 +325,6 @@ def density_overlay(points: Any, *, crs: Any = None, bins: int | None = None,
                    max_count=int(counts.max()), cell_m=ground_cell)
 
 
-# ------------------------------------------------------------------------ vectors
-
-
-def _round_coords(obj: Any, ndigits: int) -> Any:
-    if isinstance(obj, float):
-        return round(obj, ndigits)
-    if isinstance(obj, (list, tuple)):
-        return [_round_coords(v, ndigits) for v in obj]
-    return obj
-
-
-def _as_features(item: Any) -> list[dict[str, Any]]:
-    if hasattr(item, "__geo_interface__"):
-        item = item.__geo_interface__
-    elif hasattr(item, "to_geojson") and callable(item.to_geojson):
-        item = item.to_geojson()
-        if isinstance(item, str):
-            item = json.loads(item)
-    if isinstance(item, (str, os.PathLike)) and Path(item).suffix.lower() in (".json", ".geojson"):
-        item = json.loads(Path(item).read_text(encoding="utf-8"))
-    if isinstance(item, Mapping):
-        kind = item.get("type")
-        if kind == "FeatureCollection":
-            return [f for sub in item.get("features", []) for f in _as_features(sub)]
-        if kind == "Feature":
-            return [dict(item)]
-        if kind in ("Polygon", "MultiPolygon", "LineString", "MultiLineString", "Point",
-                    "MultiPoint", "GeometryCollection"):
-            return [{"type": "Feature", "properties": {}, "geometry": dict(item)}]
-    if isinstance(item, Iterable) and not isinstance(item, (str, bytes, Mapping)):
-        return [f for sub in item for f in _as_features(sub)]
-    raise ValidationError(
-        f"cannot read footprints from {type(item).__name__}; pass GeoJSON (dict, list of "
-        "features, .geojson path) or objects with __geo_interface__"
-    )
-
-
-def footprint_collection(footprints: Any, *, max_bytes: int = 2_000_000,
-                         ndigits: int = 7) -> dict[str, Any]:
-    """Footprints as one GeoJSON FeatureCollection, rounded and capped at ``max_bytes``.
-
-    Coordinates are rounded to ``ndigits`` decimals (7 = about 1 cm). Features past
-    the byte budget are dropped with a warning rather than growing the page.
-    """
-    feats = _as_features(footprints)
-    kept: list[dict[str, Any]] = []
-    total = 40
-    for f in feats:
-        geom = f.get("geometry") or {}
-        clean = {
-            "type": "Feature",
-            "properties": {k: v for k, v in (f.get("properties") or {}).items()
-                           if isinstance(v, (str, int, float, bool)) or v is None},
-            "geometry": {"type": geom.get("type"),
-                         "coordinates": _round_coords(geom.get("coordinates"), ndigits)},
-        }
-        size = len(json.dumps(clean, separators=(",", ":"))) + 1
-        if total + size > max_bytes:
-            warnings.warn(
-                f"footprints: kept {len(kept)} of {len(feats)} features to stay within "
-                f"{max_bytes} bytes; raise max_vector_bytes to show all",
-                stacklevel=3,
-            )
-            break
-        kept.append(clean)
-        total += size
-    return {"type": "FeatureCollection", "features": kept}
-
-
-def _bbox_items(bboxes: Any) -> list[tuple[str, Bounds]]:
-    if isinstance(bboxes, Mapping):
-        return [(str(k), _as_bbox(v)) for k, v in bboxes.items()]
-    if _is_bbox(bboxes) or hasattr(bboxes, "bounds_wgs84"):
-        return [("bounds", _as_bbox(bboxes))]
-    return [(getattr(b, "name", f"bbox {i + 1}"), _as_bbox(b)) for i, b in enumerate(bboxes)]
-
-
-def _is_bbox(value: Any) -> bool:
-    return (isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 4
-            and all(isinstance(v, (int, float)) for v in value))
-
-
-def _as_bbox(value: Any) -> Bounds:
-    for attr in ("bounds_wgs84", "bbox_wgs84", "wgs84_bounds"):
-        v = getattr(value, attr, None)
-        if v is not None:
-            value = v() if callable(v) else v
-            break
-    if not _is_bbox(value):
-        raise ValidationError(
-            f"a bounding box must be (west, south, east, north) in degrees, got {value!r}"
-        )
-    w, s, e, n = (float(v) for v in value)
-    if not (-180 <= w <= 180 and -180 <= e <= 180 and -90 <= s <= 90 and -90 <= n <= 90):
-        raise ValidationError(
-            f"bounding box {value!r} is not in WGS84 degrees (west, south, east, north); "
-            "transform it first (rasterio.warp.transform_bounds)"
-        )
-    return (w, s, e, n)
-
-
 # ---------------------------------------------------------------------------- map
 
 
@@ -511,6 +408,9 @@ def result_map(
         raise ValidationError("result_map needs at least one of ortho, footprints, bboxes, points")
     m = folium.Map(location=[0, 0], zoom_start=2, tiles=tiles, attr=tiles_attr,
                    width=width, height=height, control_scale=True)
+    # A map without a Figure is shown in a box 60 % as tall as it is wide, so a 500 px
+    # map in a wide notebook leaves a white gap under it: the iframe gets the map's height.
+    _fitted_figure(width, height).add_child(m)
     if offline:
         offline_map(m)
     extents: list[Bounds] = []
@@ -562,6 +462,15 @@ def result_map(
     return m
 
 
+def _fitted_figure(width: int | str, height: int | str) -> Any:
+    """A branca Figure whose notebook iframe is exactly ``height`` tall (px for a number)."""
+    import branca
+
+    tall = f"{height}px" if isinstance(height, int | float) else str(height)
+    wide = f"{width}px" if isinstance(width, int | float) else str(width)
+    return branca.element.Figure(width=wide, height=tall)
+
+
 def tree_map(tree: Any, *, footprints: Any = None, **kwargs: Any) -> folium.Map:
     """:func:`result_map` of a ``terranb.results.layout.ResultTree`` (``open_results``).
 
@@ -588,35 +497,26 @@ def tree_map(tree: Any, *, footprints: Any = None, **kwargs: Any) -> folium.Map:
     return result_map(ortho, footprints, boxes or None, points, **kwargs)
 
 
-def _geojson_bounds(fc: Mapping[str, Any]) -> list[Bounds]:
-    xs: list[float] = []
-    ys: list[float] = []
-
-    def walk(c: Any) -> None:
-        if isinstance(c, list) and c and isinstance(c[0], (int, float)):
-            xs.append(float(c[0]))
-            ys.append(float(c[1]))
-        elif isinstance(c, list):
-            for sub in c:
-                walk(sub)
-
-    for f in fc["features"]:
-        walk((f.get("geometry") or {}).get("coordinates"))
-    return [(min(xs), min(ys), max(xs), max(ys))] if xs else []
-
-
 def map_html(m: folium.Map) -> str:
     """The map as one standalone HTML document (what ``Map.save`` writes)."""
     return str(m.get_root().render())
 
 
-def save_map(m: folium.Map, path: str | os.PathLike[str]) -> Path:
-    """Write the map's HTML atomically (``.part`` then rename) and return the path."""
+def save_map(m: folium.Map, path: str | os.PathLike[str], *, fill_page: bool = True) -> Path:
+    """Write the map's HTML atomically (``.part`` then rename) and return the path.
+
+    With ``fill_page`` (default) the saved page is all map: the notebook height (500 px)
+    would leave the rest of a browser window blank. The map object keeps its own size.
+    """
     out = Path(path)
     part = out.with_name(out.name + ".part")
+    size = (m.width, m.height)
     try:
+        if fill_page:
+            m.width, m.height = (100.0, "%"), (100.0, "%")
         part.write_text(map_html(m), encoding="utf-8")
         os.replace(part, out)
     finally:
+        m.width, m.height = size
         part.unlink(missing_ok=True)
     return out

@@ -228,6 +228,34 @@ def _job_type_word(value: Any) -> str:
     return codes.get(int(text), text) if text.isdigit() else text
 
 
+def _coded_status(value: Any, backend: str) -> Any:
+    """A bare service code (``3``, ``"14"``) as the backend's status enum; else ``value``."""
+    if isinstance(value, bool) or getattr(value, "name", None) is not None:
+        return value
+    if isinstance(value, int) or (isinstance(value, str) and value.strip().lstrip("-").isdigit()):
+        from terranb.api.models import ModelStatus, TerraJobStatus
+
+        enum_cls = ModelStatus if "flighthub" in backend.lower() else TerraJobStatus
+        return enum_cls.parse(value)
+    return value
+
+
+def _status_label(value: Any, backend: str) -> str:
+    """The service's status as words (``result processing``), never a bare code (``4``).
+
+    Ledger records and :class:`~terranb.jobs.states.JobStatus` keep the service's integer
+    code; it is named by the backend's enum, and a code neither enum knows is left out
+    (the unified state beside it already says what the job is doing).
+    """
+    if value is None or isinstance(value, bool):
+        return ""
+    value = _coded_status(value, backend)
+    name = getattr(value, "name", None)
+    if name == "UNKNOWN":
+        return ""
+    return str(name if name is not None else value).lower().replace("_", " ")
+
+
 def job_row(obj: Any) -> JobRow:
     """Read a ledger record, a ``Job`` handle or a snapshot into a :class:`JobRow`.
 
@@ -244,8 +272,10 @@ def job_row(obj: Any) -> JobRow:
     state_value = (_first(snap, "state") or _first(obj, "state")
                    or _first(snap, "status", "model_status"))
     status_value = _first(snap, "raw_status", "status", "model_status")
-    status_label = getattr(status_value, "name", None) or (
-        str(status_value) if status_value is not None else "")
+    backend = str(getattr(_first(obj, "backend", "backend_name") or "", "name",
+                          _first(obj, "backend", "backend_name") or ""))
+    status_label = _status_label(status_value, backend)
+    state_value = _coded_status(state_value, backend)  # a bare code is no state word
     # terranb's own objects say ``progress`` as a 0..1 fraction; the services'
     # models say ``percentage`` / ``reconstruction_progress`` in percent
     pct: Any = None
@@ -262,8 +292,7 @@ def job_row(obj: Any) -> JobRow:
     return JobRow(
         uuid=str(uuid),
         name=str(_first(obj, "name") or _first(snap, "name") or ""),
-        backend=str(getattr(_first(obj, "backend", "backend_name") or "", "name",
-                            _first(obj, "backend", "backend_name") or "")),
+        backend=backend,
         job_type=_job_type_word(_first(obj, "job_type", "kind")
                                 or _first(snap, "job_type", "type")),
         state=normalise_state(state_value),
@@ -281,11 +310,12 @@ def _bar_html(pct: float | None, state: str) -> str:
     colour = _COLOURS.get(state, "#0969da")
     label = "-" if pct is None and state != "succeeded" else f"{value:.0f}%"
     width = max(0.0, min(100.0, value))
-    return (f'<div style="width:120px;background:#eaeef2;border-radius:3px;'
-            f'position:relative;height:14px"><div style="width:{width:.1f}%;'
-            f'background:{colour};height:14px;border-radius:3px"></div><span '
-            f'style="position:absolute;top:-1px;left:4px;font-size:11px;color:#1f2328">'
-            f"{label}</span></div>")
+    # the label sits beside the bar, not on it: dark text over a full green bar was unreadable
+    return (f'<div class="tnb-progress" style="display:flex;align-items:center;gap:6px">'
+            f'<div style="width:120px;background:#eaeef2;border-radius:3px;height:14px;'
+            f'flex:none"><div style="width:{width:.1f}%;background:{colour};height:14px;'
+            f'border-radius:3px"></div></div><span style="font-size:11px;color:#1f2328;'
+            f'min-width:3em">{label}</span></div>')
 
 
 def jobs_table_html(rows: list[JobRow], title: str = "terranb jobs") -> str:
@@ -298,7 +328,8 @@ def jobs_table_html(rows: list[JobRow], title: str = "terranb jobs") -> str:
     for r in rows:
         colour = _COLOURS.get(r.state, "#0969da")
         status = esc(r.state) + (f' <small style="color:#6e7781">({esc(r.status)})</small>'
-                                 if r.status and r.status.lower() != r.state else "")
+                                 if r.status and r.status.lower() not in (r.state, "unknown")
+                                 else "")
         eta = fmt_duration(r.remain_seconds) if r.active else "-"
         msg = esc(r.message[:200])
         msg_colour = "#cf222e" if r.state in ("failed", "cancelled", "stopped") else "#57606a"

@@ -282,3 +282,28 @@ def test_result_trees_map_and_view(kind: str, tmp_path: Path) -> None:
     else:
         layer = Scene3D.from_tree(tree).stats["layers"][0]
         assert layer["kind"] == ("mesh" if kind == "3d" else "points")
+
+
+@pytest.mark.parametrize(("height", "expected"), [(420, "420px"), ("30em", "30em")])
+def test_notebook_iframe_is_as_tall_as_the_map(height: int | str, expected: str) -> None:
+    """folium's default frame is 60 % of the width tall: a white gap under a 500 px map."""
+    import re
+
+    m = result_map(bboxes=[(10.0, 50.0, 10.01, 50.01)], height=height)
+    html = m._repr_html_()
+    frame = re.search(r"<iframe[^>]*>", html)
+    assert frame and f'height="{expected}"' in frame.group(0)
+    assert "padding-bottom" not in html.split("srcdoc", 1)[0]
+    assert "terranb_leaflet_inline" in m.get_root().header._children  # offline still applies
+
+
+def test_saved_map_fills_its_page(tmp_path: Path) -> None:
+    import re
+
+    m = result_map(bboxes=[(10.0, 50.0, 10.01, 50.01)], height=500)
+    html = save_map(m, tmp_path / "m.html").read_text(encoding="utf-8")
+    style = re.search(r"#map_\w+\s*\{([^}]*)\}", html)
+    assert style and "height: 100.0%" in style.group(1) and "500" not in style.group(1)
+    assert m.height == (500.0, "px")  # the notebook map keeps its size
+    kept = save_map(m, tmp_path / "k.html", fill_page=False).read_text(encoding="utf-8")
+    assert "height: 500.0px" in kept

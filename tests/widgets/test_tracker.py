@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -200,3 +201,28 @@ def test_exported_notebook_shows_the_table(tmp_path: Path) -> None:
     nb = new_notebook(cells=[cell])
     html, _ = nbconvert.HTMLExporter().from_notebook_node(nbformat.from_dict(nb))
     assert "terranb-jobs" in html and "flight 2d" in html and "not enough overlap" in html
+
+
+@pytest.mark.parametrize(("record", "state", "label"), [
+    ({"uuid": "t1", "status": 3}, "running", "executing"),
+    ({"uuid": "t2", "status": "4"}, "processing", "result processing"),
+    ({"uuid": "t3", "state": "succeeded", "raw_status": 6}, "succeeded", "finished"),
+    ({"uuid": "f1", "status": 14, "backend": "flighthub"}, "running", "executing"),
+    ({"uuid": "f2", "status": 16, "backend": "flighthub"}, "cancelled", "canceled"),
+    ({"uuid": "x1", "status": 99}, "unknown", ""),
+])
+def test_table_shows_status_names_not_codes(record: dict, state: str, label: str) -> None:
+    """Ledger records keep the service's integer code; the table names it."""
+    row = job_row(record)
+    assert (row.state, row.status) == (state, label)
+    cell = jobs_table_html([row]).split('class="tnb-state">', 1)[1].split("</td>", 1)[0]
+    text = re.sub(r"<[^>]+>", "", cell)  # the words shown, not the styles
+    assert not any(ch.isdigit() for ch in text) and state in text and label in text, text
+
+
+def test_progress_label_is_beside_the_bar_not_over_it() -> None:
+    html = jobs_table_html([job_row({"uuid": "p1", "status": 3, "percentage": 42})])
+    cell = html.split('class="tnb-progress"', 1)[1].split("</td>", 1)[0]
+    assert "position:absolute" not in cell and "display:flex" in cell
+    # the label is a sibling after the bar's track, not inside it
+    assert re.search(r"</div></div><span[^>]*>42%</span>", cell)

@@ -1,0 +1,120 @@
+"""Every command ends a failure as ONE ``terranb: error: ...`` line with a hint, and a reader
+that goes away (``terranb ... | head -1``) ends it quietly. Run as subprocesses, as a user does.
+
+The traceback appears only with ``-v``; with ``--json`` the error is also a JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from terranb.cli._common import EXIT_BROKEN_PIPE, EXIT_ERROR, run_handler
+
+REPO = Path(__file__).resolve().parents[2]
+TERRANB = Path(sys.executable).parent / "terranb"
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DJI_", "TERRANB_", "FH2_", "FLIGHTHUB"))}
+    env.update(PYTHONPATH=str(REPO), HOME=str(home), XDG_DATA_HOME=str(home / "data"),
+               XDG_CONFIG_HOME=str(home / "config"))
+    return env
+
+
+def _terranb(argv: list[str], cwd: Path, **kw: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(TERRANB), *argv], cwd=cwd, env=_env(cwd), text=True,
+                          capture_output=True, timeout=120, stdin=subprocess.DEVNULL,
+                          **kw)  # type: ignore[call-overload]
+
+
+# (argv, a word the message must name). "FILE" is a regular file where a folder is needed,
+# so the operating system raises (NotADirectoryError), not terranb's own checks.
+CASES = [
+    (["info", "missing"], "missing"),
+    (["report", "missing dir", "--out", "r.html"], "missing dir"),
+    (["preflight", "missing"], "missing"),
+    (["mosaic", "missing", "o.tif"], "missing"),
+    (["stac", "missing", "--out", "item.json"], "missing"),
+    (["sample-data", "FILE/flight"], "FILE"),
+    (["demo", "--out", "FILE/out"], "FILE"),
+    (["jobs", "list", "--ledger", "FILE/ledger"], "FILE"),
+    (["download", "abcd", "dest", "--ledger", "FILE/ledger"], "FILE"),
+    (["submit", "missing", "--type", "2d"], "credentials"),
+    (["submit", "missing", "--type", "2d", "--params", "@nope.json"], "nope.json"),
+    (["resources", "list"], "credentials"),
+    (["emulator", "--port", "99999"], "--port"),
+]
+
+
+def _check_one_error_line(proc: subprocess.CompletedProcess[str], names: str) -> str:
+    assert proc.returncode == EXIT_ERROR, (proc.returncode, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("terranb: error:")]
+    assert len(errors) == 1, proc.stderr
+    line = errors[0]
+    assert names in line, line
+    # a hint: a next step after the problem (';' or a second sentence), not the bare message
+    message = line.removeprefix("terranb: error:").strip()
+    assert ";" in message or ". " in message or ", or " in message, f"no hint: {line}"
+    return line
+
+
+@pytest.mark.parametrize(("argv", "names"), CASES, ids=lambda v: " ".join(v)
+                         if isinstance(v, list) else None)
+def test_failure_is_one_error_line_with_a_hint(argv: list[str], names: str,
+                                               tmp_path: Path) -> None:
+    (tmp_path / "FILE").write_text("a file, not a folder\n")
+    _check_one_error_line(_terranb(argv, tmp_path), names)
+
+
+def test_verbose_shows_the_traceback_and_json_the_error(tmp_path: Path) -> None:
+    (tmp_path / "FILE").write_text("x")
+    proc = _terranb(["sample-data", "FILE/flight", "-v"], tmp_path)
+    assert proc.returncode == EXIT_ERROR and "Traceback" in proc.stderr
+    assert proc.stderr.rstrip().splitlines()[-1].startswith("terranb: error: NotADirectoryError")
+    proc = _terranb(["info", "missing", "--json"], tmp_path)
+    assert json.loads(proc.stdout)["error"]["type"] == "ResultFormatError"
+    assert "Traceback" not in proc.stderr
+
+
+def test_run_handler_guards_any_exception(capsys: pytest.CaptureFixture[str]) -> None:
+    def boom(_: argparse.Namespace) -> int:
+        raise RuntimeError("first line\nsecond line")
+
+    assert run_handler(boom, argparse.Namespace(json=False, verbose=0)) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("terranb: error: RuntimeError: first line / second line; "
+                          "run again with -v")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["demo", "--help"],
+                                  ["jobs", "list", "--json", "--ledger", "ledger"]],
+                         ids=" ".join)
+def test_reader_gone_is_quiet(argv: list[str], tmp_path: Path) -> None:
+    """The read end is closed before terranb writes: every write meets EPIPE."""
+    proc = subprocess.Popen([str(TERRANB), *argv], cwd=tmp_path, env=_env(tmp_path),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read()
+    code = proc.wait(timeout=120)
+    # argparse's help printer swallows the OSError itself (exit 0); our handlers exit 141
+    assert code == (0 if "--help" in argv else EXIT_BROKEN_PIPE), err
+    assert err == ""
+
+
+def test_pipe_into_head_is_quiet(tmp_path: Path) -> None:
+    proc = subprocess.run(["bash", "-c", f"'{TERRANB}' --help | head -1"], cwd=tmp_path,
+                          env=_env(tmp_path), text=True, capture_output=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.startswith("usage: terranb")
+    assert proc.stderr == ""
