@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from terranb.errors import ValidationError, require
+from terranb.results.decimate import decimate_arrays, subsample_indices
 from terranb.viz import _assets, _png
-from terranb.viz._decimate import cluster_decimate, subsample_indices
 from terranb.viz._soft3d import Camera, render
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ class _MeshLayer:
 
     def decimated(self, target: int) -> Any:
         if target not in self._cache:
-            self._cache[target] = cluster_decimate(self.vertices, self.faces, target,
+            self._cache[target] = decimate_arrays(self.vertices, self.faces, target,
                                                    uv=self.uv, colors=self.colors)
         return self._cache[target]
 
