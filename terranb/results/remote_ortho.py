@@ -100,6 +100,8 @@ def read_remote_ortho(opener: Any, label: str, *, max_pixels: int = DEFAULT_MAX_
             return err
         return ResultFormatError(f"{label}: not a raster GDAL can read by range ({exc})")
 
+    if callable(getattr(opener, "probe", None)):
+        opener.probe()  # expired URL, no Range, cap: raise here, not inside GDAL
     try:
         ds = rasterio.open(f"remote/{opener.path_token}", opener=opener)
     except rasterio.errors.RasterioIOError as exc:

@@ -102,6 +102,8 @@ class ByteBudget:
     #: the last byte-layer error, kept because GDAL's plugin layer swallows Python exceptions
     error: ResultFormatError | None = field(default=None, repr=False)
     warnings: list[str] = field(default_factory=list)
+    #: whole objects from servers that ignore Range, fetched once and shared by all readers
+    whole: dict[str, bytes] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def reserve(self, n: int, label: str) -> None:
@@ -240,7 +242,15 @@ class RangeFile(io.RawIOBase):
 
     # -- fetching ---------------------------------------------------------------
     def _fill(self, start: int, n: int) -> None:
-        want = max(n, self.readahead)
+        cached = self.budget.whole.get(self.url)
+        if cached is not None:
+            self._size = len(cached)
+            self._buf_start, self._buf = 0, cached
+            return
+        ahead = self.readahead
+        if self.budget.max_bytes is not None:  # read-ahead is optional: never let it trip the cap
+            ahead = min(ahead, max(0, self.budget.max_bytes - self.budget.fetched))
+        want = max(n, ahead)
         if self._size is not None:
             want = min(want, self._size - start)
         if want <= 0:
@@ -259,6 +269,7 @@ class RangeFile(io.RawIOBase):
                 # take it once (warned) and serve every later read from memory.
                 data = resp.raw.read(decode_content=False)
                 self.budget.add(len(data), self.label)
+                self.budget.whole[self.url] = bytes(data)
                 self._size = len(data)
                 return 0, bytes(data)
             self._check(resp)
@@ -317,6 +328,18 @@ class RangeFile(io.RawIOBase):
             self.readahead = old
 
 
+class _GdalRangeFile(RangeFile):
+    """A RangeFile for GDAL's read callback: errors end the read (GDAL sees a short read) and
+    stay in ``budget.error`` for the caller, instead of surfacing as unraisable exceptions."""
+
+    def read(self, n: int | None = -1) -> bytes:
+        try:
+            return super().read(n)
+        except ResultFormatError as exc:
+            self.budget.error = exc
+            return b""
+
+
 class UrlOpener:
     """rasterio ``opener=`` object serving one URL through :class:`RangeFile`.
 
@@ -346,8 +369,8 @@ class UrlOpener:
             raise PermissionError("remote previews are read-only")
         if not self._mine(path):
             raise FileNotFoundError(path)
-        return RangeFile(self.url, budget=self.budget, session=self._session, name=self.name,
-                         readahead=64 * 1024)
+        return _GdalRangeFile(self.url, budget=self.budget, session=self._session,
+                              name=self.name, readahead=64 * 1024)
 
     def isfile(self, path: str) -> bool:
         return self._mine(path)
@@ -361,7 +384,17 @@ class UrlOpener:
     def mtime(self, path: str) -> int:
         return 0
 
-    def size(self, path: str) -> int:
-        if not self._mine(path):
-            raise FileNotFoundError(path)
+    def probe(self) -> int:
+        """The object's size, read outside GDAL so byte-layer errors raise in Python."""
         return self._probe.size
+
+    def size(self, path: str) -> int:
+        # Called from GDAL's stat callback, where a Python exception aborts the process
+        # (rasterio 1.4): report 0 and keep the error for the caller instead.
+        if not self._mine(path):
+            return 0
+        try:
+            return self._probe.size
+        except ResultFormatError as exc:
+            self.budget.error = exc
+            return 0
