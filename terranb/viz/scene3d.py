@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from terranb.errors import ValidationError, require
+from terranb.results.decimate import subsample_indices
 from terranb.viz import _assets, _png
-from terranb.viz._decimate import subsample_indices
 from terranb.viz._scene3d_inputs import (
     MeshArraysLike,
     MeshPartInput,
