@@ -176,3 +176,15 @@ def test_truncated_b3dm_is_named() -> None:
     with pytest.raises(ResultFormatError, match="truncated"):
         b3dm_glb(b"b3dm" + b"\x01\x00\x00\x00" + (1000).to_bytes(4, "little") + b"\0" * 16,
                  "x.b3dm")
+
+
+def test_cli_preview_url_writes_page(tmp_path: Path) -> None:
+    from terranb.cli.main import main
+
+    root = tmp_path / "ts"
+    write_tileset(root, levels=2, base_n=5)
+    out = tmp_path / "p.html"
+    with serve(root) as st:
+        assert main(["preview", f"{st.base}/tileset.json", "--out", str(out)]) == 0
+    page = out.read_text(encoding="utf-8")
+    assert "Total fetched" in page and "3D" in page
