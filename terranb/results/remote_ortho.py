@@ -106,15 +106,26 @@ def read_remote_ortho(opener: Any, label: str, *, max_pixels: int = DEFAULT_MAX_
         ds = rasterio.open(f"remote/{opener.path_token}", opener=opener)
     except rasterio.errors.RasterioIOError as exc:
         raise byte_error(exc) from None
+    level_ds = None
     try:
-        return _read(ds, opener, label, max_pixels, findings, np_, rasterio)
+        factors = list(ds.overviews(1)) if ds.count else []
+        factor = _pick_factor(ds.width, ds.height, factors, max_pixels)
+        if factor is not None and factor > 1:
+            # The overview's real size (GDAL rounds it its own way): opening the level
+            # itself reads exactly its blocks, where an out_shape one pixel too large
+            # would make GDAL read the next finer level (4x the bytes).
+            level_ds = rasterio.open(f"remote/{opener.path_token}", opener=opener,
+                                     overview_level=factors.index(factor))
+        return _read(ds, level_ds, opener, label, max_pixels, findings, np_, rasterio)
     except rasterio.errors.RasterioError as exc:
         raise byte_error(exc) from None
     finally:
+        if level_ds is not None:
+            level_ds.close()
         ds.close()
 
 
-def _read(ds: Any, opener: Any, label: str, max_pixels: int, findings: list[Finding],
+def _read(ds: Any, level_ds: Any, opener: Any, label: str, max_pixels: int, findings: list[Finding],
           np_: Any, rasterio: Any) -> RemoteOrtho:
     from rasterio.enums import ColorInterp, Resampling
 
@@ -132,14 +143,18 @@ def _read(ds: Any, opener: Any, label: str, max_pixels: int, findings: list[Find
             "info", "preview.coarsest_overview",
             f"the coarsest overview (1/{factor}) is larger than max_pixels={max_pixels:,}; "
             "it is read and shrunk", None))
-    h, w = math.ceil(ds.height / factor), math.ceil(ds.width / factor)
+    src = level_ds if level_ds is not None else ds
+    if level_ds is not None:
+        h, w = level_ds.height, level_ds.width
+    else:
+        h, w = math.ceil(ds.height / factor), math.ceil(ds.width / factor)
     interp = list(ds.colorinterp)
     alpha_idx = [i + 1 for i, c in enumerate(interp) if c == ColorInterp.alpha]
     colour_idx = [i + 1 for i in range(ds.count) if (i + 1) not in alpha_idx]
     colour_idx = colour_idx[:3] if len(colour_idx) >= 3 else colour_idx[:1]
-    data = ds.read(colour_idx, out_shape=(len(colour_idx), h, w),
-                   resampling=Resampling.nearest)
-    mask = ds.dataset_mask(out_shape=(h, w), resampling=Resampling.nearest) > 0
+    data = src.read(colour_idx, out_shape=(len(colour_idx), h, w),
+                    resampling=Resampling.nearest)
+    mask = src.dataset_mask(out_shape=(h, w), resampling=Resampling.nearest) > 0
     rgba = np_.zeros((h, w, 4), dtype=np_.uint8)
     for i in range(len(colour_idx)):
         band = data[i]

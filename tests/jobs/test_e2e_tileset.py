@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from terranb.jobs.backend import make_backend
+from terranb.jobs.factory import make_backend
 from terranb.jobs.job import Job
 from terranb.jobs.ledger import Ledger
 from terranb.params import Params3D
