@@ -3,10 +3,10 @@
 * ``cog_remote``: a >= 256 MB COG (uncompressed RGB, internal overviews) served over
   HTTP with Range; ``preview_url(max_pixels=1 M)``: bytes fetched / file size.
   Target <= 2 %.
-* ``copc_remote``: a COPC cloud (``PC_COPC_POINTS``; scaled down from the issue's
-  20 M because copc-lib's single-threaded write of 20 M points does not fit the
-  5-minute budget of this 2-core machine) -> a ``PC_PREVIEW``-point preview:
-  bytes fetched / file size. Target <= 15 %.
+* ``copc_remote``: a COPC cloud (``PC_COPC_POINTS``, env ``TERRANB_BENCH_COPC_POINTS``;
+  by default scaled down from the issue's 20 M because copc-lib's single-threaded write of
+  20 M points does not fit the 5-minute budget of this 2-core machine) -> a
+  ``PC_PREVIEW``-point preview: bytes fetched / file size. Target <= 15 %.
 * ``simplify``: a textured height field with two UV charts (a seam down the middle)
   simplified to 1/10 of its faces by quadric (fast-simplification, seam-aware) and by
   vertex clustering. Mean surface distance = mean |z - f(x, y)| at points sampled
@@ -20,6 +20,7 @@ than the emulator's S3 proxy, so the count is of bytes on the wire for exactly o
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 COG_SIZE = 9_472  # 9472^2 x 3 bytes = 269 MB before overviews
-PC_COPC_POINTS = 4_000_000
+PC_COPC_POINTS = int(os.environ.get("TERRANB_BENCH_COPC_POINTS", "4000000"))
 PC_PREVIEW = 250_000
 SIMPLIFY_GRID = 708  # 2 * 707^2 = 999,698 faces
 SIMPLIFY_RATIO = 0.1
