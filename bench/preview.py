@@ -368,10 +368,20 @@ def case_mesh(workdir: Path) -> dict[str, Any]:
             and viewer["faces"] >= 0.8 * MESH_FACES and viewer["source_faces"] >= 999_000}
 
 
+def _remote_cases() -> dict[str, Callable[[Path], dict[str, Any]]]:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import preview_remote  # bench/preview_remote.py: the issue-14 cases
+
+    return {"cog_remote": preview_remote.case_cog_remote,
+            "copc_remote": preview_remote.case_copc_remote,
+            "simplify": preview_remote.case_simplify}
+
+
 CASES: dict[str, Callable[[Path], dict[str, Any]]] = {
     "ortho": case_ortho,
     "pointcloud": case_pointcloud,
     "mesh": case_mesh,
+    **_remote_cases(),
 }
 
 

@@ -78,11 +78,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     # takes --json" holds and scripts can pass it uniformly.
     p.add_argument("--json", action="store_true",
                    help="accepted for uniformity: the first stdout line is always one JSON object")
+    p.add_argument(
+        "--no-range",
+        action="store_true",
+        help="S3 ignores Range headers (answers 200 with the whole object), to try previews "
+        "against such a bucket (default: Range honoured)",
+    )
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
+    import os
+
     from terranb.emulator import EmulatorOptions, run_forever
+
+    if args.no_range:
+        os.environ["TERRANB_EMULATOR_NO_RANGE"] = "1"
 
     options = EmulatorOptions(
         host=args.host,

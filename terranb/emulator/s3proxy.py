@@ -345,6 +345,7 @@ class _Handler(RelayMixin, BaseHTTPRequestHandler):
                     low in HOP_BY_HOP
                     or low in _AUTH_HEADERS
                     or low in proxy.extra_upstream_headers
+                    or (low == "range" and proxy.ignore_range)  # --no-range: a bucket without Range
                 ):
                     continue
                 upstream.putheader(name, value)
@@ -454,6 +455,8 @@ class S3Proxy:
         self.body_timeout = float(body_timeout)
         self.upstream_timeout = float(upstream_timeout)
         self.extra_upstream_headers = dict(extra_upstream_headers or {})
+        #: emulate an object store that ignores ``Range`` (answers 200 with the whole object)
+        self.ignore_range = False
         self.upstream_host = upstream_host
         self.upstream_port = upstream_port
         self.keyring = keyring

@@ -236,6 +236,9 @@ class EmbeddedStorage(MirrorMixin):
                 extra_upstream_headers={"x-moto-account-id": self.account_id},
                 body_timeout=self.body_timeout,
             )
+            # `terranb emulator --no-range` (env so every start path sees it): a bucket that
+            # ignores Range, for the no-download preview's warning and max_bytes cap.
+            proxy.ignore_range = os.environ.get("TERRANB_EMULATOR_NO_RANGE") == "1"
             # Bind the proxy port first: if it is taken, fail before the (slow) re-seed.
             proxy.start()
             self._proxy = proxy

@@ -423,3 +423,41 @@ class Job:
         self.record.results_dir = str(root.resolve())
         self.record.outputs = files
         return root
+
+    # -- no-download preview ----------------------------------------------------------------
+    def preview(self, *, max_pixels: int = 1_000_000, max_points: int = 250_000,
+                max_faces: int = 200_000, max_bytes: int | None = None) -> Any:
+        """Preview the results straight from the bucket by range reads (nothing downloaded).
+
+        The ortho COG is read at the overview that fits ``max_pixels``, a COPC cloud at
+        its coarse octree levels, a 3D Tiles tileset at one level of detail; OBJ and
+        plain LAS are listed with what a download costs. See :mod:`terranb.jobs.preview`.
+
+        Args:
+            max_pixels, max_points, max_faces: preview budgets.
+            max_bytes: hard cap on bytes fetched (default 256 MB).
+
+        Returns:
+            A :class:`~terranb.jobs.preview.RemotePreview` (``summary()``, ``bytes_fetched``).
+
+        Raises:
+            JobFailed: the job has not succeeded.
+            ConfigError: the backend gives no per-file URLs (FlightHub 2 delivers one zip:
+                use :meth:`results`).
+        """
+        from terranb.errors import ConfigError
+        from terranb.jobs.preview import DEFAULT_MAX_BYTES, preview_files
+
+        status = self.last_status if (self.last_status and self.last_status.is_terminal) \
+            else self.status()
+        if not status.state.is_success:
+            raise JobFailed(f"job {self.id} has no results to preview: {status.describe()}",
+                            job=status)
+        lister = getattr(self.backend, "output_files", None)
+        if not callable(lister):
+            raise ConfigError(
+                f"{self.backend.kind} delivers its results as one zip archive, which cannot be "
+                "previewed file by file; download it with job.results(dest)")
+        return preview_files(lister(status), max_pixels=max_pixels, max_points=max_points,
+                             max_faces=max_faces,
+                             max_bytes=DEFAULT_MAX_BYTES if max_bytes is None else max_bytes)

@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 _WHERE = {
-    "DecimatedMesh": "mesh", "Mesh": "mesh", "Finding": "findings", "Orthomosaic": "ortho",
+    "DecimatedMesh": "decimate", "Mesh": "mesh", "Finding": "findings", "Orthomosaic": "ortho",
     "PointCloud": "pointcloud", "PointSample": "pointcloud", "ResultTree": "layout",
     "open_results": "layout", "load_report": "reports", "read_world_file": "worldfile",
     "write_world_file": "worldfile", "stac_item": "stac",

@@ -11,15 +11,13 @@ textures) with vertex coordinates relative to an origin, and
 
 World coordinates are OBJ coordinates plus ``SRSOrigin``. :class:`Mesh` opens the
 files lazily (the geometry is parsed on first use), gives statistics, and
-:meth:`Mesh.decimate` reduces the mesh to a face budget for a browser viewer by
-texture-aware vertex clustering (pure numpy: ``fast_simplification``, which
-trimesh's quadric decimation needs, is not a dependency, and quadric decimation
-would tear texture seams anyway).
+:meth:`Mesh.decimate` reduces the mesh to a face budget for a browser viewer
+through the one decimation path of :mod:`terranb.results.decimate` (seam-keeping
+quadric simplification with the ``mesh`` extra, vertex clustering otherwise).
 """
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import warnings
@@ -30,11 +28,11 @@ from typing import TYPE_CHECKING, Any
 
 from terranb.errors import ResultFormatError, require
 from terranb.results.crs import bounds_to_wgs84, crs_from_text, crs_to_json
+from terranb.results.decimate import DecimatedMesh, MeshPart, decimate_parts
 from terranb.results.findings import Finding
 from terranb.results.finite import guarded_parse, without_nonfinite
 
 if TYPE_CHECKING:
-    import numpy as np
     from pyproj import CRS
 
 __all__ = ["DEFAULT_MAX_FACES", "DecimatedMesh", "Mesh", "MeshPart", "TerraMetadata",
@@ -147,75 +145,6 @@ def _mtl_textures(obj: Path, findings: list[Finding]) -> dict[str, Path | None]:
                         f"texture {name!r} of material {current!r} is missing; the mesh will "
                         "show untextured", tex))
     return out
-
-
-@dataclass
-class MeshPart:
-    """One material's worth of a mesh.
-
-    Attributes:
-        vertices: float array (n, 3), OBJ (local) coordinates.
-        faces: int array (m, 3) of vertex indexes.
-        uv: float array (n, 2) texture coordinates, or ``None``.
-        texture_path: the diffuse texture image, or ``None``.
-        material: the material name, if any.
-    """
-
-    vertices: np.ndarray
-    faces: np.ndarray
-    uv: np.ndarray | None
-    texture_path: Path | None
-    material: str | None
-
-
-@dataclass
-class DecimatedMesh:
-    """A mesh reduced for display: float32 local coordinates plus the origin to add back.
-
-    ``vertices``/``faces``/``uv``/``texture_path`` give the single-mesh view (all parts
-    concatenated; ``uv`` is ``None`` unless every part has UVs; ``texture_path`` is the
-    first part's). Multi-texture meshes (DJI Terra blocks) should be drawn from
-    ``parts``, one draw call per texture.
-    """
-
-    parts: list[MeshPart]
-    origin: tuple[float, float, float]
-    crs: CRS | None
-    source_faces: int
-
-    @property
-    def vertices(self) -> np.ndarray:
-        """float32 (n, 3), local coordinates (world = vertices + origin)."""
-        np_ = require("numpy", "geo")
-        return np_.concatenate([p.vertices for p in self.parts]).astype(np_.float32)
-
-    @property
-    def faces(self) -> np.ndarray:
-        """uint32 (m, 3) into :attr:`vertices`."""
-        np_ = require("numpy", "geo")
-        out, base = [], 0
-        for p in self.parts:
-            out.append(p.faces + base)
-            base += len(p.vertices)
-        return np_.concatenate(out).astype(np_.uint32) if out else np_.empty((0, 3), np_.uint32)
-
-    @property
-    def uv(self) -> np.ndarray | None:
-        """float32 (n, 2) or ``None``."""
-        np_ = require("numpy", "geo")
-        if not self.parts or any(p.uv is None for p in self.parts):
-            return None
-        return np_.concatenate([p.uv for p in self.parts if p.uv is not None]).astype(np_.float32)
-
-    @property
-    def texture_path(self) -> Path | None:
-        """The first part's texture (the only one for single-material meshes)."""
-        return next((p.texture_path for p in self.parts if p.texture_path is not None), None)
-
-    @property
-    def face_count(self) -> int:
-        """Faces after decimation."""
-        return sum(len(p.faces) for p in self.parts)
 
 
 @dataclass
@@ -414,43 +343,25 @@ class Mesh:
         }
 
     # -------------------------------------------------------------- decimation
-    def decimate(self, max_faces: int = DEFAULT_MAX_FACES) -> DecimatedMesh:
+    def decimate(self, max_faces: int = DEFAULT_MAX_FACES, *,
+                 method: str = "auto") -> DecimatedMesh:
         """Reduce the mesh to at most ``max_faces`` triangles, keeping textures usable.
 
-        Vertex clustering: vertices are snapped to a 3D grid (and, for textured parts,
-        a UV grid, so vertices on either side of a texture seam stay apart), each cell
-        becomes one vertex at the mean position and UV of its members, and triangles
-        that collapse are dropped. The cell size starts from the surface area and
-        grows until the face count fits the budget. Parts (materials) never merge.
+        One decimation path (:func:`terranb.results.decimate.decimate_parts`):
+        seam-keeping quadric simplification when the ``mesh`` extra
+        (fast-simplification) is installed, else vertex clustering. Parts
+        (materials) never merge.
 
         Args:
             max_faces: face budget (the result has at most this many faces).
+            method: ``"auto"``, ``"quadric"`` or ``"cluster"``.
 
         Returns:
             A :class:`DecimatedMesh` in local float32 coordinates with ``origin`` and
             ``crs``; the mesh unchanged (as float32) when it already fits.
         """
-        if max_faces < 1:
-            raise ValueError("max_faces must be at least 1")
-        np_ = require("numpy", "geo")
-        parts = self.parts
-        total = self.face_count
-        if total <= max_faces:
-            return DecimatedMesh(parts=[_as_display(p, np_) for p in parts], origin=self.origin,
-                                 crs=self.crs, source_faces=total)
-        b = self.bounds_local
-        diag = math.dist(b[:3], b[3:]) or 1.0
-        area = self.area or diag**2
-        # ~2 triangles per occupied cell of a surface: cells of side sqrt(2 * area / faces).
-        cell = max(math.sqrt(2.0 * area / max_faces) * 0.8, diag * 1e-6)
-        for _ in range(40):
-            out = [_cluster(p, cell, diag, np_) for p in parts]
-            n = sum(len(p.faces) for p in out)
-            if n <= max_faces:
-                return DecimatedMesh(parts=[_as_display(p, np_) for p in out if len(p.faces)],
-                                     origin=self.origin, crs=self.crs, source_faces=total)
-            cell *= max(1.1, math.sqrt(n / max_faces))
-        raise ResultFormatError(f"could not decimate {self.path} to {max_faces} faces")
+        return decimate_parts(self.parts, max_faces, method=method, origin=self.origin,
+                              crs=self.crs)
 
 
 def _parse_obj_fast(path: Path, np_: Any) -> list[tuple[str | None, Any, Any, Any]] | None:
@@ -554,57 +465,3 @@ def _parse_obj_fast(path: Path, np_: Any) -> list[tuple[str | None, Any, Any, An
             uniq, inv = np_.unique(pv, return_inverse=True)
             out.append((name, verts[uniq], inv.reshape(-1, 3), None))
     return out
-
-
-def _as_display(p: MeshPart, np_: Any) -> MeshPart:
-    return MeshPart(vertices=p.vertices.astype(np_.float32), faces=p.faces.astype(np_.uint32),
-                    uv=None if p.uv is None else p.uv.astype(np_.float32),
-                    texture_path=p.texture_path, material=p.material)
-
-
-def _cluster(p: MeshPart, cell: float, diag: float, np_: Any) -> MeshPart:
-    """One vertex-clustering pass over a part at grid size ``cell``."""
-    v = p.vertices
-    lo = v.min(axis=0)
-    keys = [np_.floor((v - lo) / cell).astype(np_.int64)]
-    if p.uv is not None:
-        # A UV grid proportional to the spatial one keeps seams (same place, far-apart UVs).
-        uv_cell = min(0.25, max(1.0 / 4096, 8.0 * cell / diag))
-        keys.append(np_.floor(p.uv / uv_cell).astype(np_.int64))
-    key = np_.concatenate(keys, axis=1)
-    key -= key.min(axis=0)
-    spans = [int(s) + 1 for s in key.max(axis=0)]
-    if math.prod(spans) < 2**62:
-        # Mixed-radix packing into one int64: a 1-D unique is several times faster.
-        flat = np_.zeros(len(key), dtype=np_.int64)
-        for i, span in enumerate(spans):
-            flat = flat * span + key[:, i]
-        _, labels, counts = np_.unique(flat, return_inverse=True, return_counts=True)
-    else:
-        _, labels, counts = np_.unique(key, axis=0, return_inverse=True, return_counts=True)
-    labels = labels.reshape(-1)
-    k = len(counts)
-    newv = np_.column_stack([np_.bincount(labels, weights=v[:, i], minlength=k) for i in range(3)])
-    newv /= counts[:, None]
-    newuv = None
-    if p.uv is not None:
-        newuv = np_.column_stack([np_.bincount(labels, weights=p.uv[:, i], minlength=k)
-                                  for i in range(2)]) / counts[:, None]
-    f = labels[p.faces]
-    keep = (f[:, 0] != f[:, 1]) & (f[:, 1] != f[:, 2]) & (f[:, 0] != f[:, 2])
-    f = f[keep]
-    if len(f):
-        # Drop duplicate triangles (same three vertices in any order).
-        sf = np_.sort(f, axis=1)
-        packed = (sf[:, 0] * k + sf[:, 1]) * k + sf[:, 2] if k < 2**20 else None
-        if packed is not None:
-            _, first = np_.unique(packed, return_index=True)
-        else:
-            _, first = np_.unique(sf, axis=0, return_index=True)
-        f = f[np_.sort(first)]
-    # Compact: keep only vertices still referenced.
-    used = np_.unique(f)
-    remap = np_.full(k, -1, dtype=np_.int64)
-    remap[used] = np_.arange(len(used))
-    return MeshPart(vertices=newv[used], faces=remap[f], uv=None if newuv is None else newuv[used],
-                    texture_path=p.texture_path, material=p.material)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import terranb.viz._png as _png
 from terranb.errors import ValidationError, require
-from terranb.viz._decimate import cluster_decimate
+from terranb.results.decimate import decimate_arrays
 
 if TYPE_CHECKING:
     import numpy as np
@@ -54,7 +54,7 @@ class MeshLayer:
 
     def decimated(self, target: int) -> Any:
         if target not in self._cache:
-            self._cache[target] = cluster_decimate(self.vertices, self.faces, target,
+            self._cache[target] = decimate_arrays(self.vertices, self.faces, target,
                                                    uv=self.uv, colors=self.colors)
         return self._cache[target]
 

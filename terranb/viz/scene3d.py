@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import terranb.viz._assets as _assets
 import terranb.viz._png as _png
 from terranb.errors import ValidationError, require
-from terranb.viz._decimate import subsample_indices
+from terranb.results.decimate import subsample_indices
 from terranb.viz._scene3d_inputs import (
     MeshArraysLike,
     MeshPartInput,

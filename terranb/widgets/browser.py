@@ -79,11 +79,16 @@ class ResultBrowser:
         link_base: folder the notebook server serves files from, to make download
             links relative to it (default: the working directory, as in Jupyter).
         open_results: injectable opener (default :func:`terranb.results.open_results`).
+        remote: where the "Preview (no download)" button reads from: a finished
+            :class:`~terranb.jobs.job.Job` (anything with ``preview(**budgets)``) or the
+            http(s) URL of a COG, COPC or ``tileset.json``. Without it the button is off.
+        max_bytes: the remote preview's hard cap on bytes fetched.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, report_path: str | Path | None = None,
                  link_base: str | Path | None = None,
-                 open_results: Callable[[Path], Any] | None = None) -> None:
+                 open_results: Callable[[Path], Any] | None = None, remote: Any = None,
+                 max_bytes: int | None = None) -> None:
         from terranb.report.survey import find_results
 
         w = widgets()
@@ -102,6 +107,11 @@ class ResultBrowser:
         self.view_button = w.Button(description="3D view", icon="cube")
         self.report_button = w.Button(description="Report", icon="file-text")
         self.download_button = w.Button(description="Download", icon="download")
+        self.remote, self.max_bytes = remote, max_bytes
+        self.last_preview: Any = None  # the RemotePreview the button last showed
+        self.preview_button = w.Button(description="Preview (no download)", icon="cloud",
+                                       disabled=remote is None,
+                                       layout=w.Layout(width="auto"))
         self.summary = w.HTML()
         self.view = w.HTML(layout=w.Layout(width="100%"))
         self.status = w.HTML()
@@ -110,10 +120,11 @@ class ResultBrowser:
         self.view_button.on_click(lambda _b: self.show_3d())
         self.report_button.on_click(lambda _b: self.make_report())
         self.download_button.on_click(lambda _b: self.download())
+        self.preview_button.on_click(lambda _b: self.show_remote_preview())
         self.widget = w.VBox([
             self.select, self.tree, self.summary,
             w.HBox([self.map_button, self.view_button, self.report_button,
-                    self.download_button]),
+                    self.download_button, self.preview_button]),
             self.status, self.view,
         ])
         self.widget.add_class("terranb-browser")
@@ -227,6 +238,28 @@ class ResultBrowser:
         item = t.meshes[0] if t.meshes else t.point_clouds[0]
         doc, _png = scene_html(item, ReportOptions(png_views=False), item.path.name)
         return iframe(doc, 460, item.path.name)
+
+    def remote_preview_html(self) -> str:
+        """HTML of the no-download preview of ``remote`` (range reads only, bytes counted)."""
+        from terranb.jobs.preview import DEFAULT_MAX_BYTES
+        from terranb.report.template import iframe
+        from terranb.viz.preview_page import preview_html
+
+        if self.remote is None:
+            raise ValueError("no remote source: pass ResultBrowser(..., remote=job_or_url)")
+        cap = DEFAULT_MAX_BYTES if self.max_bytes is None else self.max_bytes
+        if isinstance(self.remote, str):
+            from terranb.jobs.preview import preview_url
+
+            preview = preview_url(self.remote, max_bytes=cap)
+        else:
+            preview = self.remote.preview(max_bytes=cap)
+        self.last_preview = preview
+        return iframe(preview_html(preview), 520, "preview (no download)")
+
+    def show_remote_preview(self) -> None:
+        """The "Preview (no download)" button."""
+        self._run("preview (no download)", self.remote_preview_html)
 
     def show_map(self) -> None:
         """The Map button."""

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from terranb.errors import ValidationError
-from terranb.viz._decimate import cluster_decimate
+from terranb.results.decimate import cluster_decimate
 from terranb.viz.scene3d import Scene3D
 
 

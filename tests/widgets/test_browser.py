@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 import zipfile
 from pathlib import Path
 
@@ -86,3 +87,31 @@ def test_a_tileset_only_result_has_a_3d_view_and_a_map_box(tmp_path: Path) -> No
     assert not b.view_button.disabled and not b.map_button.disabled
     assert "<iframe" in b.view_html() and "terra_b3dms" in b.view_html()
     assert "terra_b3dms" in b.map_html()
+
+
+def _helper(name: str) -> object:
+    spec = importlib.util.spec_from_file_location(
+        f"_terranb_test_{name}", Path(__file__).resolve().parents[1] / "results" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules[spec.name] = mod  # type: ignore[union-attr]  # dataclasses look it up
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    return mod
+
+
+def test_preview_button_reads_the_remote_tileset_by_ranges(results: Path, tmp_path: Path) -> None:
+    rangeserver, tiles = _helper("_rangeserver"), _helper("_tiles")
+    b = ResultBrowser(results, link_base=results.parent)
+    assert b.preview_button.disabled  # nothing remote to read
+    root = tmp_path / "ts"
+    tiles.write_tileset(root, levels=2, base_n=5)  # type: ignore[attr-defined]
+    with rangeserver.serve(root) as st:  # type: ignore[attr-defined]
+        b = ResultBrowser(results, link_base=results.parent,
+                          remote=f"{st.base}/tileset.json?sig=1")
+        assert not b.preview_button.disabled
+        html_doc = b.remote_preview_html()
+        served = st.served
+    assert "<iframe" in html_doc and "Total fetched" in html_doc
+    p = b.last_preview
+    assert p is not None and p.tileset is not None and p.bytes_fetched == served
+    assert served > 0 and p.tileset.tiles_fetched > 0 and p.tileset.mesh.face_count > 0
+    assert all(r.split("?")[0].endswith((".json", ".b3dm")) for r in st.requests)

@@ -1,0 +1,62 @@
+"""``terranb preview JOB_OR_URL --out x.html``: see results in the bucket without downloading.
+
+A job id previews every output file of a finished TerraAPI job through presigned
+URLs; a URL previews one COG, COPC or ``tileset.json`` (its tiles beside it). Only
+byte ranges are read (the COG overview that fits, the COPC coarse levels, one
+tileset level) and ``--max-bytes`` is a hard cap. Prints one line per file and the
+bytes fetched; OBJ and plain LAS are listed with what a download would cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from terranb.cli._common import EXIT_OK, add_json_flag, emit
+
+__all__ = ["register"]
+
+
+def register(subparsers: Any) -> None:
+    """Add ``preview``."""
+    p = subparsers.add_parser("preview", help="preview results from the bucket (no download)",
+                              description=__doc__)
+    p.add_argument("target", help="job id (TerraAPI) or an http(s) URL of a COG/COPC/tileset.json")
+    p.add_argument("--out", default=None, help="write the map/3D/byte-count page here (HTML)")
+    p.add_argument("--max-bytes", type=int, default=256 * 1024 * 1024,
+                   help="hard cap on bytes fetched (default 268435456 = 256 MiB)")
+    p.add_argument("--max-pixels", type=int, default=1_000_000,
+                   help="ortho preview pixel budget (default 1000000 pixels)")
+    p.add_argument("--max-points", type=int, default=250_000,
+                   help="point cloud preview size (default 250000 points)")
+    p.add_argument("--max-faces", type=int, default=200_000,
+                   help="tileset level face budget (default 200000 triangles)")
+    p.add_argument("--backend", choices=["terra", "flighthub"], default=None,
+                   help="service of a job id (default: the ledger's, else terra)")
+    p.add_argument("--profile", default=None,
+                   help="settings profile (default: $TERRANB_PROFILE or 'default')")
+    p.add_argument("--ledger", default=None,
+                   help="ledger folder or file (default: $TERRANB_LEDGER_DIR or the user data dir)")
+    add_json_flag(p)
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    budgets = {"max_pixels": args.max_pixels, "max_points": args.max_points,
+               "max_faces": args.max_faces, "max_bytes": args.max_bytes}
+    if args.target.startswith(("http://", "https://")):
+        from terranb.jobs.preview import preview_url
+
+        preview = preview_url(args.target, **budgets)
+    else:
+        from terranb.cli.cmd_jobs import _attach
+
+        args.job = args.target
+        preview = _attach(args).preview(**budgets)
+    if args.out:
+        from terranb.viz.preview_page import save_preview
+
+        save_preview(preview, args.out, max_faces=args.max_faces, max_points=args.max_points)
+    text = preview.summary() + (f"\nwrote {args.out}" if args.out else "")
+    emit(args, preview.to_dict(), text)
+    return EXIT_OK
