@@ -20,7 +20,7 @@ __all__ = ["register"]
 def register(subparsers: Any) -> None:
     """Add ``preview``."""
     p = subparsers.add_parser("preview", help="preview results from the bucket (no download)",
-                              description=__doc__)
+                              description=__doc__.replace("``", ""))
     p.add_argument("target", help="job id (TerraAPI) or an http(s) URL of a COG/COPC/tileset.json")
     p.add_argument("--out", default=None, help="write the map/3D/byte-count page here (HTML)")
     p.add_argument("--max-bytes", type=int, default=256 * 1024 * 1024,
@@ -30,7 +30,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--max-points", type=int, default=250_000,
                    help="point cloud preview size (default 250000 points)")
     p.add_argument("--max-faces", type=int, default=200_000,
-                   help="tileset level face budget (default 200000 triangles)")
+                   help="tileset level face budget (default 200000 faces)")
     p.add_argument("--backend", choices=["terra", "flighthub"], default=None,
                    help="service of a job id (default: the ledger's, else terra)")
     p.add_argument("--profile", default=None,

@@ -17,7 +17,8 @@ from terranb.cli.main import build_parser, main
 # units a numeric option may state (seconds, metres, bytes, percent, counts ...)
 _UNIT = re.compile(r"\b(s|seconds?|ms|m|metres?|meters?|m/pixel|bytes?|B|MB|MiB|bytes/s|Mbit/s|"
                    r"%|percent|degrees?|probability|fraction|count|number|photos?|files?|"
-                   r"jobs?|items?|resources?|points?|pixels?|uploads?|workers?|port|seed|"
+                   r"jobs?|items?|resources?|points?|pixels?|faces?|triangles?|uploads?|"
+                   r"workers?|port|seed|"
                    r"CRS units?|N)\b")
 # reST / Sphinx markup that argparse would print verbatim
 _REST = re.compile(r"``|:class:|:func:|:meth:|:mod:|:attr:|\.\. \w+::")
