@@ -33,8 +33,17 @@ from terranb.api.models_fh2_dock import (
 from terranb.credentials import StorageCredentials
 from terranb.errors import ApiError, ServerError, ValidationError
 
-__all__ = ["DOCK_PREFIX", "FlightTasksApi", "MapModelsApi", "ProjectsApi", "SystemApi",
-           "QUALITY_LEVELS", "RECONSTRUCTION_MODES", "RECONSTRUCTION_TYPES", "MODEL_FORMATS"]
+__all__ = [
+    "DOCK_PREFIX",
+    "MODEL_FORMATS",
+    "QUALITY_LEVELS",
+    "RECONSTRUCTION_MODES",
+    "RECONSTRUCTION_TYPES",
+    "FlightTasksApi",
+    "MapModelsApi",
+    "ProjectsApi",
+    "SystemApi",
+]
 
 DOCK_PREFIX = "/openapi/v0.1"
 QUALITY_LEVELS = ("high", "medium", "low")
