@@ -17,6 +17,7 @@ Example (a dock mission to a cloud model):
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
@@ -96,7 +97,7 @@ class ProjectsApi(_Area):
     """Projects of the organization and a project's storage credentials."""
 
     def list(self, *, q: str | None = None, page: int | None = None,
-             page_size: int | None = None, all_pages: bool = True) -> list[Project]:
+             page_size: int | None = None, all_pages: bool = True) -> builtins.list[Project]:
         """``GET /project``; ``all_pages`` sends ``usage=simple`` (no pagination)."""
         data = self._get("/project", {"q": q, "page": page, "page_size": page_size,
                                       "usage": "simple" if all_pages else None})
@@ -114,11 +115,11 @@ class ProjectsApi(_Area):
         raise ValidationError(f"no project {name_or_uuid!r} in this organization "
                               f"(projects: {names})")
 
-    def devices(self) -> list[dict[str, Any]]:
+    def devices(self) -> builtins.list[dict[str, Any]]:
         """``GET /project/device``: ``{"gateway": {...}, "drone": {...}}`` pairs."""
         return [dict(i) for i in items_of(self._get("/project/device"))]
 
-    def dock_serials(self) -> list[str]:
+    def dock_serials(self) -> builtins.list[str]:
         """Serial numbers of the docks (gateways) bound to the project."""
         out = []
         for pair in self.devices():
@@ -143,7 +144,7 @@ class FlightTasksApi(_Area):
     """Flight tasks of the project and the media each produced."""
 
     def list(self, sn: str, begin_at: int, end_at: int, *, name: str | None = None,
-             status: Sequence[str] | None = None) -> list[FlightTask]:
+             status: Sequence[str] | None = None) -> builtins.list[FlightTask]:
         """``GET /flight-task/list`` for one dock in a time window (unix seconds)."""
         if end_at < begin_at:
             raise ValidationError(f"end_at ({end_at}) is before begin_at ({begin_at})")
@@ -153,11 +154,11 @@ class FlightTasksApi(_Area):
         return [FlightTask.from_api(i) for i in items_of(data)]
 
     def recent(self, days: float = DEFAULT_DAYS, *, now: float | None = None,
-               status: Sequence[str] | None = None) -> list[FlightTask]:
+               status: Sequence[str] | None = None) -> builtins.list[FlightTask]:
         """Tasks of every dock of the project in the last ``days`` days, newest first."""
         end = int(time.time() if now is None else now)
         begin = end - int(days * 86400)
-        tasks: list[FlightTask] = []
+        tasks: builtins.list[FlightTask] = []
         for sn in self._projects().dock_serials():
             tasks.extend(self.list(sn, begin, end, status=status))
         return sorted(tasks, key=lambda t: t.begin_at, reverse=True)
@@ -171,7 +172,7 @@ class FlightTasksApi(_Area):
         task = FlightTask.from_api(data if isinstance(data, Mapping) else {})
         return task if task.uuid else FlightTask.from_api({**task.raw, "uuid": task_uuid})
 
-    def media(self, task_uuid: str) -> list[TaskMedia]:
+    def media(self, task_uuid: str) -> builtins.list[TaskMedia]:
         """``GET /flight-task/{uuid}/media``: files with presigned ``original_url``."""
         data = self._get(f"/flight-task/{_seg(task_uuid, 'task_uuid')}/media")
         return [TaskMedia.from_api(i) for i in items_of(data)]
@@ -180,7 +181,7 @@ class FlightTasksApi(_Area):
 class MapModelsApi(_Area):
     """Models on the project map and cloud reconstruction of a flight's media folder."""
 
-    def list(self) -> list[MapModel]:
+    def list(self) -> builtins.list[MapModel]:
         """``GET /model``."""
         return [MapModel.from_api(i) for i in items_of(self._get("/model"))]
 
