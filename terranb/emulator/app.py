@@ -93,7 +93,7 @@ def _is_cloudapi(path: str) -> bool:
 
 def create_app(ctx: EmulatorContext) -> FastAPI:
     """The FastAPI app serving all three APIs for ``ctx``."""
-    from terranb.emulator import routes_cloudapi, routes_flighthub, routes_terra
+    from terranb.emulator import routes_cloudapi, routes_fh2_dock, routes_flighthub, routes_terra
 
     app = FastAPI(
         title="terranb DJI cloud emulator",
@@ -107,6 +107,7 @@ def create_app(ctx: EmulatorContext) -> FastAPI:
     app.include_router(routes_terra.router)
     for router in routes_flighthub.routers():
         app.include_router(router)
+    app.include_router(routes_fh2_dock.router)
     for router in routes_cloudapi.routers():
         app.include_router(router)
 
