@@ -34,7 +34,10 @@ from terranb.emulator.config import FH2_BUCKET, FH2_REGION
 from terranb.emulator.context import EmulatorContext
 from terranb.emulator.dock_mission import DOCK_SN, DRONE_SN, ensure_dock_mission, folder_resource
 from terranb.emulator.errors_wire import FH2Error
-from terranb.emulator.routes_flighthub import LIMITS, MAX_RUNNING, RUNNING_SQL, _body, ok
+from terranb.emulator.fh2_rules import check_concurrency
+from terranb.emulator.routes_common import fh2_body as _body
+from terranb.emulator.routes_common import fh2_ok as ok
+from terranb.emulator.routes_flighthub import LIMITS, RUNNING_SQL
 from terranb.emulator.wire import GoJSONResponse
 
 __all__ = ["router"]
@@ -78,7 +81,7 @@ def _iso(ts: float) -> str:
 
 @router.get("/system_status", operation_id="fh2_system_status", summary="System status")
 def system_status(_: str = Depends(token_auth)) -> Any:
-    return GoJSONResponse({"code": 0, "message": "", "data": {}})
+    return ok({})
 
 
 @router.get("/project", operation_id="fh2_project_list", summary="Projects of the organization")
@@ -171,8 +174,8 @@ def task_media(task_uuid: str, request: Request, project: str = Depends(flighthu
 
 def _map_model_json(ctx: EmulatorContext, row: dict[str, Any], detail: bool) -> dict[str, Any]:
     uuids = json.loads(row["model_uuids"])
-    models = [ctx.state.one("SELECT * FROM models WHERE uuid = ?", (u,)) for u in uuids]
-    models = [m for m in models if m is not None]
+    found = [ctx.state.one("SELECT * FROM models WHERE uuid = ?", (u,)) for u in uuids]
+    models: list[dict[str, Any]] = [m for m in found if m is not None]
     done = [m for m in models if int(m["status"]) in (9, 15) and int(m["zip_status"]) == 2]
     failed = [m for m in models if int(m["status"]) in (8, 13, 16) or int(m["zip_status"]) == 3]
     status = ("failed" if failed else "success" if models and len(done) == len(models)
@@ -294,9 +297,7 @@ def create(request: Request, project: str = Depends(flighthub_auth)) -> Any:
     with ctx.state.transaction() as st:
         running = st.one(f"SELECT COUNT(*) AS n FROM models WHERE project = ? AND {RUNNING_SQL}",
                          (project,))
-        if running and int(running["n"]) + len(kinds) > MAX_RUNNING:
-            raise FH2Error(E.FH2_TOO_MANY, f"{MAX_RUNNING} reconstructions may run at once "
-                           f"({running['n']} running, {len(kinds)} requested); wait")
+        check_concurrency(int(running["n"]) if running else 0, len(kinds))
         for kind in kinds:
             mu = str(uuid_mod.uuid4())
             st.insert("models", {"uuid": mu, "project": project, "resource_uuid": resource,
@@ -306,7 +307,11 @@ def create(request: Request, project: str = Depends(flighthub_auth)) -> Any:
             created.append(mu)
         st.insert("fh2_map_models", {"project": project, "name": name.strip(),
                                      "folder_id": folder, "model_uuids": json.dumps(created),
-                                     "request": json.dumps(dict(body.items())),
+                                     "request": json.dumps({
+                                         "reconstruction_type": kinds,
+                                         "generate_model_formats": formats, "wkt": wkt,
+                                         "reconstruction_mode": str(
+                                             body.get("reconstruction_mode") or "normal")}),
                                      "created_at": now, "updated_at": now})
         new = st.one("SELECT MAX(id) AS id FROM fh2_map_models WHERE project = ?", (project,))
     if ctx.scheduler is not None:
