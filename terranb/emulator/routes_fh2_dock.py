@@ -28,7 +28,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from terranb.emulator import errors_wire as E
+import terranb.emulator.errors_wire as E
 from terranb.emulator.auth import FH2AuthError, ctx_of, flighthub_auth, read_body
 from terranb.emulator.config import FH2_BUCKET, FH2_REGION
 from terranb.emulator.context import EmulatorContext
