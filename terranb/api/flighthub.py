@@ -22,6 +22,7 @@ from typing import Any
 
 import requests
 
+from terranb.api.flighthub_projects import FlightTasksApi, MapModelsApi, ProjectsApi, SystemApi
 from terranb.api.models_flighthub import FlightHubResource, Model, ModelRef, UploadCallbackResult
 from terranb.api.session import ApiSession, RetryPolicy, settings_without_secrets
 from terranb.config import FLIGHTHUB_HOSTS, Settings
@@ -243,6 +244,11 @@ class FlightHubClient:
         self._request_id = request_id
         self.session = ApiSession(self.base_url, timeout=timeout, retry=retry, http=http,
                                   sleep=sleep, clock=clock, rand=rand)
+        # FlightHub 2 beyond open modeling: one attribute per area (flighthub_projects.py).
+        self.system = SystemApi(self)
+        self.projects = ProjectsApi(self)
+        self.flight_tasks = FlightTasksApi(self)
+        self.map_models = MapModelsApi(self)
 
     def __repr__(self) -> str:
         return (f"FlightHubClient(base_url={self.base_url!r}, api_version={self.api_version!r}, "
@@ -259,8 +265,12 @@ class FlightHubClient:
         self.close()
 
     def call(self, method: str, path: str, *, json_body: Any = None,
-             idempotent: bool | None = None) -> Any:
-        """Send one request to ``/openapi/<version>{path}``; return decoded ``data``."""
+             idempotent: bool | None = None, prefix: str | None = None) -> Any:
+        """Send one request to ``/openapi/<version>{path}``; return decoded ``data``.
+
+        ``prefix`` replaces ``/openapi/<version>`` (the routes beyond open modeling
+        exist under ``/openapi/v0.1`` only).
+        """
         request_id = self._request_id()
         headers = {"X-User-Token": self._token.reveal(), "X-Project-Uuid": self.project_uuid,
                    "X-Request-Id": request_id, "X-Language": self.language}
@@ -268,7 +278,8 @@ class FlightHubClient:
         if json_body is not None:
             body = json.dumps(json_body).encode("utf-8")
             headers["Content-Type"] = "application/json"
-        resp = self.session.request(method, self.prefix + path, body=body, headers=headers,
+        resp = self.session.request(method, (self.prefix if prefix is None else prefix) + path,
+                                    body=body, headers=headers,
                                     idempotent=idempotent)
         return decode_flighthub_response(resp, request_id, f"{method.upper()} {self.prefix}{path}")
 

@@ -94,6 +94,7 @@ def _is_cloudapi(path: str) -> bool:
 def create_app(ctx: EmulatorContext) -> FastAPI:
     """The FastAPI app serving all three APIs for ``ctx``."""
     import terranb.emulator.routes_cloudapi as routes_cloudapi
+    import terranb.emulator.routes_fh2_dock as routes_fh2_dock
     import terranb.emulator.routes_flighthub as routes_flighthub
     import terranb.emulator.routes_terra as routes_terra
 
@@ -109,6 +110,7 @@ def create_app(ctx: EmulatorContext) -> FastAPI:
     app.include_router(routes_terra.router)
     for router in routes_flighthub.routers():
         app.include_router(router)
+    app.include_router(routes_fh2_dock.router)
     for router in routes_cloudapi.routers():
         app.include_router(router)
 

@@ -36,4 +36,9 @@ def make_backend(kind: str, **client_kwargs: Any) -> Backend:
         from terranb.jobs.flighthub_backend import FlightHubBackend
 
         return FlightHubBackend(FlightHubClient(**client_kwargs))
+    if kind in ("flighthub-map", "fh2-map"):
+        from terranb.api.flighthub import FlightHubClient
+        from terranb.jobs.map_model_backend import MapModelBackend
+
+        return MapModelBackend(FlightHubClient(**client_kwargs))
     raise ConfigError(f"unknown backend {kind!r}; use 'terra' or 'flighthub'")

@@ -286,6 +286,46 @@ class Job:
         uploader.journal.set_resource(session.id, resource, result.fingerprint)
         return resource, result.fingerprint, time.monotonic() - t0
 
+    @classmethod
+    def from_flight_task(cls, task_uuid: str, params: Any, *,
+                         backend: Backend | str = "flighthub", name: str | None = None,
+                         ledger: Ledger | None = None, **client_kwargs: Any) -> Job:
+        """Build a FlightHub 2 map model from a dock flight's media (nothing is uploaded).
+
+        Args:
+            task_uuid: the flight task (``terranb fh2 tasks`` lists them).
+            params: Params2D or Params3D; ``output_geo_desc`` gives the required CRS.
+            backend: ``"flighthub"`` (a map-model backend built from settings) or a
+                :class:`~terranb.jobs.map_model_backend.MapModelBackend`.
+            name: the model name (default: the task name and ``2d``/``3d``).
+            client_kwargs: passed to the FlightHub 2 client when built here.
+        """
+        from terranb.jobs.map_model_backend import MapModelBackend
+
+        if isinstance(backend, str):
+            if backend.lower() not in ("flighthub", "fh2", "flighthub2", "flighthub-map"):
+                raise ConfigError(f"map models run on FlightHub 2, not {backend!r}; use "
+                                  "backend='flighthub'")
+            backend = make_backend("flighthub-map", **client_kwargs)
+        if not isinstance(backend, MapModelBackend):
+            raise ConfigError("from_flight_task needs a MapModelBackend (backend='flighthub')")
+        code, kind = _resolve_kind(params, None)
+        parameters = _param_string(params)
+        task = backend.client.flight_tasks.get(task_uuid)
+        if task.folder_id is None:
+            raise ValidationError(f"flight task {task_uuid} has no media folder yet; wait "
+                                  "until its media are uploaded")
+        name = name or f"{task.name or task_uuid} {kind}"
+        job_id = backend.start(str(task.folder_id), code, parameters, name, kind=kind)
+        ledger = ledger if ledger is not None else Ledger()
+        record = LedgerRecord(
+            job_id=job_id, backend=backend.kind, base_url=backend.base_url,
+            account=backend.label().rsplit(":", 1)[-1], name=name, job_type=kind,
+            resource_uuid=str(task.folder_id), dataset=f"flight-task:{task_uuid}",
+            parameters=parameters, state=JobState.QUEUED.value, started_at=time.time())
+        ledger.add(record)
+        return cls(backend, job_id, ledger=ledger, record=record)
+
     # -- attach ---------------------------------------------------------------------------
     @classmethod
     def attach(cls, job_id: str, *, backend: Backend | None = None,
