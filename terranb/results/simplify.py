@@ -20,10 +20,13 @@ triangles by barycentric interpolation), so the texture stays where it was.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from terranb.errors import require
-from terranb.results.decimate import MeshPart
+
+if TYPE_CHECKING:  # decimate imports this module: no runtime import back (no circle)
+    from terranb.results.decimate import MeshPart
 
 __all__ = ["simplify_part"]
 
@@ -140,4 +143,4 @@ def simplify_part(p: MeshPart, target_faces: int) -> MeshPart:
         spatial = require("scipy.spatial", "geo")
         _, near = spatial.cKDTree(v).query(new_v)
         colors = np_.asarray(p.colors)[near]
-    return MeshPart(new_v, new_f, uv, p.texture_path, p.material, colors, p.texture)
+    return replace(p, vertices=new_v, faces=new_f, uv=uv, colors=colors)
