@@ -291,7 +291,7 @@ def _map_section(entries: list[ResultEntry], opts: ReportOptions, photos: Any = 
         if ortho is not None or fps or (bboxes and points is None):
             m = result_map(ortho=ortho, footprints=fps, bboxes=bboxes or None,
                            max_png_bytes=opts.map_png_bytes, max_pixels=opts.map_pixels,
-                           height=560)
+                           height=560, deep_zoom=False)  # a static page: no tile server
             survey_layers(m, photos, checks)
             parts.append(T.iframe(map_html(m), 580, "map")
                          + '<p class="note">Orthomosaic, photo footprints and centres, check '

@@ -53,6 +53,8 @@ class RemoteOrtho:
     transform: Any
     size_bytes: int
     findings: list[Finding] = field(default_factory=list)
+    #: the presigned URL read (never in repr/to_dict): deep zoom serves tiles from it
+    source_url: str | None = field(default=None, repr=False)
 
     def read_preview_rgba(self, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Any, Any]:
         """The already-fetched preview (``max_pixels`` was applied when reading)."""
@@ -176,4 +178,5 @@ def _read(ds: Any, level_ds: Any, opener: Any, label: str, max_pixels: int, find
     transform = rasterio.Affine(t.a * sx, t.b * sy, t.c, t.d * sx, t.e * sy, t.f)
     return RemoteOrtho(path=label, crs=ds.crs, width=ds.width, height=ds.height,
                        overview_factors=factors, factor=factor, rgba=rgba,
-                       transform=transform, size_bytes=size, findings=findings)
+                       transform=transform, size_bytes=size, findings=findings,
+                       source_url=getattr(opener, "url", None))

@@ -367,6 +367,7 @@ def result_map(
     height: int | str = 500,
     furniture: bool = True,
     density_per_point: float = 1.0,
+    deep_zoom: bool | str = "auto",
 ) -> folium.Map:
     """One Leaflet map of a survey result, bounded in size and network-free by default.
 
@@ -396,6 +397,9 @@ def result_map(
             (:mod:`terranb.viz.map_furniture`).
         density_per_point: points of the whole cloud each sample point stands for
             (the legend's points/m² are of the whole cloud).
+        deep_zoom: also serve the ortho's full-resolution tiles from the kernel
+            (:mod:`terranb.viz.tile_server`): ``"auto"`` (default) in a live kernel,
+            ``True`` always (errors raise), ``False`` never. Saved HTML keeps the overlay only.
 
     Returns:
         A ``folium.Map``; display it in a notebook or :func:`save_map` it.
@@ -421,6 +425,10 @@ def result_map(
             pixelated=False, opacity=1.0,
         ).add_to(m)
         extents.append(ov.bounds)
+        if deep_zoom:
+            from terranb.viz.tile_server import maybe_add_deep_zoom
+
+            maybe_add_deep_zoom(m, ortho, deep_zoom, crs=ortho_crs)
     if points is not None:
         dv = density_overlay(points, crs=points_crs, bins=density_bins,
                              max_png_bytes=density_png_bytes)
@@ -498,8 +506,14 @@ def tree_map(tree: Any, *, footprints: Any = None, **kwargs: Any) -> folium.Map:
 
 
 def map_html(m: folium.Map) -> str:
-    """The map as one standalone HTML document (what ``Map.save`` writes)."""
-    return str(m.get_root().render())
+    """The map as one standalone HTML document (what ``Map.save`` writes).
+
+    Live deep-zoom tile layers are left out: a saved page has no kernel to serve them.
+    """
+    from terranb.viz.tile_server import live_layers_removed
+
+    with live_layers_removed(m):
+        return str(m.get_root().render())
 
 
 def save_map(m: folium.Map, path: str | os.PathLike[str], *, fill_page: bool = True) -> Path:

@@ -32,7 +32,7 @@ def preview_html(preview: Any, *, max_faces: int = 200_000, max_points: int = 25
     ortho, points, tileset = preview.ortho, preview.points, preview.tileset
     if ortho is not None or (points is not None and points.crs is not None):
         m = result_map(ortho=ortho, points=points if points is not None and
-                       points.crs is not None else None)
+                       points.crs is not None else None, deep_zoom=False)  # static page
         blocks.append("<h2>Map</h2>" + _frame(map_html(m), 480, "map"))
     scene = None
     if tileset is not None:
