@@ -428,15 +428,40 @@ def add_deep_zoom(m: Any, ortho: Any, *, crs: Any = None, max_bytes: int | None 
     """
     folium = require("folium", "viz")
     server = TileServer(ortho, crs=crs, max_bytes=max_bytes, url_base=url_base)
+    _stack_panes(m, folium)
     w, s, e, n = server.bounds_wgs84
     layer = folium.TileLayer(
         tiles=server.url_template, attr="terranb tile server (live kernel)", name=name,
         overlay=True, control=True, min_zoom=server.minzoom,
         max_native_zoom=server.maxzoom, max_zoom=server.maxzoom + OVERZOOM,
-        bounds=[[s, w], [n, e]], no_wrap=True, tile_size=TILE_SIZE)
+        bounds=[[s, w], [n, e]], no_wrap=True, tile_size=TILE_SIZE, pane=_TILES_PANE)
     layer.terranb_live = server  # marks the layer as live and keeps the server alive
     layer.add_to(m)
     return server
+
+
+_ORTHO_PANE, _TILES_PANE = "terranb-ortho", "terranb-deepzoom"
+
+
+def _stack_panes(m: Any, folium: Any) -> None:
+    """Panes so that the tiles draw over the ortho overlay and under the vectors.
+
+    Leaflet puts tile layers in ``tilePane`` (z 200), below every image overlay
+    (``overlayPane``, z 400), so the coarse PNG would hide the sharp tiles. The
+    overlay moves to a pane at z 390, the tiles to one at z 395; footprints, boxes and
+    the density layer stay in ``overlayPane`` above both, base maps below. The panes
+    go first in the map's script (the overlay, created earlier, names its pane).
+    """
+    overlays = [c for c in m._children.values()
+                if isinstance(c, folium.raster_layers.ImageOverlay)]
+    if overlays:
+        overlays[-1].options["pane"] = _ORTHO_PANE
+    for pane, z in ((_TILES_PANE, 395), (_ORTHO_PANE, 390)):
+        if any(getattr(c, "name", None) == pane for c in m._children.values()):
+            continue
+        element = folium.map.CustomPane(pane, z_index=z, pointer_events=False)
+        element.add_to(m)
+        m._children.move_to_end(element.get_name(), last=False)
 
 
 def maybe_add_deep_zoom(m: Any, ortho: Any, mode: bool | str, *, crs: Any = None) -> Any:
