@@ -65,6 +65,31 @@ def _nodes_by_level(reader: Any) -> dict[int, list[Any]]:
     return out
 
 
+def _evlr_crs(source: Any, header: Any) -> Any:
+    """The CRS of a WKT *extended* VLR (copc-lib and PDAL put it there), read by range.
+
+    laspy's ``CopcReader`` parses the VLRs only, so a COPC whose WKT sits in the EVLRs
+    at the end of the file would lose its map placement. The EVLR headers (60 bytes
+    each) and the one WKT record are a few hundred bytes.
+    """
+    start = int(getattr(header, "start_of_first_evlr", 0) or 0)
+    count = int(getattr(header, "number_of_evlrs", 0) or 0)
+    pos = start
+    for _ in range(min(count, 64)) if start else ():
+        source.seek(pos)
+        head = source.read(60)
+        if len(head) < 60:
+            return None
+        user = head[2:18].rstrip(b"\x00")
+        record = int.from_bytes(head[18:20], "little")
+        length = int.from_bytes(head[20:28], "little")
+        if user == b"LASF_Projection" and record == 2112 and 0 < length < 1 << 20:
+            wkt = source.read(length).rstrip(b"\x00").decode("utf-8", "replace")
+            return crs_from_text(wkt)
+        pos += 60 + length
+    return None
+
+
 def read_remote_copc(source: Any, label: str, *, max_points: int = DEFAULT_MAX_POINTS,
                      seed: int = 0, crs: Any = None) -> CopcPreview:
     """Preview a COPC file with at most ``max_points`` points, reading only what it needs.
@@ -111,7 +136,9 @@ def read_remote_copc(source: Any, label: str, *, max_points: int = DEFAULT_MAX_P
             depth = level
         parsed = None
         try:
-            parsed = reader.header.parse_crs()
+            parsed = reader.header.parse_crs() or _evlr_crs(source, reader.header)
+        except ResultFormatError:
+            raise
         except Exception:  # a bad CRS VLR only loses the map placement
             parsed = None
         if parsed is None and crs is not None:

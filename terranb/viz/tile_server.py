@@ -51,7 +51,7 @@ import terranb.viz._png as _png
 from terranb.errors import ResultFormatError, ValidationError, require
 
 __all__ = ["TileServer", "add_deep_zoom", "kernel_is_live", "live_layers_removed",
-           "tile_url_base"]
+           "tile_servers", "tile_url_base"]
 
 TILE_SIZE = 256
 #: zoom levels a tile may lie below the native zoom when the raster has no overviews:
@@ -489,6 +489,12 @@ def maybe_add_deep_zoom(m: Any, ortho: Any, mode: bool | str, *, crs: Any = None
             warnings.warn(f"deep zoom is off: {exc}", stacklevel=3)
             return None
     return add_deep_zoom(m, ortho, crs=crs)
+
+
+def tile_servers(m: Any) -> list[TileServer]:
+    """The tile servers a map's live layers use (empty for a map without deep zoom)."""
+    return [c.terranb_live for c in m._children.values()
+            if isinstance(getattr(c, "terranb_live", None), TileServer)]
 
 
 def _live_children(m: Any) -> list[str]:

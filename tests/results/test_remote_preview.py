@@ -188,3 +188,33 @@ def test_cli_preview_url_writes_page(tmp_path: Path) -> None:
         assert main(["preview", f"{st.base}/tileset.json", "--out", str(out)]) == 0
     page = out.read_text(encoding="utf-8")
     assert "Total fetched" in page and "3D" in page
+
+
+def test_copc_crs_in_an_evlr_is_read_by_range(tmp_path: Path) -> None:
+    """copc-lib (the emulator's writer) and PDAL put the WKT in an extended VLR, which
+    laspy's CopcReader does not parse: the preview reads it by range itself."""
+    laspy = pytest.importorskip("laspy")
+    pytest.importorskip("copclib")
+    from pyproj import CRS
+
+    from terranb.emulator.outputs_copc import write_copc
+
+    rng = np.random.default_rng(0)
+    header = laspy.LasHeader(point_format=6, version="1.4")
+    header.offsets, header.scales = [576700.0, 5188100.0, 180.0], [0.01, 0.01, 0.01]
+    header.add_crs(CRS.from_epsg(32615))
+    las = laspy.LasData(header)
+    n = 5000
+    las.x = 576700 + rng.uniform(0, 50, n)
+    las.y = 5188100 + rng.uniform(0, 50, n)
+    las.z = 180 + rng.uniform(0, 5, n)
+    las.write(tmp_path / "plain.las")
+    write_copc(tmp_path / "plain.las", tmp_path / "cloud.copc.laz")
+    with laspy.CopcReader.open(tmp_path / "cloud.copc.laz") as r:
+        assert r.header.parse_crs() is None  # the case this test is about
+    with serve(tmp_path) as st:
+        p = preview_files([RemoteFile("cloud.copc.laz", None, None,
+                                      f"{st.base}/cloud.copc.laz")], max_points=500)
+    item = p.items[0]
+    assert item.status == "previewed", item.message
+    assert item.result.crs is not None and item.result.crs.to_epsg() == 32615

@@ -29,7 +29,7 @@ from pyproj import Transformer  # noqa: E402
 from rasterio.transform import from_origin  # noqa: E402
 
 from terranb.viz.maps import map_html, result_map  # noqa: E402
-from terranb.viz.tile_server import TileServer, tile_url_base  # noqa: E402
+from terranb.viz.tile_server import TileServer, tile_servers, tile_url_base  # noqa: E402
 
 
 def _load_rangeserver() -> object:
@@ -229,8 +229,7 @@ def test_map_owns_the_server_and_saved_html_keeps_the_overlay(tmp_path: Path) ->
     assert "terranb-tiles/" not in saved and "127.0.0.1" not in saved
     assert "data:image/png;base64" in saved  # the bounded overlay stays
     assert "terranb-tiles/" in m._repr_html_()  # rendering for a file did not drop it
-    server = next(c.terranb_live for c in m._children.values()
-                  if getattr(c, "terranb_live", None))
+    (server,) = tile_servers(m)
     port = server.port
     assert _live_threads() - before
     del m, server
