@@ -437,6 +437,9 @@ def add_deep_zoom(m: Any, ortho: Any, *, crs: Any = None, max_bytes: int | None 
         bounds=[[s, w], [n, e]], no_wrap=True, tile_size=TILE_SIZE, pane=_TILES_PANE)
     layer.terranb_live = server  # marks the layer as live and keeps the server alive
     layer.add_to(m)
+    # Leaflet's map takes its zoom range from its tile layers when it has none of its own:
+    # the layer's min zoom (no tiles read below it) would stop the user zooming out.
+    m.options.setdefault("min_zoom", 0)
     return server
 
 

@@ -73,6 +73,8 @@ def test_live_tiles_show_native_pixels(tmp_path: Path) -> None:
                 timeout=30_000)
             page.wait_for_timeout(800)
             live = page.screenshot()
+            # zooming out past the tiles' min zoom stays possible (the overlay shows there)
+            assert page.evaluate(f"{m.get_name()}.getMinZoom()") == 0
             page.evaluate(f"{m.get_name()}.removeLayer({layer.get_name()})")
             page.wait_for_timeout(500)
             overlay_only = page.screenshot()
