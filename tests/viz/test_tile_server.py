@@ -266,3 +266,35 @@ def test_url_base_on_jupyterhub_and_override(monkeypatch: pytest.MonkeyPatch) ->
     assert tile_url_base(8123) == "/user/alice/proxy/8123"
     monkeypatch.setenv("TERRANB_TILE_URL_BASE", "https://hub.example/user/a/proxy/{port}/")
     assert tile_url_base(8123) == "https://hub.example/user/a/proxy/8123"
+
+
+def test_world_file_and_prj_georeference_the_tiles(tmp_path: Path) -> None:
+    """A .tif without GeoTIFF tags, placed by .tfw + .prj (terranb.results resolves them)."""
+    from pyproj import CRS
+
+    from terranb.errors import ValidationError
+    from terranb.results.ortho import Orthomosaic
+
+    geo = _utm_cog(tmp_path / "geo.tif", size=512)
+    with rasterio.open(geo) as ds:
+        data, t = ds.read(), ds.transform
+    bare = tmp_path / "bare.tif"
+    with rasterio.open(bare, "w", driver="GTiff", width=512, height=512, count=3,
+                       dtype="uint8") as ds:
+        ds.write(data)
+    # world file: pixel-centre origin
+    bare.with_suffix(".tfw").write_text(
+        f"{t.a}\n0\n0\n{t.e}\n{t.c + t.a / 2}\n{t.f + t.e / 2}\n")
+    bare.with_suffix(".prj").write_text(CRS.from_epsg(32633).to_wkt("WKT1_ESRI"))
+    ortho = Orthomosaic.open(bare)
+    assert ortho.crs_source == "prj"  # GDAL does not read a .prj: the server must be told
+    with TileServer(geo) as ref, TileServer(ortho) as placed:
+        z, x, y = ref.center_tile()
+        assert placed.maxzoom == ref.maxzoom
+        assert np.array_equal(_tile(placed, z, x, y), _tile(ref, z, x, y))
+    with pytest.raises(ValidationError, match="no CRS"):
+        plain = tmp_path / "plain.tif"
+        with rasterio.open(plain, "w", driver="GTiff", width=8, height=8, count=1,
+                           dtype="uint8") as ds:
+            ds.write(np.zeros((1, 8, 8), dtype="uint8"))
+        TileServer(plain)
