@@ -159,3 +159,54 @@ def test_errors_are_one_line_with_a_hint(emu: dict[str, Any], home: Path, task: 
                     ok=False), "CRS")
     usage = _run(emu, home, "tasks", "--days", "0", ok=False)
     assert usage.returncode == 2 and "--days" in usage.stderr
+
+
+def test_preflight_with_errors_exits_1_with_one_line(tmp_path: Path, monkeypatch: Any,
+                                                     capsys: Any) -> None:
+    """A task whose photos fail preflight (too few, one truncated): the table on stdout, one
+    error line on stderr, exit 1. In-process, over a Range server and a stand-in client."""
+    import importlib.util
+
+    from terranb.api.models_fh2_dock import FlightTask, TaskMedia
+    from terranb.cli import cmd_fh2
+    from terranb.cli.main import main
+
+    spec = importlib.util.spec_from_file_location(
+        "_terranb_rangeserver_cli", REPO / "tests" / "results" / "_rangeserver.py")
+    assert spec is not None and spec.loader is not None
+    rs = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = rs
+    spec.loader.exec_module(rs)
+    synthetic = pytest.importorskip("terranb.dataset.synthetic")
+    photos = sorted(synthetic.make_sample_flight(tmp_path / "f", seed=1, photos=3,
+                                                 image_size=(300, 200), lidar=False).photos)
+    photos[1].write_bytes(photos[1].read_bytes()[:-4000])  # cut off: truncated
+
+    class Client:
+        def __init__(self, base: str) -> None:
+            self.flight_tasks = self
+            self.items = [TaskMedia.from_api({"uuid": p.name, "name": p.name, "suffix": "jpg",
+                                              "size": p.stat().st_size,
+                                              "original_url": f"{base}/{p.name}"})
+                          for p in photos]
+
+        def __enter__(self) -> Client:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+        def get(self, uuid: str) -> FlightTask:
+            return FlightTask.from_api({"uuid": uuid, "name": "bad", "folder_id": 3})
+
+        def media(self, uuid: str) -> list[TaskMedia]:
+            return self.items
+
+    with rs.serve(photos[0].parent) as srv:
+        monkeypatch.setattr(cmd_fh2, "_client", lambda args: Client(srv.base))
+        code = main(["fh2", "preflight", "t-bad", "--type", "2d"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "too_few_photos" in out and "truncated" in out and "by HTTP Range" in out
+    lines = [ln for ln in err.splitlines() if ln.startswith("terranb: error:")]
+    assert len(lines) == 1 and "t-bad" in lines[0] and "error(s)" in lines[0], err
