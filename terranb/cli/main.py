@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "terranb.cli.cmd_jobs",       # submit, jobs, download
     "terranb.cli.cmd_results",    # info, stac
     "terranb.cli.cmd_preview",    # preview (no download)
+    "terranb.cli.cmd_fh2",        # fh2 status|projects|tasks|media|preflight|models|create
     "terranb.cli.cmd_emulator",   # emulator
     "terranb.cli.cmd_demo",       # demo, report
 ]

@@ -24,8 +24,9 @@ from typing import Any
 
 from terranb.dataset.findings import Finding
 from terranb.dataset.xmp import DjiXmp, find_xmp_packet, parse_dji_xmp
+from terranb.errors import TerranbError
 
-__all__ = ["IMAGE_SUFFIXES", "PhotoMeta", "read_photo_meta"]
+__all__ = ["IMAGE_SUFFIXES", "PhotoMeta", "read_photo_meta", "read_photo_meta_from"]
 
 #: File suffixes treated as photos (lower case).
 IMAGE_SUFFIXES = (".jpg", ".jpeg")
@@ -264,7 +265,7 @@ def _walk_jpeg(fh: Any, file_size: int) -> _Headers:
         fh.seek(start + length - 2)
 
 
-def _looks_truncated(fh: Any, file_size: int, sos: int) -> bool:
+def _looks_truncated(fh: Any, file_size: int, sos: int, tail_bytes: int = _TAIL_BYTES) -> bool:
     """True when the file ends inside entropy-coded data (no EOI and no trailer).
 
     Many DJI files carry data after the image (MPO previews end with their own EOI;
@@ -272,7 +273,7 @@ def _looks_truncated(fh: Any, file_size: int, sos: int) -> bool:
     ``FF`` followed by anything but ``00``, ``D0``-``D7`` or ``D9``, so a tail with
     any other ``FF xx`` pair is a trailer, not a cut-off image.
     """
-    start = max(sos, file_size - _TAIL_BYTES)
+    start = max(sos, file_size - max(2, tail_bytes))
     fh.seek(start)
     tail = fh.read(file_size - start)
     if b"\xff\xd9" in tail:
@@ -384,17 +385,36 @@ def read_photo_meta(path: str | os.PathLike[str]) -> PhotoMeta:
         ``no_capture_time``, ``size_mismatch``, ``odd_tag``).
     """
     p = Path(path)
-    findings: list[Finding] = []
     try:
         size = p.stat().st_size
+        with open(p, "rb") as fh:
+            return read_photo_meta_from(fh, p, size)
     except OSError as exc:
         return PhotoMeta(path=p, size_bytes=0, findings=(Finding(
             "error", "unreadable", f"{p.name}: cannot be read ({exc.strerror or exc}); "
             "check the path and permissions.", p),))
+
+
+def read_photo_meta_from(fh: Any, path: str | os.PathLike[str], size: int, *,
+                         tail_bytes: int = _TAIL_BYTES) -> PhotoMeta:
+    """:func:`read_photo_meta` on an open binary file object of ``size`` bytes.
+
+    The object only needs ``read``/``seek``/``tell``: a local file, or a file read
+    by HTTP ranges from a layer that may do HTTP (``terranb.jobs.mission_preflight``
+    reads a dock mission's photos this way without downloading them). ``path`` only
+    names the photo in findings. ``tail_bytes`` caps the read at the end of the file
+    that tells a complete JPEG from a truncated one (remote readers pass a few KiB).
+    Errors of terranb's own byte layer (an expired URL, a server without Range
+    support) are raised, not turned into ``unreadable`` findings: they are not the
+    photo's fault.
+    """
+    p = Path(path)
+    findings: list[Finding] = []
     try:
-        with open(p, "rb") as fh:
-            h = _walk_jpeg(fh, size)
-            truncated = _looks_truncated(fh, size, h.sos_offset or 0)
+        h = _walk_jpeg(fh, size)
+        truncated = _looks_truncated(fh, size, h.sos_offset or 0, tail_bytes)
+    except TerranbError:
+        raise
     except EOFError as exc:
         return PhotoMeta(path=p, size_bytes=size, truncated=True, findings=(Finding(
             "error", "truncated", f"{p.name}: {exc}; the file is incomplete (interrupted "

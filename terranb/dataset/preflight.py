@@ -26,7 +26,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -207,6 +207,9 @@ def preflight(
     bandwidth_bps: float | None = None,
     ground_elevation: float | None = None,
     recursive: bool = True,
+    reader: Callable[[Path], PhotoMeta] | None = None,
+    sizes: Mapping[Path, int] | None = None,
+    label: str | None = None,
 ) -> PreflightReport:
     """Check a data set for a cloud job before uploading it.
 
@@ -218,6 +221,11 @@ def preflight(
             (default 50 Mbit/s).
         ground_elevation: ground height for photos without RelativeAltitude (footprints).
         recursive: scan sub-folders.
+        reader: reads one photo's metadata (default :func:`read_photo_meta` on the
+            local file); photos that are not local (a dock mission's media read by
+            HTTP range) come with their own reader, ``sizes`` and ``label``.
+        sizes: file sizes in bytes by path (default: from the file system).
+        label: what the report says was scanned (default: the folder, or "N files").
 
     Returns:
         A :class:`PreflightReport`; call ``.raise_for_errors()`` to refuse a bad set.
@@ -232,19 +240,23 @@ def preflight(
     if (be, jt) not in LIMITS:
         known = sorted({t for b, t in LIMITS if b == be})
         raise ValidationError(f"{backend} has no {job_type!r} jobs; use one of {known}")
-    label, files = _gather(source, recursive)
+    found, files = _gather(source, recursive)
+    label = label or found
     bps = float(bandwidth_bps or DEFAULT_BANDWIDTH_BPS)
     rep = PreflightReport(source=label, backend=be, job_type=jt, files=files, bandwidth_bps=bps)
     out: list[Finding] = []
     lidar = jt == "lidar"
 
-    sizes: dict[Path, int] = {}
+    file_sizes: dict[Path, int] = {}
     for p in files:
+        if sizes is not None:
+            file_sizes[p] = int(sizes.get(p, 0))
+            continue
         try:
-            sizes[p] = p.stat().st_size
+            file_sizes[p] = p.stat().st_size
         except OSError:
-            sizes[p] = 0
-    rep.total_bytes = sum(sizes.values())
+            file_sizes[p] = 0
+    rep.total_bytes = sum(file_sizes.values())
 
     photo_paths = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
     for p in files:
@@ -264,7 +276,7 @@ def preflight(
                                f"{jt.upper()} jobs use photos only -- move it out of the "
                                "folder.", p))
 
-    metas = [read_photo_meta(p) for p in photo_paths]
+    metas = [(reader or read_photo_meta)(p) for p in photo_paths]
     rep.photos = metas
     for m in metas:
         out.extend(m.findings)

@@ -168,7 +168,8 @@ class SubmitWidget:
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, ops: Any = None,
                  tracker: Any = None, backend: str = "terra", job_type: str = "2d",
-                 crs: str = "", name: str = "") -> None:
+                 crs: str = "", name: str = "", source: str = "folder",
+                 mission_ops: Any = None) -> None:
         w = widgets()
         self.ops = ops if ops is not None else SubmitOps()
         self.tracker = tracker
@@ -177,7 +178,7 @@ class SubmitWidget:
         self.errors: list[str] = []
         self._progress_event: Any = None
         self._step_text = ""
-        self._checked_key: tuple[str, str, str] | None = None
+        self._checked_key: tuple[str, ...] | None = None
         self._busy = False
         start = Path(path) if path is not None else Path.cwd()
 
@@ -217,13 +218,25 @@ class SubmitWidget:
         self.progress_box.layout.display = "none"
         self.status = w.HTML()
 
+        # The second source (widgets/mission_source.py): a dock mission's photos on FlightHub 2.
+        from terranb.widgets.mission_source import SOURCES, MissionOps, MissionPicker
+
+        self.source = w.ToggleButtons(options=SOURCES, value=source, description="Source",
+                                      style=style)
+        self.ops_mission = mission_ops if mission_ops is not None else MissionOps(
+            getattr(self.ops, "backend_factory", None), getattr(self.ops, "ledger", None))
+        self.mission_preflight: Any = None
+        self.mission = MissionPicker(self.ops_mission, self._inputs_changed, self._report_error)
         self.check_button.on_click(lambda _b: self.check())
         self.submit_button.on_click(lambda _b: self.submit())
         for widget in (self.path, self.backend, self.job_type):
             widget.observe(self._inputs_changed, names="value")
+        self.folder_box = w.VBox([w.HBox([self.path, self.browse_toggle]), self.browser.widget])
+        self.source.observe(self._source_changed, names="value")
         self.widget = w.VBox([
-            w.HBox([self.path, self.browse_toggle]),
-            self.browser.widget,
+            self.source,
+            self.folder_box,
+            self.mission.widget,
             w.HBox([self.backend, self.job_type]),
             w.HBox([self.crs, self.quality]),
             self.name,
@@ -235,6 +248,7 @@ class SubmitWidget:
             self.status,
         ])
         self.widget.add_class("terranb-submit")
+        self._source_changed({"new": source})
 
     # -- inputs -----------------------------------------------------------------------------
 
@@ -248,7 +262,18 @@ class SubmitWidget:
     def _browsed(self, folder: Path) -> None:
         self.path.value = str(folder)
 
-    def _key(self) -> tuple[str, str, str]:
+    def _source_changed(self, change: dict[str, Any]) -> None:
+        mission = change.get("new") == "mission"
+        self.folder_box.layout.display = "none" if mission else ""
+        self.mission.widget.layout.display = "" if mission else "none"
+        self.backend.layout.display = "none" if mission else ""  # a mission is FlightHub 2's
+        if mission and not self.mission.loaded:
+            self.mission.load()
+        self._inputs_changed()
+
+    def _key(self) -> tuple[str, ...]:
+        if self.source.value == "mission":
+            return ("mission", *self.mission.key(), self.job_type.value)
         return (self.path.value, self.backend.value, self.job_type.value)
 
     def _inputs_changed(self, _change: Any = None) -> None:
@@ -280,6 +305,11 @@ class SubmitWidget:
 
     def check(self) -> None:
         """Run preflight (the Check button); shows findings and the footprint map."""
+        if self.source.value == "mission":
+            from terranb.widgets.mission_source import check_mission
+
+            check_mission(self)
+            return
         folder = Path(self.path.value).expanduser()
         if not folder.exists():
             self.report = None
@@ -338,6 +368,11 @@ class SubmitWidget:
                           "settings", error=True)
             elif count_errors(self.report):
                 self._say("preflight found errors: fix them and press Check again", error=True)
+            return
+        if self.source.value == "mission":
+            from terranb.widgets.mission_source import submit_mission
+
+            submit_mission(self)
             return
         folder = Path(self.path.value).expanduser()
         backend, job_type = self.backend.value, self.job_type.value

@@ -6,12 +6,15 @@ The emulator runs as a subprocess on 127.0.0.1 (``conftest.emulator_process``).
   CLI, end to end (token -> upload with the token's keys -> callback with the
   resource uuid flighthub2-cli reads out of ``store_path`` -> start -> get ->
   running -> stop -> delete), and must succeed.
+* The dock mission (projects, devices, flight tasks, media, map models) through
+  flighthub2-cli's CLI, in a user's order, must succeed end to end.
 * Every other operation of flighthub2-cli's catalogue (``flighthub2.spec``: projects,
   devices, flight tasks, map models, waylines ...) is called through the catalogue's
   dispatcher, like ``fh2 call``. Each either succeeds, with an answer that
   flighthub2-cli's pydantic models accept, or gets FlightHub's envelope with a code
   the emulator documents: HTTP 404 + 200501 for a route it does not serve (yet),
-  HTTP 200 + a business code otherwise. The parametrisation lists them all.
+  HTTP 200 + a business code otherwise. The parametrisation lists them all, and
+  ``SUCCEED_NOW`` states which succeed since the emulator serves the dock routes.
 
 Assertion messages name the side that deviates ("emulator" for an answer,
 "flighthub2-cli" for a request the emulator refused) and the field.
@@ -49,6 +52,14 @@ DOCUMENTED = {v for k, v in vars(E).items() if k.startswith("FH2_") and isinstan
 OPEN_MODEL = sorted(op.name for op in OPERATIONS if op.group == "openmodel"
                     or op.name.startswith("openmodel."))
 OTHERS = [op for op in OPERATIONS if op.name not in OPEN_MODEL]
+# What flighthub2-cli's non-open-modeling operations get from the emulator now that it
+# serves the dock routes (issue 13): "ok" = success, answer accepted by flighthub2-cli's
+# models; "no-route" = HTTP 404 + FlightHub's envelope, code 200501 (the emulator does not
+# serve it); an int = HTTP 200 with that documented business code.
+SUCCEED_NOW = {"system.status", "project.list", "project.find", "device.list",
+               "project.sts-token", "task.list", "task.get", "task.media", "model.list",
+               "model.get", "model.create"}
+OUTCOMES: dict[str, Any] = {}
 WKT_4326 = ('GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563]],'
             'PRIMEM["Greenwich",0],UNIT["degree",0.0174532925199433]]')
 
@@ -169,6 +180,39 @@ def test_a_made_up_resource_uuid_is_a_business_error(client) -> None:
     assert info.value.code == E.FH2_NOT_BATCH and token.resource_uuid in info.value.message
 
 
+def test_dock_mission_commands_succeed_through_the_cli(emulator_process, seen) -> None:
+    """flighthub2-cli's own commands over the dock mission, in the order a user runs them:
+    project list, device list, task list -> get -> media, model create -> list -> get."""
+    info = emulator_process
+    projects = _cli(info, "project", "list")
+    assert [p["uuid"] for p in projects] == [info["project_uuid"]], f"emulator: {projects}"
+    assert _cli(info, "project", "find", projects[0]["name"])["uuid"] == info["project_uuid"]
+    devices = _cli(info, "project", "devices")
+    sn = devices[0]["gateway"]["sn"]
+    tasks = _cli(info, "task", "list", "--sn", sn)
+    assert len(tasks) == 1 and tasks[0]["folder_id"], f"emulator: task list {tasks}"
+    task = _cli(info, "task", "get", tasks[0]["uuid"])
+    assert task["folder_info"]["folder_id"] == tasks[0]["folder_id"], (
+        f"emulator: task detail folder_info {task.get('folder_info')} vs list folder_id")
+    media = _cli(info, "task", "media", tasks[0]["uuid"])
+    assert len(media) == 16 and all(m["original_url"].startswith("http") for m in media)
+    created = _cli(info, "model", "create", "--name", "interop map", "--task-folder-id",
+                   str(tasks[0]["folder_id"]), "--type", "2d",
+                   "--format", "mesh", "--wkt", WKT_4326, "--quality", "low")
+    model_id = created["id"]
+    assert isinstance(model_id, int), f"emulator: model/create answered {created}"
+    assert model_id in [m["id"] for m in _cli(info, "model", "list")]
+    deadline = time.time() + 90
+    detail = _cli(info, "model", "get", str(model_id))
+    while not detail.get("url") and time.time() < deadline:
+        time.sleep(0.5)
+        detail = _cli(info, "model", "get", str(model_id))
+    assert detail["url"].startswith("http") and detail["size"] > 0, (
+        f"emulator: model detail without a download url after 90 s: {detail}")
+    seen.update(sn=sn, task_uuid=tasks[0]["uuid"], folder_id=tasks[0]["folder_id"],
+                model_id=str(model_id))
+
+
 def _args(op: Any, seen: dict[str, Any]) -> dict[str, Any]:
     """Arguments for an operation: values seen in earlier answers, else placeholders."""
     now = int(time.time())
@@ -231,12 +275,18 @@ def test_every_other_operation_succeeds_or_gets_the_envelope(op, client, seen) -
             f"emulator: {route} answered HTTP {exc.status_code}, field code={body['code']!r}; "
             f"expected HTTP 404 with code {E.FH2_NO_ROUTE} for a route it does not serve")
         assert body["message"], f"emulator: {route} envelope has an empty message"
+        OUTCOMES[op.name] = "no-route"
+        assert op.name not in SUCCEED_NOW, f"emulator: {route} is not served, it should be"
         return
     except fh2_errors.BusinessError as exc:
         assert exc.code in DOCUMENTED, (
             f"emulator: {route} answered field code={exc.code}, not a documented code "
             f"({sorted(DOCUMENTED)})")
         assert exc.message, f"emulator: {route} business error without a message"
+        OUTCOMES[op.name] = exc.code
+        assert op.name not in SUCCEED_NOW, (
+            f"emulator: {route} refused flighthub2-cli's request {args} with code {exc.code}: "
+            f"{exc.message}")
         return
     except TypeError as exc:  # flighthub2-cli refused our arguments before sending
         pytest.fail(f"test: arguments {args} for {op.name} are wrong: {exc}")
@@ -246,6 +296,7 @@ def test_every_other_operation_succeeds_or_gets_the_envelope(op, client, seen) -
     assert last.response_body.get("code") == 0 and "data" in last.response_body, (
         f"emulator: {route} success envelope fields: {sorted(last.response_body)}")
     _remember(op.name, result, seen)
+    OUTCOMES[op.name] = "ok"
 
 
 def test_the_catalogue_is_what_this_file_covers() -> None:
@@ -257,3 +308,16 @@ def test_the_catalogue_is_what_this_file_covers() -> None:
          "openmodel.running", "openmodel.delete"])
     assert {op.name for op in OTHERS} >= {"model.list", "model.get", "model.create",
                                           "task.list", "task.get", "task.media"}
+
+
+def test_zz_outcomes_are_as_stated() -> None:
+    """Runs after the parametrised calls (file order): prints and checks the table."""
+    if len(OUTCOMES) < len(OTHERS):
+        pytest.skip("run the whole file: the outcomes come from the parametrised test")
+    for name in sorted(OUTCOMES):
+        print(f"{name:<24} {OUTCOMES[name]}")
+    assert {n for n, o in OUTCOMES.items() if o == "ok"} == SUCCEED_NOW
+    # everything else is a route the emulator does not serve (none is refused as a request)
+    assert {n for n, o in OUTCOMES.items() if o != "ok"} == {
+        op.name for op in OTHERS} - SUCCEED_NOW
+    assert all(o == "no-route" for n, o in OUTCOMES.items() if n not in SUCCEED_NOW)

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BINDER = ROOT / "binder"
 NOTEBOOKS = ROOT / "notebooks"
 EXPECTED = ["01_quick_start", "02_orthomosaic_analysis", "03_3d_mesh", "04_lidar_point_cloud",
-            "05_flighthub2_open_modeling", "06_survey_report"]
+            "05_flighthub2_open_modeling", "06_survey_report", "07_dock_mission"]
 
 
 def _pyproject() -> dict:
