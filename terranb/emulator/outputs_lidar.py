@@ -52,16 +52,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from terranb.emulator.outputs_common import (
-    Progress,
-    as_bool,
-    as_float,
+    OutputJob,
     atomic_path,
-    output_crs,
     param,
     pointclouds_of,
     utm_crs_for,
     write_json,
-    write_mission,
 )
 from terranb.emulator.outputs_copc import write_copc
 from terranb.errors import ValidationError, require
@@ -156,14 +152,8 @@ def _wgs84_center(sources: list[_Source]) -> tuple[float, float]:
     return sum(lons) / len(lons), sum(lats) / len(lats)
 
 
-def produce_lidar(
-    parameters: dict[str, Any],
-    inputs: list[tuple[str, Path]],
-    out_dir: Path,
-    progress: Progress,
-    chunk_points: int = 500_000,
-) -> list[str]:
-    """Write the LiDAR result tree into ``out_dir``; returns the relative paths written.
+def produce_lidar(job: OutputJob) -> list[str]:
+    """Write the LiDAR result tree into ``job.out_dir``; returns the relative paths written.
 
     Raises:
         ValidationError: no LAS/LAZ input, or an input without a usable CRS.
@@ -171,6 +161,7 @@ def produce_lidar(
     laspy = require("laspy", "geo")
     np = require("numpy", "geo")
     pyproj = require("pyproj", "geo")
+    parameters, inputs, out_dir, progress = job.parameters, job.inputs, job.out_dir, job.progress
     started = time.time()
     clouds = pointclouds_of(inputs)
     if not clouds:
@@ -197,7 +188,7 @@ def produce_lidar(
     total_in = sum(s.count for s in sources)
     if total_in == 0:
         raise ValidationError("the LiDAR job's point clouds hold no points")
-    target = output_crs(parameters)
+    target = job.crs()
     if target is None:
         target = utm_crs_for(*_wgs84_center(sources))
     target_h = _horizontal(target)
@@ -215,12 +206,12 @@ def produce_lidar(
         txmin, tymin = min(txmin, b[0]), min(tymin, b[1])
         txmax, tymax = max(txmax, b[2]), max(tymax, b[3])
         tzmin, tzmax = min(tzmin, s.mins[2] * zf), max(tzmax, s.maxs[2] * zf)
-    height_offset = as_float(param(parameters, "output_height_offset"), 0.0)
+    height_offset = job.number("output_height_offset", 0.0)
     tzmin += height_offset
     tzmax += height_offset
 
-    sample_distance = as_float(param(parameters, "sample_distance"), 0.0)
-    quality_level = int(as_float(param(parameters, "quality_level"), 1.0))
+    sample_distance = job.number("sample_distance", 0.0)
+    quality_level = int(job.number("quality_level", 1.0))
     if quality_level not in (1, 2, 3):
         raise ValidationError(f"quality_level must be 1, 2 or 3, got {quality_level}")
     decimate = {1: 1, 2: 4, 3: 16}[quality_level] if sample_distance <= 0 else 1
@@ -261,8 +252,8 @@ def produce_lidar(
     written = 0
     dropped = 0
     dem: _DemGrid | None = None
-    want_dem = as_bool(param(parameters, "generate_dem"), False)
-    dem_resolution = as_float(param(parameters, "dem_resolution"), 0.5)
+    want_dem = job.flag("generate_dem", False)
+    dem_resolution = job.number("dem_resolution", 0.5)
     if want_dem:
         if dem_resolution <= 0:
             raise ValidationError(f"dem_resolution must be > 0 m, got {dem_resolution}")
@@ -281,7 +272,7 @@ def produce_lidar(
             zf = _unit_m(s.crs)
             with laspy.open(str(s.path)) as reader:
                 in_dims = set(reader.header.point_format.dimension_names)
-                for chunk in reader.chunk_iterator(chunk_points):
+                for chunk in reader.chunk_iterator(job.chunk_points):
                     n = len(chunk)
                     if n == 0:
                         continue
@@ -368,11 +359,11 @@ def produce_lidar(
         "generate dem tif": dem is not None,
         "generate contour dxf": False,
         "generate contour shp": False,
-        "merge point": as_bool(param(parameters, "merge_point"), False),
-        "smooth point": as_bool(param(parameters, "smooth_point"), False),
-        "lidar point max distance": as_float(param(parameters, "lidar_point_max_distance"), 0.0),
+        "merge point": job.flag("merge_point", False),
+        "smooth point": job.flag("smooth_point", False),
+        "lidar point max distance": job.number("lidar_point_max_distance", 0.0),
         "ground extraction": {
-            "do ground extraction": as_bool(param(parameters, "ground_extract"), False)
+            "do ground extraction": job.flag("ground_extract", False)
         },
         "dem generation": {
             "generate dem": dem is not None,
@@ -408,14 +399,7 @@ def produce_lidar(
     if dem is not None:
         produced.append(dem.write(np, out_dir / DEM_PATH, target))
     produced.append(
-        write_mission(
-            out_dir,
-            "lidar",
-            parameters,
-            inputs,
-            [*produced, "mission.json"],
-            {"output points": written, "input points": total_in},
-        )
+        job.mission("lidar", produced, {"output points": written, "input points": total_in})
     )
     progress.done(f"LiDAR cloud with {written:,} of {total_in:,} points")
     return produced
