@@ -161,11 +161,10 @@ def _producer(kind: str) -> Callable[[OutputJob], list[str]]:
 def _decode(parameters: dict[str, Any] | str | None) -> dict[str, Any]:
     if parameters is None or parameters == "":
         return {"parameter": {}}
-    if isinstance(parameters, str):
-        try:
-            parameters = json.loads(parameters)
-        except ValueError as exc:
-            raise ValidationError(f"parameters is not valid JSON: {exc}") from exc
+    try:
+        parameters = json.loads(parameters) if isinstance(parameters, str) else parameters
+    except ValueError as exc:
+        raise ValidationError(f"parameters is not valid JSON: {exc}") from exc
     if not isinstance(parameters, dict):
         raise ValidationError("parameters must be a JSON object")
     if not isinstance(parameters.get("parameter", {}), dict):

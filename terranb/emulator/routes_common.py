@@ -325,9 +325,17 @@ def issue_store_token(
     return creds, callback
 
 
-def token_of(ctx: EmulatorContext, api: str, owner: str, callback: str) -> dict[str, Any] | None:
-    """The upload token ``owner`` of ``api`` was given with this callbackParam, if any."""
-    return owned(ctx, "tokens", callback, api=api, owner=owner, by="callback_param")
+def token_of(
+    ctx: EmulatorContext, api: str, owner: str, callback: str, *, fail: Exception
+) -> dict[str, Any]:
+    """The upload token ``owner`` of ``api`` was given with this callbackParam.
+
+    ``fail`` (the API's own error, naming the fix) is raised when there is none.
+    """
+    token = owned(ctx, "tokens", callback, api=api, owner=owner, by="callback_param")
+    if token is None:
+        raise fail
+    return token
 
 
 _SAFE_NAME = re.compile(r"^[^\x00-\x1f\\]+$")

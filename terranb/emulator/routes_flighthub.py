@@ -289,13 +289,11 @@ def _upload_callback(call: FH2Call) -> Any:
     if not isinstance(files, list) or not files:
         raise FH2Error(E.FH2_MISSING_PARAMETER, "files must be a non-empty array of {name, etag}")
     check_file_count(files)
-    token = token_of(ctx, "fh2", project, callback)
-    if token is None:
-        raise FH2Error(
-            E.FH2_PARAMETER,
-            "callback_param is not valid; pass the callback_param "
-            "of the obtain_token answer the files were uploaded with",
-        )
+    token = token_of(ctx, "fh2", project, callback, fail=FH2Error(
+        E.FH2_PARAMETER,
+        "callback_param is not valid; pass the callback_param "
+        "of the obtain_token answer the files were uploaded with",
+    ))
     resource_uuid = resolve_resource_uuid(ctx.state, project, resource_uuid, token)
     existing_res = ctx.state.resource(resource_uuid)
     if existing_res is not None and (

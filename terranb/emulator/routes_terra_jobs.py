@@ -78,7 +78,11 @@ def create_job(call: Terra) -> GoJSONResponse:
 
 @dataclass
 class JobQuery(ListQuery):
-    """``GET /jobs``: the list parameters and the job filters."""
+    """``GET /jobs``: the list parameters and the job filters.
+
+    ``type`` and ``status`` match the integer codes exactly; ``originResourceUuid`` and
+    ``outputResourceUuid`` keep the jobs that read or wrote that resource.
+    """
 
     type: str | None = None
     status: str | None = None

@@ -190,7 +190,12 @@ def delete_resource(uuid: str, call: Terra, deleteMode: str | None = None) -> Go
 # -------------------------------------------------------------------- files
 @dataclass
 class FileQuery(ListQuery):
-    """``GET /files``: the list parameters and the file filters."""
+    """``GET /files``: the list parameters and the file filters.
+
+    ``needURL`` adds a presigned ``url`` to every file, ``name`` matches a file name
+    exactly, ``resourceUuid`` lists one resource's files (by their names there) and
+    ``orderAsc`` sorts oldest first (newest first by default).
+    """
 
     needURL: str | None = None
     name: str | None = None

@@ -89,13 +89,11 @@ def upload_callback(call: Terra) -> GoJSONResponse:
     if not isinstance(files, list) or not files:
         raise TerraError(E.PARAMETER, "files must be a non-empty array of {name, etag, checksum}")
     resource = call.resource(resource_uuid)
-    token = token_of(ctx, "terra", app_key, callback)
-    if token is None:
-        raise TerraError(
-            E.PARAMETER,
-            "callbackParam is not valid; pass the callbackParam of the "
-            "obtain_token answer whose storePath the files were uploaded to",
-        )
+    token = token_of(ctx, "terra", app_key, callback, fail=TerraError(
+        E.PARAMETER,
+        "callbackParam is not valid; pass the callbackParam of the "
+        "obtain_token answer whose storePath the files were uploaded to",
+    ))
     if not resource["revisable"]:
         raise TerraError(
             E.INVALID_OPERATION,
