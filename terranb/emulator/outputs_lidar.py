@@ -97,13 +97,13 @@ _BITS = 21  # voxel index bits per axis in the thinning key
 
 @dataclass
 class _Source:
+    """One input cloud: its name in the resource, the local file, its CRS and LAS header
+    (``point_count``, ``mins`` / ``maxs`` and ``point_format`` are read from it)."""
+
     name: str
     path: Path
     crs: CRS
-    count: int
-    mins: tuple[float, float, float]
-    maxs: tuple[float, float, float]
-    has_rgb: bool
+    header: Any  # laspy.LasHeader, kept after the reader is closed
 
 
 def _source_crs(name: str, header: Any) -> CRS:
@@ -146,7 +146,8 @@ def _wgs84_center(sources: list[_Source]) -> tuple[float, float]:
     lons, lats = [], []
     for s in sources:
         t = pyproj.Transformer.from_crs(_horizontal(s.crs), 4326, always_xy=True)
-        lon, lat = t.transform((s.mins[0] + s.maxs[0]) / 2, (s.mins[1] + s.maxs[1]) / 2)
+        lo, hi = s.header.mins, s.header.maxs
+        lon, lat = t.transform(float(lo[0] + hi[0]) / 2, float(lo[1] + hi[1]) / 2)
         lons.append(lon)
         lats.append(lat)
     return sum(lons) / len(lons), sum(lats) / len(lats)
@@ -175,17 +176,9 @@ def produce_lidar(job: OutputJob) -> list[str]:
         with laspy.open(str(path)) as reader:
             header = reader.header
             sources.append(
-                _Source(
-                    name=name,
-                    path=path,
-                    crs=_source_crs(name, header),
-                    count=int(header.point_count),
-                    mins=tuple(float(v) for v in header.mins),  # type: ignore[arg-type]
-                    maxs=tuple(float(v) for v in header.maxs),  # type: ignore[arg-type]
-                    has_rgb="red" in header.point_format.dimension_names,
-                )
+                _Source(name=name, path=path, crs=_source_crs(name, header), header=header)
             )
-    total_in = sum(s.count for s in sources)
+    total_in = sum(int(s.header.point_count) for s in sources)
     if total_in == 0:
         raise ValidationError("the LiDAR job's point clouds hold no points")
     target = job.crs()
@@ -201,11 +194,12 @@ def produce_lidar(job: OutputJob) -> list[str]:
     for s in sources:
         t = pyproj.Transformer.from_crs(_horizontal(s.crs), target_h, always_xy=True)
         transformers[s.name] = t
-        b = t.transform_bounds(s.mins[0], s.mins[1], s.maxs[0], s.maxs[1], densify_pts=21)
+        lo, hi = [float(v) for v in s.header.mins], [float(v) for v in s.header.maxs]
+        b = t.transform_bounds(lo[0], lo[1], hi[0], hi[1], densify_pts=21)
         zf = _unit_m(s.crs)
         txmin, tymin = min(txmin, b[0]), min(tymin, b[1])
         txmax, tymax = max(txmax, b[2]), max(tymax, b[3])
-        tzmin, tzmax = min(tzmin, s.mins[2] * zf), max(tzmax, s.maxs[2] * zf)
+        tzmin, tzmax = min(tzmin, lo[2] * zf), max(tzmax, hi[2] * zf)
     height_offset = job.number("output_height_offset", 0.0)
     tzmin += height_offset
     tzmax += height_offset
@@ -235,7 +229,8 @@ def produce_lidar(job: OutputJob) -> list[str]:
             )
         origin = (txmin - margin * vx, tymin - margin * vy, tzmin - margin * vz)
 
-    point_format = 7 if any(s.has_rgb for s in sources) else 6
+    has_rgb = any("red" in s.header.point_format.dimension_names for s in sources)
+    point_format = 7 if has_rgb else 6
     header = laspy.LasHeader(point_format=point_format, version="1.4")
     scale = 1e-7 if geographic else 0.001
     header.scales = np.array([scale, scale, 0.001])
