@@ -175,13 +175,14 @@ class ListQuery:
     ) -> list[dict[str, Any]]:
         """The rows listed in ``uuids`` (all without it) whose name contains ``search``."""
         if self.uuids:
-            wanted = {u.strip() for u in self.uuids.split(",") if u.strip()}
+            wanted = [u.strip() for u in self.uuids.split(",") if u.strip()]
             if len(wanted) > UUID_LIST_MAX:
                 raise TerraError(
                     E.PARAMETER,
                     f"uuids lists {len(wanted)} uuids; at most {UUID_LIST_MAX} are accepted",
                 )
-            rows_all = [r for r in rows_all if r["uuid"] in wanted]
+            keep = set(wanted)
+            rows_all = [r for r in rows_all if r["uuid"] in keep]
         if self.search:
             needle = self.search.lower()
             rows_all = [r for r in rows_all if needle in name_of(r).lower()]
