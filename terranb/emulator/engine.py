@@ -59,7 +59,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from terranb.emulator.outputs_common import Progress
+from terranb.emulator.outputs_common import OutputJob, Progress
 from terranb.errors import ValidationError
 
 __all__ = ["JOB_TYPES", "Engine"]
@@ -123,42 +123,48 @@ class Engine:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         inputs = [(str(n).replace("\\", "/"), Path(p)) for n, p in inputs]
-        if kind == "lidar":
-            from terranb.emulator.outputs_lidar import produce_lidar
+        job = OutputJob(
+            params, inputs, out_dir, Progress(on_progress, _STAGES[kind]), seed=self.seed,
+            max_pixels=self.max_pixels, chunk_points=self.chunk_points,
+        )
+        return _producer(kind)(job)
 
-            progress = Progress(on_progress, [("read", 1), ("merge", 17), ("report", 2)])
-            return produce_lidar(params, inputs, out_dir, progress, chunk_points=self.chunk_points)
-        if kind == "2d":
-            from terranb.emulator.outputs_2d import produce_2d
 
-            progress = Progress(on_progress, [("read", 1), ("mosaic", 16), ("report", 3)])
-            return produce_2d(params, inputs, out_dir, progress, max_pixels=self.max_pixels)
+# Progress weights of each producer's stages (roughly their share of the run time).
+_STAGES: dict[str, list[tuple[str, float]]] = {
+    "lidar": [("read", 1), ("merge", 17), ("report", 2)],
+    "2d": [("read", 1), ("mosaic", 16), ("report", 3)],
+    "3d": [("read", 1), ("mosaic", 10), ("mesh", 5), ("cloud", 3), ("report", 1)],
+    "3dgs": [("read", 1), ("mosaic", 10), ("splats", 5), ("report", 1)],
+}
+
+
+def _producer(kind: str) -> Callable[[OutputJob], list[str]]:
+    # Imported on demand: each producer pulls in its own heavy libraries.
+    if kind == "lidar":
+        from terranb.emulator.outputs_lidar import produce_lidar
+
+        return produce_lidar
+    if kind == "2d":
+        from terranb.emulator.outputs_2d import produce_2d
+
+        return produce_2d
+    if kind == "3d":
         from terranb.emulator.outputs_3d import produce_3d
-        from terranb.emulator.outputs_3dgs import produce_3dgs
 
-        if kind == "3d":
-            progress = Progress(
-                on_progress, [("read", 1), ("mosaic", 10), ("mesh", 5), ("cloud", 3), ("report", 1)]
-            )
-            return produce_3d(
-                params, inputs, out_dir, progress, seed=self.seed, max_pixels=self.max_pixels
-            )
-        progress = Progress(
-            on_progress, [("read", 1), ("mosaic", 10), ("splats", 5), ("report", 1)]
-        )
-        return produce_3dgs(
-            params, inputs, out_dir, progress, seed=self.seed, max_pixels=self.max_pixels
-        )
+        return produce_3d
+    from terranb.emulator.outputs_3dgs import produce_3dgs
+
+    return produce_3dgs
 
 
 def _decode(parameters: dict[str, Any] | str | None) -> dict[str, Any]:
     if parameters is None or parameters == "":
         return {"parameter": {}}
-    if isinstance(parameters, str):
-        try:
-            parameters = json.loads(parameters)
-        except ValueError as exc:
-            raise ValidationError(f"parameters is not valid JSON: {exc}") from exc
+    try:
+        parameters = json.loads(parameters) if isinstance(parameters, str) else parameters
+    except ValueError as exc:
+        raise ValidationError(f"parameters is not valid JSON: {exc}") from exc
     if not isinstance(parameters, dict):
         raise ValidationError("parameters must be a JSON object")
     if not isinstance(parameters.get("parameter", {}), dict):

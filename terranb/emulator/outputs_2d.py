@@ -41,16 +41,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from terranb.emulator.outputs_common import (
+    OutputJob,
     Progress,
-    as_bool,
-    as_float,
     atomic_path,
     output_crs,
-    param,
     photos_of,
     utm_crs_for,
     write_json,
-    write_mission,
     write_text,
 )
 from terranb.errors import ValidationError, require
@@ -412,28 +409,23 @@ def sfm_reports(
     return ["AT/sfm_report.json", "AT/sfm_geo_desc.json"]
 
 
-def produce_2d(
-    parameters: dict[str, Any],
-    inputs: list[tuple[str, Path]],
-    out_dir: Path,
-    progress: Progress,
-    max_pixels: int = 40_000_000,
-) -> list[str]:
-    """Write the 2D result tree into ``out_dir``; returns the relative paths written."""
+def produce_2d(job: OutputJob) -> list[str]:
+    """Write the 2D result tree into ``job.out_dir``; returns the relative paths written."""
+    parameters, inputs, out_dir, progress = job.parameters, job.inputs, job.out_dir, job.progress
     rasterio = require("rasterio", "geo")
     np = require("numpy", "geo")
     from terranb.results.worldfile import write_world_file
 
     progress.stage("read", "reading photo positions")
     metas, usable = read_photos(inputs)
-    crs = output_crs(parameters) or default_crs(usable)
-    quality = int(as_float(param(parameters, "quality_level"), 1.0))
+    crs = job.crs() or default_crs(usable)
+    quality = int(job.number("quality_level", 1.0))
     if quality not in _QUALITY_FACTOR:
         raise ValidationError(f"quality_level must be 1, 2 or 3, got {quality}")
     aoi = aoi_ring(parameters, crs)
     progress.stage("mosaic", f"mosaicking {len(usable)} photos")
     build = build_mosaic(
-        usable, out_dir / "map" / "result.tif", crs, quality, max_pixels, progress, aoi=aoi
+        usable, out_dir / "map" / "result.tif", crs, quality, job.max_pixels, progress, aoi=aoi
     )
 
     _to_cog(rasterio, build.path)
@@ -446,7 +438,7 @@ def produce_2d(
     heights = [m.relative_altitude for m in usable if m.relative_altitude is not None]
     lat = _mean_lat(usable)
     report = {
-        "GCJ tiles": as_bool(param(parameters, "use_gcj02"), False),
+        "GCJ tiles": job.flag("use_gcj02", False),
         "TDOM GSD": round(build.gsd_m, 4),
         "TDOM generate time": round(build.seconds),
         "covered area": area,
@@ -454,14 +446,14 @@ def produce_2d(
         "enable CUDA": False,
         "fly altitude": statistics.fmean(heights) if heights else None,
         "gps corner": gps_corner(crs, build.bounds),
-        "map mode": int(as_float(param(parameters, "map_mode"), 1.0)),
+        "map mode": int(job.number("map_mode", 1.0)),
         "map tile": tile_levels(build.gsd_m, lat),
         "quality level": quality,
         "reflectance calibration": False,
         "output coordinate": crs.name,
-        "use Wallis": as_bool(param(parameters, "use_Wallis"), False),
-        "use Dehaze": as_bool(param(parameters, "use_Dehaze"), False),
-        "dom tile size": int(as_float(param(parameters, "dom_tile_size"), 0.0)),
+        "use Wallis": job.flag("use_Wallis", False),
+        "use Dehaze": job.flag("use_Dehaze", False),
+        "dom tile size": int(job.number("dom_tile_size", 0.0)),
     }
     write_json(out_dir / "map" / "report" / "map_report.json", report)
     produced = [
@@ -475,14 +467,7 @@ def produce_2d(
         out_dir, metas, usable, build.native_gsd_m, area, reconstructed=build.photos_used
     )
     produced.append(
-        write_mission(
-            out_dir,
-            "2d",
-            parameters,
-            inputs,
-            [*produced, "mission.json"],
-            {"photos used": len(usable), "output coordinate": crs.name},
-        )
+        job.mission("2d", produced, {"photos used": len(usable), "output coordinate": crs.name})
     )
     progress.done(f"orthomosaic {build.width} x {build.height} px at {build.gsd_m:.3f} m")
     return produced

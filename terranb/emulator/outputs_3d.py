@@ -74,15 +74,11 @@ from terranb.emulator.outputs_2d import (
     sfm_reports,
 )
 from terranb.emulator.outputs_common import (
-    Progress,
-    as_bool,
-    as_float,
+    OutputJob,
     atomic_path,
     output_crs,
-    param,
     srs_text,
     write_json,
-    write_mission,
     write_text,
 )
 from terranb.errors import ValidationError, require
@@ -169,19 +165,15 @@ def _model_crs(parameters: dict[str, Any], usable: list[PhotoMeta]) -> tuple[CRS
     return crs, ""
 
 
-def _build_surface(
-    parameters: dict[str, Any],
-    inputs: list[tuple[str, Path]],
-    out_dir: Path,
-    progress: Progress,
-    max_pixels: int,
-) -> tuple[_Surface, list[PhotoMeta], list[PhotoMeta]]:
+def _build_surface(job: OutputJob) -> tuple[_Surface, list[PhotoMeta], list[PhotoMeta]]:
+    parameters, inputs, out_dir, progress = job.parameters, job.inputs, job.out_dir, job.progress
+    max_pixels = job.max_pixels
     rasterio = require("rasterio", "geo")
     np = require("numpy", "geo")
     progress.stage("read", "reading photo positions")
     metas, usable = read_photos(inputs)
     crs, note = _model_crs(parameters, usable)
-    quality = int(as_float(param(parameters, "quality_level"), 1.0))
+    quality = int(job.number("quality_level", 1.0))
     if quality not in _BASE_FACES:
         raise ValidationError(f"quality_level must be 1, 2 or 3, got {quality}")
     progress.stage("mosaic", f"mosaicking {len(usable)} photos for the texture")
@@ -422,30 +414,22 @@ def _write_las(np: Any, out_dir: Path, surface: _Surface, seed: int) -> tuple[li
     return [_LAS_PATH], len(xyz)
 
 
-def produce_3d(
-    parameters: dict[str, Any],
-    inputs: list[tuple[str, Path]],
-    out_dir: Path,
-    progress: Progress,
-    seed: int = 0,
-    max_pixels: int = 40_000_000,
-) -> list[str]:
-    """Write the 3D result tree into ``out_dir``; returns the relative paths written."""
+def produce_3d(job: OutputJob) -> list[str]:
+    """Write the 3D result tree into ``job.out_dir``; returns the relative paths written."""
     np = require("numpy", "geo")
+    out_dir, progress, seed = job.out_dir, job.progress, job.seed
     started = time.time()
-    surface, metas, usable = _build_surface(parameters, inputs, out_dir, progress, max_pixels)
-    simplify = min(1.0, max(0.05, as_float(param(parameters, "model_simplify"), 1.0)))
-    output_mesh = as_bool(param(parameters, "output_mesh"), True)
-    want_ply = output_mesh and as_bool(param(parameters, "generate_ply"), False)
+    surface, metas, usable = _build_surface(job)
+    simplify = min(1.0, max(0.05, job.number("model_simplify", 1.0)))
+    output_mesh = job.flag("output_mesh", True)
+    want_ply = output_mesh and job.flag("generate_ply", False)
     # generate_obj has no documented default; FlightHub 2's default parameter_3d sets it
     # false with generate_b3dm true, so OBJ is written unless it is explicitly switched off.
-    want_obj = output_mesh and as_bool(param(parameters, "generate_obj"), True)
-    want_b3dm = output_mesh and as_bool(param(parameters, "generate_b3dm"), False)
-    want_pnts = as_bool(param(parameters, "output_pointcloud"), False) and as_bool(
-        param(parameters, "generate_pnts"), False
+    want_obj = output_mesh and job.flag("generate_obj", True)
+    want_b3dm = output_mesh and job.flag("generate_b3dm", False)
+    want_pnts = job.flag("output_pointcloud", False) and job.flag("generate_pnts", False
     )
-    want_las = as_bool(param(parameters, "output_pointcloud"), False) and as_bool(
-        param(parameters, "generate_las"), False
+    want_las = job.flag("output_pointcloud", False) and job.flag("generate_las", False
     )
     produced: list[str] = []
     faces = vertices = points = 0
@@ -487,7 +471,7 @@ def produce_3d(
             "generate_pcd",
             "generate_point_s3mb",
         )
-        if as_bool(param(parameters, k), False)
+        if job.flag(k, False)
     ]
     report: dict[str, Any] = {
         "output coordinate": surface.crs.name,
@@ -520,14 +504,7 @@ def produce_3d(
     produced.append("report/model_report.json")
     produced += sfm_reports(out_dir, metas, usable, surface.native_gsd_m, _area_km2(np, surface))
     produced.append(
-        write_mission(
-            out_dir,
-            "3d",
-            parameters,
-            inputs,
-            [*produced, "mission.json"],
-            {"photos used": len(usable), "faces": faces},
-        )
+        job.mission("3d", produced, {"photos used": len(usable), "faces": faces})
     )
     progress.done(f"textured surface with {faces:,} faces")
     return produced

@@ -8,8 +8,6 @@ it with the photo colours, one per ``_SPLAT_SPACING_GSD`` ground-sample distance
 from __future__ import annotations
 
 import math
-from pathlib import Path
-from typing import Any
 
 from terranb.emulator.outputs_3d import (
     _SPLAT_SPACING_GSD,
@@ -17,23 +15,17 @@ from terranb.emulator.outputs_3d import (
     _metadata_xml,
     _surface_samples,
 )
-from terranb.emulator.outputs_common import Progress, atomic_path, write_mission, write_text
+from terranb.emulator.outputs_common import OutputJob, atomic_path, write_text
 from terranb.errors import require
 
 __all__ = ["produce_3dgs"]
 
 
-def produce_3dgs(
-    parameters: dict[str, Any],
-    inputs: list[tuple[str, Path]],
-    out_dir: Path,
-    progress: Progress,
-    seed: int = 0,
-    max_pixels: int = 40_000_000,
-) -> list[str]:
-    """Write a Gaussian-splat PLY of the surface into ``out_dir``; returns the paths written."""
+def produce_3dgs(job: OutputJob) -> list[str]:
+    """Write a Gaussian-splat PLY of the surface into ``job.out_dir``; returns the paths."""
     np = require("numpy", "geo")
-    surface, _metas, usable = _build_surface(parameters, inputs, out_dir, progress, max_pixels)
+    out_dir, progress, seed = job.out_dir, job.progress, job.seed
+    surface, _metas, usable = _build_surface(job)
     progress.stage("splats", "placing splats on the surface")
     max_splats = {1: 1_000_000, 2: 400_000, 3: 100_000}[surface.quality]
     xyz, rgba, spacing = _surface_samples(
@@ -78,14 +70,7 @@ def produce_3dgs(
     write_text(out_dir / "3dgs" / "metadata.xml", _metadata_xml(surface))
     produced = ["3dgs/point_cloud.ply", "3dgs/metadata.xml"]
     produced.append(
-        write_mission(
-            out_dir,
-            "3dgs",
-            parameters,
-            inputs,
-            [*produced, "mission.json"],
-            {"photos used": len(usable), "splats": n},
-        )
+        job.mission("3dgs", produced, {"photos used": len(usable), "splats": n})
     )
     progress.done(f"{n:,} splats")
     return produced

@@ -13,6 +13,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from pyproj import CRS
 
 __all__ = [
+    "OutputJob",
     "Progress",
     "atomic_path",
     "output_crs",
@@ -224,3 +226,40 @@ def write_mission(
         doc.update(extra)
     write_json(out_dir / "mission.json", doc)
     return "mission.json"
+
+
+@dataclass(frozen=True)
+class OutputJob:
+    """What every ``produce_*`` gets from the engine, and how it reads and records it.
+
+    ``parameters`` is the decoded job object (``{"parameter": {...}, ...}``), ``inputs``
+    the ``(relative name, local file)`` pairs of the input resource, ``out_dir`` the root
+    of the result tree; the knobs are the engine's (not every producer uses each).
+    """
+
+    parameters: dict[str, Any]
+    inputs: list[tuple[str, Path]]
+    out_dir: Path
+    progress: Progress
+    seed: int = 0
+    max_pixels: int = 40_000_000
+    chunk_points: int = 500_000
+
+    def flag(self, name: str, default: bool) -> bool:
+        """``parameter.<name>`` as a flag (bool, number or string)."""
+        return as_bool(param(self.parameters, name), default)
+
+    def number(self, name: str, default: float) -> float:
+        """``parameter.<name>`` as a number (``default`` when absent or invalid)."""
+        return as_float(param(self.parameters, name), default)
+
+    def crs(self) -> CRS | None:
+        """The CRS of ``parameter.output_geo_desc`` (``None``: automatic)."""
+        return output_crs(self.parameters)
+
+    def mission(self, job_type: str, produced: list[str], extra: dict[str, Any]) -> str:
+        """Write ``mission.json`` listing ``produced`` and itself; returns its path."""
+        return write_mission(
+            self.out_dir, job_type, self.parameters, self.inputs, [*produced, "mission.json"],
+            extra,
+        )

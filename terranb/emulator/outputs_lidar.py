@@ -52,16 +52,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from terranb.emulator.outputs_common import (
-    Progress,
-    as_bool,
-    as_float,
+    OutputJob,
     atomic_path,
-    output_crs,
     param,
     pointclouds_of,
     utm_crs_for,
     write_json,
-    write_mission,
 )
 from terranb.emulator.outputs_copc import write_copc
 from terranb.errors import ValidationError, require
@@ -101,13 +97,13 @@ _BITS = 21  # voxel index bits per axis in the thinning key
 
 @dataclass
 class _Source:
+    """One input cloud: its name in the resource, the local file, its CRS and LAS header
+    (``point_count``, ``mins`` / ``maxs`` and ``point_format`` are read from it)."""
+
     name: str
     path: Path
     crs: CRS
-    count: int
-    mins: tuple[float, float, float]
-    maxs: tuple[float, float, float]
-    has_rgb: bool
+    header: Any  # laspy.LasHeader, kept after the reader is closed
 
 
 def _source_crs(name: str, header: Any) -> CRS:
@@ -150,20 +146,15 @@ def _wgs84_center(sources: list[_Source]) -> tuple[float, float]:
     lons, lats = [], []
     for s in sources:
         t = pyproj.Transformer.from_crs(_horizontal(s.crs), 4326, always_xy=True)
-        lon, lat = t.transform((s.mins[0] + s.maxs[0]) / 2, (s.mins[1] + s.maxs[1]) / 2)
+        lo, hi = s.header.mins, s.header.maxs
+        lon, lat = t.transform(float(lo[0] + hi[0]) / 2, float(lo[1] + hi[1]) / 2)
         lons.append(lon)
         lats.append(lat)
     return sum(lons) / len(lons), sum(lats) / len(lats)
 
 
-def produce_lidar(
-    parameters: dict[str, Any],
-    inputs: list[tuple[str, Path]],
-    out_dir: Path,
-    progress: Progress,
-    chunk_points: int = 500_000,
-) -> list[str]:
-    """Write the LiDAR result tree into ``out_dir``; returns the relative paths written.
+def produce_lidar(job: OutputJob) -> list[str]:
+    """Write the LiDAR result tree into ``job.out_dir``; returns the relative paths written.
 
     Raises:
         ValidationError: no LAS/LAZ input, or an input without a usable CRS.
@@ -171,6 +162,7 @@ def produce_lidar(
     laspy = require("laspy", "geo")
     np = require("numpy", "geo")
     pyproj = require("pyproj", "geo")
+    parameters, inputs, out_dir, progress = job.parameters, job.inputs, job.out_dir, job.progress
     started = time.time()
     clouds = pointclouds_of(inputs)
     if not clouds:
@@ -184,20 +176,12 @@ def produce_lidar(
         with laspy.open(str(path)) as reader:
             header = reader.header
             sources.append(
-                _Source(
-                    name=name,
-                    path=path,
-                    crs=_source_crs(name, header),
-                    count=int(header.point_count),
-                    mins=tuple(float(v) for v in header.mins),  # type: ignore[arg-type]
-                    maxs=tuple(float(v) for v in header.maxs),  # type: ignore[arg-type]
-                    has_rgb="red" in header.point_format.dimension_names,
-                )
+                _Source(name=name, path=path, crs=_source_crs(name, header), header=header)
             )
-    total_in = sum(s.count for s in sources)
+    total_in = sum(int(s.header.point_count) for s in sources)
     if total_in == 0:
         raise ValidationError("the LiDAR job's point clouds hold no points")
-    target = output_crs(parameters)
+    target = job.crs()
     if target is None:
         target = utm_crs_for(*_wgs84_center(sources))
     target_h = _horizontal(target)
@@ -210,17 +194,18 @@ def produce_lidar(
     for s in sources:
         t = pyproj.Transformer.from_crs(_horizontal(s.crs), target_h, always_xy=True)
         transformers[s.name] = t
-        b = t.transform_bounds(s.mins[0], s.mins[1], s.maxs[0], s.maxs[1], densify_pts=21)
+        lo, hi = [float(v) for v in s.header.mins], [float(v) for v in s.header.maxs]
+        b = t.transform_bounds(lo[0], lo[1], hi[0], hi[1], densify_pts=21)
         zf = _unit_m(s.crs)
         txmin, tymin = min(txmin, b[0]), min(tymin, b[1])
         txmax, tymax = max(txmax, b[2]), max(tymax, b[3])
-        tzmin, tzmax = min(tzmin, s.mins[2] * zf), max(tzmax, s.maxs[2] * zf)
-    height_offset = as_float(param(parameters, "output_height_offset"), 0.0)
+        tzmin, tzmax = min(tzmin, lo[2] * zf), max(tzmax, hi[2] * zf)
+    height_offset = job.number("output_height_offset", 0.0)
     tzmin += height_offset
     tzmax += height_offset
 
-    sample_distance = as_float(param(parameters, "sample_distance"), 0.0)
-    quality_level = int(as_float(param(parameters, "quality_level"), 1.0))
+    sample_distance = job.number("sample_distance", 0.0)
+    quality_level = int(job.number("quality_level", 1.0))
     if quality_level not in (1, 2, 3):
         raise ValidationError(f"quality_level must be 1, 2 or 3, got {quality_level}")
     decimate = {1: 1, 2: 4, 3: 16}[quality_level] if sample_distance <= 0 else 1
@@ -244,7 +229,8 @@ def produce_lidar(
             )
         origin = (txmin - margin * vx, tymin - margin * vy, tzmin - margin * vz)
 
-    point_format = 7 if any(s.has_rgb for s in sources) else 6
+    has_rgb = any("red" in s.header.point_format.dimension_names for s in sources)
+    point_format = 7 if has_rgb else 6
     header = laspy.LasHeader(point_format=point_format, version="1.4")
     scale = 1e-7 if geographic else 0.001
     header.scales = np.array([scale, scale, 0.001])
@@ -261,8 +247,8 @@ def produce_lidar(
     written = 0
     dropped = 0
     dem: _DemGrid | None = None
-    want_dem = as_bool(param(parameters, "generate_dem"), False)
-    dem_resolution = as_float(param(parameters, "dem_resolution"), 0.5)
+    want_dem = job.flag("generate_dem", False)
+    dem_resolution = job.number("dem_resolution", 0.5)
     if want_dem:
         if dem_resolution <= 0:
             raise ValidationError(f"dem_resolution must be > 0 m, got {dem_resolution}")
@@ -281,7 +267,7 @@ def produce_lidar(
             zf = _unit_m(s.crs)
             with laspy.open(str(s.path)) as reader:
                 in_dims = set(reader.header.point_format.dimension_names)
-                for chunk in reader.chunk_iterator(chunk_points):
+                for chunk in reader.chunk_iterator(job.chunk_points):
                     n = len(chunk)
                     if n == 0:
                         continue
@@ -368,11 +354,11 @@ def produce_lidar(
         "generate dem tif": dem is not None,
         "generate contour dxf": False,
         "generate contour shp": False,
-        "merge point": as_bool(param(parameters, "merge_point"), False),
-        "smooth point": as_bool(param(parameters, "smooth_point"), False),
-        "lidar point max distance": as_float(param(parameters, "lidar_point_max_distance"), 0.0),
+        "merge point": job.flag("merge_point", False),
+        "smooth point": job.flag("smooth_point", False),
+        "lidar point max distance": job.number("lidar_point_max_distance", 0.0),
         "ground extraction": {
-            "do ground extraction": as_bool(param(parameters, "ground_extract"), False)
+            "do ground extraction": job.flag("ground_extract", False)
         },
         "dem generation": {
             "generate dem": dem is not None,
@@ -408,14 +394,7 @@ def produce_lidar(
     if dem is not None:
         produced.append(dem.write(np, out_dir / DEM_PATH, target))
     produced.append(
-        write_mission(
-            out_dir,
-            "lidar",
-            parameters,
-            inputs,
-            [*produced, "mission.json"],
-            {"output points": written, "input points": total_in},
-        )
+        job.mission("lidar", produced, {"output points": written, "input points": total_in})
     )
     progress.done(f"LiDAR cloud with {written:,} of {total_in:,} points")
     return produced

@@ -41,6 +41,7 @@ from terranb.emulator.config import (
 )
 from terranb.emulator.context import EmulatorContext
 from terranb.emulator.errors_wire import CloudApiError, openapi_body
+from terranb.emulator.routes_common import object_schema
 from terranb.emulator.s3policy import StsPolicy
 from terranb.emulator.wire import BodyError, CIDict, parse_object
 
@@ -123,17 +124,10 @@ manage = APIRouter(
 @manage.post(
     "/login",
     summary="Log in (flag 1 web, 2 pilot)",
-    openapi_extra=openapi_body(
-        {
-            "type": "object",
-            "required": ["username", "password", "flag"],
-            "properties": {
-                "username": {"type": "string"},
-                "password": {"type": "string"},
-                "flag": {"type": "integer", "enum": [1, 2]},
-            },
-        }
-    ),
+    openapi_extra=openapi_body(object_schema(
+        {"username": "string", "password": "string", "flag": {"type": "integer", "enum": [1, 2]}},
+        "username", "password", "flag",
+    )),
 )
 def login(request: Request) -> Response:
     """A UserDTO with a fresh ``access_token`` (the x-auth-token)."""
@@ -168,34 +162,19 @@ media = APIRouter(
     prefix="/media/api/v1", tags=["Cloud API media"], dependencies=[Depends(cloudapi_user)]
 )
 
-_EXT_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "drone_model_key": {"type": "string"},
-        "file_group_id": {"type": "string"},
-        "is_original": {"type": "boolean"},
-        "payload_model_key": {"type": "string"},
-        "tinny_fingerprint": {"type": "string"},
-        "sn": {"type": "string"},
-    },
-}
+_EXT_SCHEMA = object_schema(
+    {"drone_model_key": "string", "file_group_id": "string", "is_original": "boolean",
+     "payload_model_key": "string", "tinny_fingerprint": "string", "sn": "string"}
+)
 
 
 @media.post(
     "/workspaces/{workspace_id}/fast-upload",
     summary="Media fast upload",
-    openapi_extra=openapi_body(
-        {
-            "type": "object",
-            "required": ["fingerprint"],
-            "properties": {
-                "fingerprint": {"type": "string"},
-                "name": {"type": "string"},
-                "path": {"type": "string"},
-                "ext": _EXT_SCHEMA,
-            },
-        }
-    ),
+    openapi_extra=openapi_body(object_schema(
+        {"fingerprint": "string", "name": "string", "path": "string", "ext": _EXT_SCHEMA},
+        "fingerprint",
+    )),
 )
 def fast_upload(
     workspace_id: str, request: Request, user: CloudApiUser = Depends(cloudapi_user)
@@ -213,31 +192,26 @@ def fast_upload(
     return ok("")
 
 
-_CALLBACK_SCHEMA = {
-    "type": "object",
-    "required": ["object_key", "fingerprint", "name"],
-    "properties": {
-        "object_key": {"type": "string"},
+_CALLBACK_SCHEMA = object_schema(
+    {
+        "object_key": "string",
         "sub_file_type": {"type": "integer", "enum": [0, 1]},
         "ext": _EXT_SCHEMA,
-        "fingerprint": {"type": "string"},
-        "name": {"type": "string"},
-        "path": {"type": "string"},
-        "metadata": {
-            "type": "object",
-            "properties": {
-                "absolute_altitude": {"type": "number"},
-                "created_time": {"type": "string"},
-                "gimbal_yaw_degree": {"type": "number"},
-                "relative_altitude": {"type": "number"},
-                "shoot_position": {
-                    "type": "object",
-                    "properties": {"lat": {"type": "number"}, "lng": {"type": "number"}},
-                },
-            },
-        },
+        "fingerprint": "string",
+        "name": "string",
+        "path": "string",
+        "metadata": object_schema(
+            {
+                "absolute_altitude": "number",
+                "created_time": "string",
+                "gimbal_yaw_degree": "number",
+                "relative_altitude": "number",
+                "shoot_position": object_schema({"lat": "number", "lng": "number"}),
+            }
+        ),
     },
-}
+    "object_key", "fingerprint", "name",
+)
 
 
 @media.post(
@@ -315,13 +289,9 @@ def upload_callback(
 @media.post(
     "/workspaces/{workspace_id}/files/tiny-fingerprints",
     summary="Which tiny fingerprints already exist",
-    openapi_extra=openapi_body(
-        {
-            "type": "object",
-            "required": ["tiny_fingerprints"],
-            "properties": {"tiny_fingerprints": {"type": "array", "items": {"type": "string"}}},
-        }
-    ),
+    openapi_extra=openapi_body(object_schema(
+        {"tiny_fingerprints": {"type": "array", "items": {"type": "string"}}}, "tiny_fingerprints"
+    )),
 )
 def tiny_fingerprints(
     workspace_id: str, request: Request, user: CloudApiUser = Depends(cloudapi_user)
@@ -342,16 +312,9 @@ def tiny_fingerprints(
 @media.post(
     "/workspaces/{workspace_id}/group-upload-callback",
     summary="Callback after a file group upload completes (empty answer)",
-    openapi_extra=openapi_body(
-        {
-            "type": "object",
-            "properties": {
-                "file_group_id": {"type": "string"},
-                "file_count": {"type": "integer"},
-                "file_uploaded_count": {"type": "integer"},
-            },
-        }
-    ),
+    openapi_extra=openapi_body(object_schema(
+        {"file_group_id": "string", "file_count": "integer", "file_uploaded_count": "integer"}
+    )),
 )
 def group_upload_callback(
     workspace_id: str, request: Request, user: CloudApiUser = Depends(cloudapi_user)

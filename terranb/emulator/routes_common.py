@@ -1,7 +1,9 @@
-"""Helpers the emulator's route modules share: envelopes, bodies, paging, ownership, names.
+"""Helpers the emulator's route modules share: envelopes, bodies, paging, ownership, tokens.
 
-TerraAPI's success envelope and body/query parsing (102001 on bad input), paging
-of list endpoints, the per-account ownership checks (102002 / 102114), and the
+TerraAPI's success envelope and body/query parsing (102001 on bad input), the
+signed call a route receives (:data:`Terra`: the caller's AK and its own rows,
+102002 / 102114 for anyone else's), paging of list endpoints (:class:`ListQuery`),
+upload tokens of all three APIs, JSON Schema for ``/openapi.json``, and the
 checks FlightHub 2's routes reuse: clean relative file names, ETag comparison,
 the ``parameters`` JSON string and image counting.
 """
@@ -10,51 +12,77 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+import time
+import uuid as uuid_mod
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
 import terranb.emulator.errors_wire as E
-from terranb.emulator.auth import raw_body, terra_auth
+from terranb.emulator.auth import ctx_of, raw_body, terra_auth
 from terranb.emulator.context import EmulatorContext
 from terranb.emulator.errors_wire import FH2Error, TerraError
-from terranb.emulator.state import UNFINISHED_JOB_STATES
+from terranb.emulator.s3policy import StsPolicy
+from terranb.emulator.state import UNFINISHED_JOB_STATES, State
 from terranb.emulator.wire import BodyError, CIDict, GoJSONResponse, parse_object
+
+if TYPE_CHECKING:
+    from terranb.emulator.storage import IssuedCredentials
 
 __all__ = [
     "IMAGE_EXTENSIONS",
     "MAX_ROWS",
     "NAME_META_SCHEMA",
     "PREFIX",
+    "ListQuery",
+    "MissingUpload",
+    "Terra",
+    "TerraCall",
     "body_of",
-    "bool_query",
+    "bool_value",
     "busy_resources",
     "check_file_name",
+    "check_upload",
     "count_images",
     "fh2_body",
     "fh2_ok",
     "fh2_str",
-    "int_query",
+    "insert_file",
+    "insert_resource",
+    "int_value",
+    "issue_store_token",
+    "name_meta_changes",
+    "object_schema",
     "ok",
-    "own_file",
-    "own_job",
-    "own_resource",
-    "page_of",
+    "owned",
     "parse_parameters",
     "str_field",
     "strip_etag",
     "terra_router",
-    "uuid_list",
+    "token_of",
 ]
 
 PREFIX = "/terra-rescon-be/v2"
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".tif", ".tiff", ".png", ".dng")
 MAX_ROWS = 1000
 UUID_LIST_MAX = 1000
-NAME_META_SCHEMA = {
-    "type": "object",
-    "properties": {"name": {"type": "string"}, "meta": {"type": "string"}},
-}
+
+
+def object_schema(properties: dict[str, Any], *required: str) -> dict[str, Any]:
+    """A JSON Schema object for ``/openapi.json``; a property given as ``"string"``
+    (any JSON type name) stands for ``{"type": "string"}``."""
+    schema: dict[str, Any] = {"type": "object"}
+    if required:
+        schema["required"] = list(required)
+    schema["properties"] = {
+        k: {"type": v} if isinstance(v, str) else v for k, v in properties.items()
+    }
+    return schema
+
+
+NAME_META_SCHEMA = object_schema({"name": "string", "meta": "string"})
 
 
 def terra_router(tag: str = "TerraAPI v2") -> APIRouter:
@@ -93,8 +121,10 @@ def str_field(body: CIDict, key: str, *, required: bool = False, default: str = 
     return value
 
 
-def int_query(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
+# Query parameters are declared ``str | None`` and parsed here, so that a bad value is
+# TerraAPI's 102001 with a message naming it, not FastAPI's 422.
+def int_value(name: str, raw: str | None, default: int, low: int, high: int) -> int:
+    """An integer query parameter from its raw text (``default`` when absent or empty)."""
     if raw is None or raw == "":
         return default
     try:
@@ -108,11 +138,10 @@ def int_query(request: Request, name: str, default: int, low: int, high: int) ->
     return min(value, high)
 
 
-def bool_query(request: Request, name: str) -> bool:
-    raw = request.query_params.get(name)
+def bool_value(name: str, raw: str | None) -> bool:
+    """A boolean query parameter from its raw text, in Go's strconv.ParseBool spellings."""
     if raw is None or raw == "":
         return False
-    # Go's strconv.ParseBool spellings.
     if raw in {"1", "t", "T", "TRUE", "true", "True"}:
         return True
     if raw in {"0", "f", "F", "FALSE", "false", "False"}:
@@ -120,48 +149,130 @@ def bool_query(request: Request, name: str) -> bool:
     raise TerraError(E.PARAMETER, f"query parameter {name} must be true or false, got {raw!r}")
 
 
-def uuid_list(request: Request, name: str) -> list[str] | None:
-    raw = request.query_params.get(name)
-    if not raw:
+def _name(row: dict[str, Any]) -> str:
+    return str(row["name"])
+
+
+@dataclass
+class ListQuery:
+    """The query parameters every TerraAPI list route takes, declared once.
+
+    A route takes it (or a subclass adding its own filters) as ``q: ListQuery =
+    Depends()``, so FastAPI documents ``page``, ``rows``, ``search`` and ``uuids``.
+    The values stay raw text and are checked where the route filters and pages, in
+    that order, as they always were.
+    """
+
+    page: str | None = None
+    rows: str | None = None
+    search: str | None = None
+    uuids: str | None = None
+
+    def select(
+        self,
+        rows_all: list[dict[str, Any]],
+        name_of: Callable[[dict[str, Any]], str] = _name,
+    ) -> list[dict[str, Any]]:
+        """The rows listed in ``uuids`` (all without it) whose name contains ``search``."""
+        if self.uuids:
+            wanted = [u.strip() for u in self.uuids.split(",") if u.strip()]
+            if len(wanted) > UUID_LIST_MAX:
+                raise TerraError(
+                    E.PARAMETER,
+                    f"uuids lists {len(wanted)} uuids; at most {UUID_LIST_MAX} are accepted",
+                )
+            keep = set(wanted)
+            rows_all = [r for r in rows_all if r["uuid"] in keep]
+        if self.search:
+            needle = self.search.lower()
+            rows_all = [r for r in rows_all if needle in name_of(r).lower()]
+        return rows_all
+
+    def answer(
+        self, rows_all: list[dict[str, Any]], to_json: Callable[[dict[str, Any]], Any]
+    ) -> GoJSONResponse:
+        """The success envelope of one page: ``{list, page, rows, total}``."""
+        page = int_value("page", self.page, 1, 1, 10**9)
+        rows = int_value("rows", self.rows, 10, 1, MAX_ROWS)
+        items = rows_all[(page - 1) * rows : page * rows]
+        data = {"list": [to_json(r) for r in items], "page": page, "rows": rows}
+        return ok({**data, "total": len(rows_all)})
+
+
+def owned(
+    ctx: EmulatorContext, table: str, uuid_: str, *, by: str = "uuid", **match: Any
+) -> dict[str, Any] | None:
+    """The row of ``table`` whose ``by`` column is ``uuid_`` if its columns hold ``match``."""
+    row = ctx.state.one(f"SELECT * FROM {table} WHERE {by} = ?", (uuid_,))
+    if row is None or any(row[k] != v for k, v in match.items()):
         return None
-    items = [u.strip() for u in raw.split(",") if u.strip()]
-    if len(items) > UUID_LIST_MAX:
-        raise TerraError(
-            E.PARAMETER, f"{name} lists {len(items)} uuids; at most {UUID_LIST_MAX} are accepted"
-        )
-    return items
-
-
-def page_of(
-    rows_all: list[dict[str, Any]], request: Request
-) -> tuple[list[dict[str, Any]], int, int]:
-    page = int_query(request, "page", 1, 1, 10**9)
-    rows = int_query(request, "rows", 10, 1, MAX_ROWS)
-    start = (page - 1) * rows
-    return rows_all[start : start + rows], page, rows
-
-
-def own_resource(ctx: EmulatorContext, owner: str, uuid_: str) -> dict[str, Any]:
-    row = ctx.state.resource(uuid_, api="terra")
-    if row is None or row["owner"] != owner:
-        raise TerraError(
-            E.RESOURCE_NOT_FOUND, f"resource {uuid_!r} does not exist for this app key"
-        )
     return row
 
 
-def own_job(ctx: EmulatorContext, owner: str, uuid_: str) -> dict[str, Any]:
-    row = ctx.state.one("SELECT * FROM jobs WHERE uuid = ?", (uuid_,))
-    if row is None or row["owner"] != owner:
-        raise TerraError(E.JOB_NOT_FOUND, f"job {uuid_!r} does not exist for this app key")
-    return row
+@dataclass(frozen=True)
+class TerraCall:
+    """A signed TerraAPI call: the emulator, the caller's AK, and what the AK owns."""
+
+    request: Request
+    ctx: EmulatorContext
+    app_key: str
+
+    def body(self, *, allow_empty: bool = False) -> CIDict:
+        """The request's JSON object, or 102001."""
+        return body_of(self.request, allow_empty=allow_empty)
+
+    def _own(self, table: str, what: str, code: int, uuid_: str, **match: Any) -> dict[str, Any]:
+        row = owned(self.ctx, table, uuid_, owner=self.app_key, **match)
+        if row is None:
+            raise TerraError(code, f"{what} {uuid_!r} does not exist for this app key")
+        return row
+
+    def resource(self, uuid_: str) -> dict[str, Any]:
+        """This AK's resource (102002 for an unknown one or another account's)."""
+        return self._own("resources", "resource", E.RESOURCE_NOT_FOUND, uuid_, api="terra")
+
+    def job(self, uuid_: str) -> dict[str, Any]:
+        """This AK's job (102114 otherwise)."""
+        return self._own("jobs", "job", E.JOB_NOT_FOUND, uuid_)
+
+    def file(self, uuid_: str) -> dict[str, Any]:
+        """This AK's file (102002 otherwise)."""
+        return self._own("files", "file", E.RESOURCE_NOT_FOUND, uuid_)
+
+    def busy_resources(self) -> set[str]:
+        """Uuids of the resources this AK's unfinished jobs read or write."""
+        return busy_resources(self.ctx, self.app_key)
 
 
-def own_file(ctx: EmulatorContext, owner: str, uuid_: str) -> dict[str, Any]:
-    row = ctx.state.one("SELECT * FROM files WHERE uuid = ?", (uuid_,))
-    if row is None or row["owner"] != owner:
-        raise TerraError(E.RESOURCE_NOT_FOUND, f"file {uuid_!r} does not exist for this app key")
-    return row
+async def _terra_call(request: Request, app_key: str = Depends(terra_auth)) -> TerraCall:
+    # The router already depends on terra_auth; FastAPI runs it once per request.
+    return TerraCall(request, ctx_of(request), app_key)
+
+
+Terra = Annotated[TerraCall, Depends(_terra_call)]
+"""A route parameter ``call: Terra`` receives the verified :class:`TerraCall`."""
+
+
+def name_meta_changes(body: CIDict) -> dict[str, Any]:
+    """The ``name`` / ``meta`` a PUT body changes (``name`` must not be empty), stamped now."""
+    changes: dict[str, Any] = {}
+    for key in ("name", "meta"):
+        if body.has(key):
+            changes[key] = str_field(body, key, required=(key == "name"))
+    changes["updated_at"] = time.time()
+    return changes
+
+
+def insert_resource(
+    st: State, uuid_: str, *, api: str, owner: str, name: str, type: str, now: float,
+    meta: str = "", scope: dict[str, Any] | None = None, **columns: Any,
+) -> None:
+    """Insert a resource row (TerraAPI's or FlightHub 2's) created ``now``."""
+    st.insert(
+        "resources",
+        {"uuid": uuid_, "api": api, "owner": owner, "name": name, "type": type, "meta": meta,
+         **columns, "scope": scope or {}, "created_at": now, "updated_at": now},
+    )
 
 
 def busy_resources(ctx: EmulatorContext, owner: str) -> set[str]:
@@ -174,6 +285,58 @@ def busy_resources(ctx: EmulatorContext, owner: str) -> set[str]:
     return {u for r in rows for u in (r["origin_resource_uuid"], r["output_resource_uuid"]) if u}
 
 
+# ------------------------------------------------------------ upload tokens
+def issue_store_token(
+    ctx: EmulatorContext,
+    *,
+    api: str,
+    owner: str,
+    bucket: str,
+    region: str,
+    store_path: str,
+    read_prefixes: Iterable[str] = (),
+    callback: str | None = None,
+) -> tuple[IssuedCredentials, str]:
+    """STS keys that may write only under ``store_path``, recorded with their callbackParam.
+
+    The keys are scoped by :mod:`~terranb.emulator.s3policy` (principal ``api:owner``);
+    the ``tokens`` row is what an upload callback checks the files against later.
+    """
+    creds = ctx.storage.issue_credentials(
+        ttl=ctx.options.token_ttl,
+        policy=StsPolicy.for_store_path(
+            bucket, store_path, principal=f"{api}:{owner}", read_prefixes=read_prefixes
+        ),
+    )
+    callback = callback or ctx.new_callback_param()
+    ctx.state.insert(
+        "tokens",
+        {
+            "callback_param": callback,
+            "api": api,
+            "owner": owner,
+            "bucket": bucket,
+            "region": region,
+            "store_path": store_path,
+            "access_key_id": creds.access_key_id,
+            "expire_time": int(creds.expire_time),
+            "created_at": time.time(),
+        },
+    )
+    return creds, callback
+
+
+def token_of(
+    ctx: EmulatorContext, api: str, owner: str, callback: str, *, fail: Exception
+) -> dict[str, Any]:
+    """The upload token ``owner`` of ``api`` was given with this callbackParam.
+
+    ``fail`` (the API's own error, naming the fix) is raised when there is none.
+    """
+    token = owned(ctx, "tokens", callback, api=api, owner=owner, by="callback_param")
+    if token is None:
+        raise fail
+    return token
 
 
 _SAFE_NAME = re.compile(r"^[^\x00-\x1f\\]+$")
@@ -225,6 +388,52 @@ def count_images(files: list[dict[str, Any]]) -> int:
         1 for f in files if str(f.get("bound_name") or f["name"]).lower().endswith(IMAGE_EXTENSIONS)
     )
 
+
+
+class MissingUpload(TerraError):
+    """An upload callback names a file that is not in the bucket (FH2 answers 200404)."""
+
+
+def check_upload(
+    ctx: EmulatorContext, token: dict[str, Any], name: str, etag: str
+) -> tuple[str, int]:
+    """(object key, size) of the file ``name`` uploaded under the token's storePath.
+
+    102001 (:class:`MissingUpload`) if it is not in the bucket, 102001 if its ETag
+    is not ``etag``: a callback binds only what really was uploaded.
+    """
+    key = token["store_path"].replace("{fileName}", name)
+    info = ctx.storage.head_object(token["bucket"], key)
+    if info is None:
+        raise MissingUpload(
+            E.PARAMETER,
+            f"file {name!r} was not found in the bucket at "
+            f"{key!r}; upload it with the token's credentials before binding",
+        )
+    stored = strip_etag(str(info.etag))
+    if stored != strip_etag(etag):
+        raise TerraError(
+            E.PARAMETER,
+            f"etag of {name!r} does not match the stored object "
+            f"({strip_etag(etag)} != {stored}); send the ETag the upload returned",
+        )
+    return key, int(info.size)
+
+
+def insert_file(
+    st: State, resource_uuid: str, name: str, *, owner: str, etag: str, checksum: str,
+    size: int, bucket: str, key: str, now: float, meta: str = "",
+    position: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """Insert an uploaded file and bind it into the resource as ``name``; returns its row."""
+    row: dict[str, Any] = {
+        "uuid": str(uuid_mod.uuid4()), "owner": owner, "name": name, "checksum": checksum,
+        "etag": etag, "size": size, "meta": meta, "position": position or {},
+        "bucket": bucket, "object_key": key, "created_at": now, "updated_at": now,
+    }
+    st.insert("files", row)
+    st.bind_file(resource_uuid, row["uuid"], name)
+    return row
 
 
 # ---------------------------------------------------------------- FlightHub 2

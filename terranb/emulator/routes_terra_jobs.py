@@ -10,32 +10,32 @@ the start (empty until the job finishes).
 from __future__ import annotations
 
 import time
-import uuid
 import uuid as uuid_mod  # route parameters are named ``uuid`` (DJI's path name)
+from dataclasses import dataclass
 from typing import Any
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 import terranb.emulator.errors_wire as E
-from terranb.emulator.auth import ctx_of, terra_auth
 from terranb.emulator.errors_wire import TerraError, openapi_body
 from terranb.emulator.routes_common import (
     NAME_META_SCHEMA,
-    body_of,
+    ListQuery,
+    Terra,
+    TerraCall,
     count_images,
-    int_query,
+    insert_resource,
+    int_value,
+    name_meta_changes,
+    object_schema,
     ok,
-    own_job,
-    own_resource,
-    page_of,
     parse_parameters,
     str_field,
     terra_router,
-    uuid_list,
 )
 from terranb.emulator.state import UNFINISHED_JOB_STATES
 from terranb.emulator.terra_json import job_json
-from terranb.emulator.wire import GoJSONResponse
+from terranb.emulator.wire import CIDict, GoJSONResponse
 
 __all__ = ["router"]
 
@@ -48,37 +48,60 @@ JOB_TYPES = {13: "lidar", 14: "2d", 15: "3d"}
 router = terra_router()
 
 
+def _new_job(call: TerraCall, body: CIDict, like: dict[str, Any] | None = None) -> GoJSONResponse:
+    """Insert a job in status 0 named by ``body`` (or after ``like``, the job it copies)."""
+    now = time.time()
+    juuid = str(uuid_mod.uuid4())
+    if like is None:
+        name = str_field(body, "name", required=True)
+        meta = str_field(body, "meta")
+    else:
+        name = str_field(body, "name") or like["name"]
+        meta = str_field(body, "meta", default=like["meta"])
+    call.ctx.state.insert(
+        "jobs",
+        {"uuid": juuid, "owner": call.app_key, "name": name, "meta": meta,
+         "created_at": now, "updated_at": now},
+    )
+    return ok(job_json(call.job(juuid)))
+
+
 @router.post(
     "/jobs",
     summary="Create a job",
-    openapi_extra=openapi_body(
-        {
-            "type": "object",
-            "required": ["name"],
-            "properties": {"name": {"type": "string"}, "meta": {"type": "string"}},
-        }
-    ),
+    openapi_extra=openapi_body(object_schema({"name": "string", "meta": "string"}, "name")),
 )
-def create_job(request: Request, app_key: str = Depends(terra_auth)) -> GoJSONResponse:
+def create_job(call: Terra) -> GoJSONResponse:
     """A new job in status 0 (waiting for start)."""
-    ctx = ctx_of(request)
-    body = body_of(request)
-    name = str_field(body, "name", required=True)
-    meta = str_field(body, "meta")
-    now = time.time()
-    juuid = str(uuid.uuid4())
-    ctx.state.insert(
-        "jobs",
-        {
-            "uuid": juuid,
-            "owner": app_key,
-            "name": name,
-            "meta": meta,
-            "created_at": now,
-            "updated_at": now,
-        },
-    )
-    return ok(job_json(own_job(ctx, app_key, juuid)))
+    return _new_job(call, call.body())
+
+
+@dataclass
+class JobQuery(ListQuery):
+    """``GET /jobs``: the list parameters and the job filters.
+
+    ``type`` and ``status`` match the integer codes exactly; ``originResourceUuid`` and
+    ``outputResourceUuid`` keep the jobs that read or wrote that resource.
+    """
+
+    type: str | None = None
+    status: str | None = None
+    originResourceUuid: str | None = None
+    outputResourceUuid: str | None = None
+
+    def select_jobs(self, rows_all: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        rows_all = self.select(rows_all)
+        for key, raw in (("type", self.type), ("status", self.status)):
+            if raw:
+                value = int_value(key, raw, 0, 0, 10**6)
+                rows_all = [r for r in rows_all if int(r[key]) == value]
+        for column, wanted in (
+            ("origin_resource_uuid", self.originResourceUuid),
+            ("output_resource_uuid", self.outputResourceUuid),
+        ):
+            if wanted:
+                rows_all = [r for r in rows_all if r[column] == wanted]
+        return rows_all
 
 
 @router.get(
@@ -86,51 +109,18 @@ def create_job(request: Request, app_key: str = Depends(terra_auth)) -> GoJSONRe
     summary="List jobs (page, rows, search, uuids, type, status, "
     "originResourceUuid, outputResourceUuid)",
 )
-def list_jobs(
-    request: Request,
-    app_key: str = Depends(terra_auth),
-    page: str | None = None,
-    rows: str | None = None,
-    search: str | None = None,
-    uuids: str | None = None,
-    type: str | None = None,
-    status: str | None = None,
-    originResourceUuid: str | None = None,
-    outputResourceUuid: str | None = None,
-) -> GoJSONResponse:
+def list_jobs(call: Terra, q: JobQuery = Depends()) -> GoJSONResponse:
     """Paged list of this account's jobs, newest first."""
-    ctx = ctx_of(request)
-    all_rows = ctx.state.query(
-        "SELECT * FROM jobs WHERE owner = ? ORDER BY created_at DESC, rowid DESC", (app_key,)
+    rows = call.ctx.state.query(
+        "SELECT * FROM jobs WHERE owner = ? ORDER BY created_at DESC, rowid DESC", (call.app_key,)
     )
-    wanted = uuid_list(request, "uuids")
-    if wanted is not None:
-        all_rows = [r for r in all_rows if r["uuid"] in set(wanted)]
-    if search:
-        all_rows = [r for r in all_rows if search.lower() in r["name"].lower()]
-    for key, col in (("type", "type"), ("status", "status")):
-        if request.query_params.get(key):
-            value = int_query(request, key, 0, 0, 10**6)
-            all_rows = [r for r in all_rows if int(r[col]) == value]
-    if originResourceUuid:
-        all_rows = [r for r in all_rows if r["origin_resource_uuid"] == originResourceUuid]
-    if outputResourceUuid:
-        all_rows = [r for r in all_rows if r["output_resource_uuid"] == outputResourceUuid]
-    items, page_n, rows_n = page_of(all_rows, request)
-    return ok(
-        {
-            "list": [job_json(r) for r in items],
-            "page": page_n,
-            "rows": rows_n,
-            "total": len(all_rows),
-        }
-    )
+    return q.answer(q.select_jobs(rows), job_json)
 
 
 @router.get("/jobs/{uuid}", summary="Job detail and status")
-def get_job(uuid: str, request: Request, app_key: str = Depends(terra_auth)) -> GoJSONResponse:
+def get_job(uuid: str, call: Terra) -> GoJSONResponse:
     """The Job."""
-    return ok(job_json(own_job(ctx_of(request), app_key, uuid)))
+    return ok(job_json(call.job(uuid)))
 
 
 @router.put(
@@ -138,30 +128,22 @@ def get_job(uuid: str, request: Request, app_key: str = Depends(terra_auth)) -> 
     summary="Update a job's name/meta (emulator reading)",
     openapi_extra=openapi_body(NAME_META_SCHEMA),
 )
-def update_job(uuid: str, request: Request, app_key: str = Depends(terra_auth)) -> GoJSONResponse:
+def update_job(uuid: str, call: Terra) -> GoJSONResponse:
     """Change ``name`` and/or ``meta``."""
-    ctx = ctx_of(request)
-    own_job(ctx, app_key, uuid)
-    body = body_of(request)
-    changes: dict[str, Any] = {}
-    for key in ("name", "meta"):
-        if body.has(key):
-            changes[key] = str_field(body, key, required=(key == "name"))
-    changes["updated_at"] = time.time()
-    ctx.state.update("jobs", "uuid", uuid, changes)
-    return ok(job_json(own_job(ctx, app_key, uuid)))
+    call.job(uuid)
+    call.ctx.state.update("jobs", "uuid", uuid, name_meta_changes(call.body()))
+    return ok(job_json(call.job(uuid)))
 
 
 @router.delete("/jobs/{uuid}", summary="Delete a job that is not running")
-def delete_job(uuid: str, request: Request, app_key: str = Depends(terra_auth)) -> GoJSONResponse:
+def delete_job(uuid: str, call: Terra) -> GoJSONResponse:
     """Delete a job in status 0, 5, 6 or 7 (its output resource stays)."""
-    ctx = ctx_of(request)
-    row = own_job(ctx, app_key, uuid)
+    row = call.job(uuid)
     if int(row["status"]) in UNFINISHED_JOB_STATES:
         raise TerraError(
             E.INVALID_OPERATION, f"job {uuid} is running (status {row['status']}); stop it first"
         )
-    ctx.state.execute("DELETE FROM jobs WHERE uuid = ?", (uuid,))
+    call.ctx.state.execute("DELETE FROM jobs WHERE uuid = ?", (uuid,))
     return ok(None)
 
 
@@ -170,43 +152,26 @@ def delete_job(uuid: str, request: Request, app_key: str = Depends(terra_auth)) 
     summary="Copy a job (emulator reading: optional name)",
     openapi_extra=openapi_body(NAME_META_SCHEMA, required=False),
 )
-def copy_job(uuid: str, request: Request, app_key: str = Depends(terra_auth)) -> GoJSONResponse:
+def copy_job(uuid: str, call: Terra) -> GoJSONResponse:
     """A new job in status 0 with the same name and meta."""
-    ctx = ctx_of(request)
-    row = own_job(ctx, app_key, uuid)
-    body = body_of(request, allow_empty=True)
-    now = time.time()
-    new_uuid = str(uuid_mod.uuid4())
-    ctx.state.insert(
-        "jobs",
-        {
-            "uuid": new_uuid,
-            "owner": app_key,
-            "name": str_field(body, "name") or row["name"],
-            "meta": str_field(body, "meta", default=row["meta"]),
-            "created_at": now,
-            "updated_at": now,
-        },
-    )
-    return ok(job_json(own_job(ctx, app_key, new_uuid)))
+    row = call.job(uuid)
+    return _new_job(call, call.body(allow_empty=True), like=row)
 
 
-_START_SCHEMA = {
-    "type": "object",
-    "required": ["type", "resourceUuid", "parameters"],
-    "properties": {
+_START_SCHEMA = object_schema(
+    {
         "type": {"type": "integer", "enum": [13, 14, 15]},
-        "resourceUuid": {"type": "string"},
+        "resourceUuid": "string",
         "parameters": {
             "type": "string",
             "description": "JSON string "
             '{"parameter":{...},"predefine_AOI":{...},'
             '"export_parameter":{...}}',
         },
-        "outputResourceUuid": {"type": "string"},
+        "outputResourceUuid": "string",
     },
-}
-
+    "type", "resourceUuid", "parameters",
+)
 
 
 @router.post(
@@ -214,11 +179,11 @@ _START_SCHEMA = {
     summary="Start a job (type 13 LiDAR, 14 2D, 15 3D)",
     openapi_extra=openapi_body(_START_SCHEMA),
 )
-def start_job(uuid: str, request: Request, app_key: str = Depends(terra_auth)) -> GoJSONResponse:
+def start_job(uuid: str, call: Terra) -> GoJSONResponse:
     """Validate and queue a job; returns the Job (status 1)."""
-    ctx = ctx_of(request)
-    job = own_job(ctx, app_key, uuid)
-    body = body_of(request)
+    ctx, app_key = call.ctx, call.app_key
+    job = call.job(uuid)
+    body = call.body()
     jtype = body.get("type")
     if isinstance(jtype, bool) or not isinstance(jtype, int):
         raise TerraError(E.PARAMETER, "type must be an integer: 13 LiDAR, 14 2D, 15 3D")
@@ -233,7 +198,7 @@ def start_job(uuid: str, request: Request, app_key: str = Depends(terra_auth)) -
             E.INVALID_OPERATION,
             f"job {uuid} was already started (status {job['status']}); create a new job",
         )
-    resource = own_resource(ctx, app_key, resource_uuid)
+    resource = call.resource(resource_uuid)
     files = ctx.state.resource_files(resource_uuid)
     if jtype in (14, 15):
         n = count_images(files)
@@ -288,33 +253,21 @@ def start_job(uuid: str, request: Request, app_key: str = Depends(terra_auth)) -
         )
         if not changed:
             raise TerraError(E.INVALID_OPERATION, f"job {uuid} was already started")
-        st.insert(
-            "resources",
-            {
-                "uuid": out_uuid,
-                "api": "terra",
-                "owner": app_key,
-                "name": f"output of job: {uuid}",
-                "type": "job_output",
-                "meta": "",
-                "revisable": 0,
-                "scope": resource["scope"] or {},
-                "created_at": now,
-                "updated_at": now,
-            },
+        insert_resource(
+            st, out_uuid, api="terra", owner=app_key, name=f"output of job: {uuid}",
+            type="job_output", now=now, revisable=0, scope=resource["scope"],
         )
         st.update("resources", "uuid", resource_uuid, {"revisable": 0, "updated_at": now})
     del params  # validated here; the worker decodes the stored string again
     if ctx.scheduler is not None:
         ctx.scheduler.submit_job(uuid)
-    return ok(job_json(own_job(ctx, app_key, uuid)))
+    return ok(job_json(call.job(uuid)))
 
 
 @router.post("/jobs/{uuid}/stop", summary="Stop a running job (0 < status < 4)")
-def stop_job(uuid: str, request: Request, app_key: str = Depends(terra_auth)) -> GoJSONResponse:
+def stop_job(uuid: str, call: Terra) -> GoJSONResponse:
     """Stop a job that is waiting, preparing or executing; it ends in status 5."""
-    ctx = ctx_of(request)
-    job = own_job(ctx, app_key, uuid)
+    job = call.job(uuid)
     status = int(job["status"])
     if status == 0:
         raise TerraError(E.INVALID_OPERATION, f"job {uuid} has not been started")
@@ -324,7 +277,7 @@ def stop_job(uuid: str, request: Request, app_key: str = Depends(terra_auth)) ->
             f"job {uuid} is {_STATUS_NAMES.get(status, status)} and can no longer be stopped",
         )
     now = time.time()
-    changed = ctx.state.execute(
+    changed = call.ctx.state.execute(
         "UPDATE jobs SET status = 5, stop_requested = 1, message = 'stopped by user', "
         "remain_seconds = 0, completed_at = ?, updated_at = ? "
         "WHERE uuid = ? AND status IN (1, 2, 3)",
@@ -332,7 +285,7 @@ def stop_job(uuid: str, request: Request, app_key: str = Depends(terra_auth)) ->
     )
     if not changed:
         raise TerraError(E.INVALID_OPERATION, f"job {uuid} can no longer be stopped")
-    return ok(job_json(own_job(ctx, app_key, uuid)))
+    return ok(job_json(call.job(uuid)))
 
 
 _STATUS_NAMES = {

@@ -11,23 +11,23 @@ import time
 import uuid
 from typing import Any
 
-from fastapi import Depends, Request
-
 import terranb.emulator.errors_wire as E
-from terranb.emulator.auth import ctx_of, terra_auth
 from terranb.emulator.config import TERRA_BUCKET, TERRA_CLOUD_NAME, TERRA_REGION
 from terranb.emulator.context import EmulatorContext, account_prefix
 from terranb.emulator.errors_wire import TerraError, openapi_body
 from terranb.emulator.routes_common import (
-    body_of,
+    Terra,
     check_file_name,
+    check_upload,
+    insert_file,
+    issue_store_token,
+    object_schema,
     ok,
-    own_resource,
     str_field,
     strip_etag,
     terra_router,
+    token_of,
 )
-from terranb.emulator.s3policy import StsPolicy
 from terranb.emulator.terra_json import file_json
 from terranb.emulator.wire import CIDict, GoJSONResponse
 
@@ -37,30 +37,14 @@ router = terra_router()
 
 
 @router.post("/store/obtain_token", summary="Get STS upload credentials (empty body)")
-def obtain_token(request: Request, app_key: str = Depends(terra_auth)) -> GoJSONResponse:
+def obtain_token(call: Terra) -> GoJSONResponse:
     """STS credentials for the bucket, a storePath with ``{fileName}`` and a callbackParam."""
-    ctx = ctx_of(request)
-    store_path = f"{account_prefix(app_key)}/tmp/{uuid.uuid4()}/{{fileName}}"
+    store_path = f"{account_prefix(call.app_key)}/tmp/{uuid.uuid4()}/{{fileName}}"
     # The keys may touch only this storePath (and the account's other recent ones):
     # emulator/s3policy.py. Results are downloaded through presigned URLs instead.
-    creds = ctx.storage.issue_credentials(
-        ttl=ctx.options.token_ttl,
-        policy=StsPolicy.for_store_path(TERRA_BUCKET, store_path, principal=f"terra:{app_key}"))
-    callback = ctx.new_callback_param()
-    expire = int(creds.expire_time)
-    ctx.state.insert(
-        "tokens",
-        {
-            "callback_param": callback,
-            "api": "terra",
-            "owner": app_key,
-            "bucket": TERRA_BUCKET,
-            "region": TERRA_REGION,
-            "store_path": store_path,
-            "access_key_id": creds.access_key_id,
-            "expire_time": expire,
-            "created_at": time.time(),
-        },
+    creds, callback = issue_store_token(
+        call.ctx, api="terra", owner=call.app_key, bucket=TERRA_BUCKET, region=TERRA_REGION,
+        store_path=store_path,
     )
     return ok(
         {
@@ -72,40 +56,22 @@ def obtain_token(request: Request, app_key: str = Depends(terra_auth)) -> GoJSON
             "cloudBucketName": TERRA_BUCKET,
             "storePath": store_path,
             "callbackParam": callback,
-            "expireTime": expire,
+            "expireTime": int(creds.expire_time),
         }
     )
 
 
-_UPLOAD_CALLBACK_SCHEMA = {
-    "type": "object",
-    "required": ["resourceUUID", "callbackParam", "files"],
-    "properties": {
-        "resourceUUID": {"type": "string"},
-        "callbackParam": {"type": "string"},
-        "files": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["name", "etag", "checksum"],
-                "properties": {
-                    "name": {"type": "string"},
-                    "etag": {"type": "string"},
-                    "checksum": {"type": "string"},
-                    "meta": {"type": "string"},
-                    "position": {
-                        "type": "object",
-                        "properties": {
-                            "attitude": {"type": "number"},
-                            "latitude": {"type": "number"},
-                            "longitude": {"type": "number"},
-                        },
-                    },
-                },
-            },
-        },
-    },
-}
+_POSITION_SCHEMA = object_schema(dict.fromkeys(("attitude", "latitude", "longitude"), "number"))
+_FILE_SCHEMA = object_schema(
+    {"name": "string", "etag": "string", "checksum": "string", "meta": "string",
+     "position": _POSITION_SCHEMA},
+    "name", "etag", "checksum",
+)
+_UPLOAD_CALLBACK_SCHEMA = object_schema(
+    {"resourceUUID": "string", "callbackParam": "string",
+     "files": {"type": "array", "items": _FILE_SCHEMA}},
+    "resourceUUID", "callbackParam", "files",
+)
 
 
 @router.post(
@@ -113,23 +79,21 @@ _UPLOAD_CALLBACK_SCHEMA = {
     summary="Bind uploaded objects to a resource",
     openapi_extra=openapi_body(_UPLOAD_CALLBACK_SCHEMA),
 )
-def upload_callback(request: Request, app_key: str = Depends(terra_auth)) -> GoJSONResponse:
+def upload_callback(call: Terra) -> GoJSONResponse:
     """Bind objects under the token's storePath into a resource; returns the File objects."""
-    ctx = ctx_of(request)
-    body = body_of(request)
+    ctx, app_key = call.ctx, call.app_key
+    body = call.body()
     resource_uuid = str_field(body, "resourceUUID", required=True)
     callback = str_field(body, "callbackParam", required=True)
     files = body.get("files")
     if not isinstance(files, list) or not files:
         raise TerraError(E.PARAMETER, "files must be a non-empty array of {name, etag, checksum}")
-    resource = own_resource(ctx, app_key, resource_uuid)
-    token = ctx.state.one("SELECT * FROM tokens WHERE callback_param = ?", (callback,))
-    if token is None or token["api"] != "terra" or token["owner"] != app_key:
-        raise TerraError(
-            E.PARAMETER,
-            "callbackParam is not valid; pass the callbackParam of the "
-            "obtain_token answer whose storePath the files were uploaded to",
-        )
+    resource = call.resource(resource_uuid)
+    token = token_of(ctx, "terra", app_key, callback, fail=TerraError(
+        E.PARAMETER,
+        "callbackParam is not valid; pass the callbackParam of the "
+        "obtain_token answer whose storePath the files were uploaded to",
+    ))
     if not resource["revisable"]:
         raise TerraError(
             E.INVALID_OPERATION,
@@ -177,21 +141,7 @@ def upload_callback(request: Request, app_key: str = Depends(terra_auth)) -> GoJ
     to_bind: list[dict[str, Any]] = []
     result_rows: list[dict[str, Any]] = []
     for w in wanted:
-        key = token["store_path"].replace("{fileName}", w["name"])
-        info = ctx.storage.head_object(token["bucket"], key)
-        if info is None:
-            raise TerraError(
-                E.PARAMETER,
-                f"file {w['name']!r} was not found in the bucket at "
-                f"{key!r}; upload it with the token's credentials before binding",
-            )
-        if strip_etag(str(info.etag)) != strip_etag(w["etag"]):
-            raise TerraError(
-                E.PARAMETER,
-                f"etag of {w['name']!r} does not match the stored object "
-                f"({strip_etag(w['etag'])} != {strip_etag(str(info.etag))}); "
-                "send the ETag the upload returned",
-            )
+        key, size = check_upload(ctx, token, w["name"], w["etag"])
         old = existing.get(w["name"])
         if old is not None:
             if strip_etag(old["etag"]) == strip_etag(w["etag"]):
@@ -202,28 +152,16 @@ def upload_callback(request: Request, app_key: str = Depends(terra_auth)) -> GoJ
                 f"resource already has a different file named "
                 f"{w['name']!r}; delete that file first or use another name",
             )
-        to_bind.append({**w, "key": key, "size": int(info.size)})
+        to_bind.append({**w, "key": key, "size": size})
 
     now = time.time()
     with ctx.state.transaction() as st:
         for w in to_bind:
-            file_uuid = str(uuid.uuid4())
-            row = {
-                "uuid": file_uuid,
-                "owner": app_key,
-                "name": w["name"],
-                "checksum": w["checksum"].strip().strip('"'),
-                "etag": strip_etag(w["etag"]),
-                "size": w["size"],
-                "meta": w["meta"],
-                "position": w["position"],
-                "bucket": token["bucket"],
-                "object_key": w["key"],
-                "created_at": now,
-                "updated_at": now,
-            }
-            st.insert("files", row)
-            st.bind_file(resource_uuid, file_uuid, w["name"])
+            row = insert_file(
+                st, resource_uuid, w["name"], owner=app_key, etag=strip_etag(w["etag"]),
+                checksum=w["checksum"].strip().strip('"'), size=w["size"], bucket=token["bucket"],
+                key=w["key"], now=now, meta=w["meta"], position=w["position"],
+            )
             result_rows.append({**row, "bound_name": w["name"]})
         _update_scope(ctx, resource, [w["position"] for w in to_bind], now)
     return ok([file_json(ctx, r, with_url=False) for r in result_rows])

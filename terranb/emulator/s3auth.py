@@ -87,10 +87,7 @@ class KeyRing:
 
 def authenticate(
     keyring: KeyRing,
-    method: str,
-    raw_path: str,
-    query_pairs: list[tuple[str, str]],
-    headers: dict[str, str],
+    sent: sigv4.SentRequest,
     style_path: str,
     *,
     verify_signatures: bool = True,
@@ -100,14 +97,14 @@ def authenticate(
 
     Args:
         keyring: accepted keys.
-        method: HTTP method; raw_path: the path as sent (SigV4 signs it);
+        sent: the request with the path as sent (SigV4 signs it);
         style_path: the path-style resource (SigV2 signs it).
-        query_pairs: decoded query; headers: lower-case request headers.
         verify_signatures: recompute signatures (else only keys are checked).
 
     Raises:
         S3Error: S3's answer for the failure (see :mod:`.s3proxy`).
     """
+    query_pairs, headers = sent.query_pairs, sent.headers
     try:
         v2 = sigv4.parse_v2(headers, query_pairs)
         req = None if v2 is not None else sigv4.parse_authorization(headers, query_pairs)
@@ -162,13 +159,11 @@ def authenticate(
     if not verify_signatures:
         return entry
     if v2 is not None:
-        expected = sigv4.signature_v2(
-            entry.secret_access_key, method, style_path, query_pairs, headers, v2
-        )
+        expected = sigv4.signature_v2(entry.secret_access_key, sent._replace(path=style_path), v2)
         ok = sigv4.signature_matches(expected, v2.signature)
     else:
         assert req is not None
-        canonical = sigv4.canonical_request(method, raw_path, query_pairs, headers, req)
+        canonical = sigv4.canonical_request(sent, req)
         expected = sigv4.signature(entry.secret_access_key, req, canonical)
         ok = sigv4.signature_matches(expected, req.signature)
     if not ok:

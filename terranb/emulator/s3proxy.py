@@ -86,6 +86,7 @@ from terranb.emulator.s3wire import (
     split_bucket_key,
     vhost_bucket,
 )
+from terranb.emulator.sigv4 import SentRequest
 
 __all__ = ["ChangeEvent", "KeyEntry", "KeyRing", "S3Error", "S3Proxy", "StsPolicy"]
 
@@ -171,20 +172,11 @@ class _Handler(RelayMixin, BaseHTTPRequestHandler):
         # Answer "100 Continue" only after authentication (see _handle).
         return True
 
-    def do_GET(self) -> None:
+    def _dispatch(self) -> None:
         self._handle()
 
-    def do_HEAD(self) -> None:
-        self._handle()
-
-    def do_PUT(self) -> None:
-        self._handle()
-
-    def do_POST(self) -> None:
-        self._handle()
-
-    def do_DELETE(self) -> None:
-        self._handle()
+    # Every S3 verb goes through the same authentication and relay.
+    do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = _dispatch
 
     def do_OPTIONS(self) -> None:
         # CORS preflight from a browser carries no credentials; answer like a bucket
@@ -293,8 +285,9 @@ class _Handler(RelayMixin, BaseHTTPRequestHandler):
             self._send_error_xml(err, raw_path)
             return
         try:
-            entry = authenticate(proxy.keyring, self.command, raw_path, query_pairs, headers,
-                                 path_style, verify_signatures=proxy.verify_signatures)
+            sent = SentRequest(self.command, raw_path, query_pairs, headers)
+            entry = authenticate(proxy.keyring, sent, path_style,
+                                 verify_signatures=proxy.verify_signatures)
             bucket, key = split_bucket_key(path_style)
             authorize(entry.policy, proxy.keyring.write_prefixes(entry), self.command, bucket,
                       key, query_pairs, headers)

@@ -88,6 +88,21 @@ class RelayMixin:
             self._body_consumed = True  # what is left of it is never read
             raise BodyTimeout(str(exc)) from exc
 
+    def _pass_on(
+        self, upstream: http.client.HTTPConnection, remaining: int, kept: bytearray | None,
+        when: str,
+    ) -> None:
+        """Send ``remaining`` body bytes on, shaped; keep the first SMALL_BODY in ``kept``."""
+        while remaining > 0:
+            data = self.rfile.read(min(remaining, self._chunk()))
+            if not data:
+                raise ConnectionError(f"client closed {when}")
+            self._shape(len(data))
+            upstream.send(data)
+            if kept is not None and len(kept) < SMALL_BODY:
+                kept += data
+            remaining -= len(data)
+
     def _relay_request_body_inner(
         self, upstream: http.client.HTTPConnection, chunked: bool, keep: bool
     ) -> bytes:
@@ -106,30 +121,15 @@ class RelayMixin:
                             break
                     upstream.send(b"0\r\n\r\n")
                     break
-                remaining = size
                 upstream.send(f"{size:x}\r\n".encode())
-                while remaining:
-                    data = self.rfile.read(min(remaining, self._chunk()))
-                    if not data:
-                        raise ConnectionError("client closed during a chunked body")
-                    self._shape(len(data))
-                    upstream.send(data)
-                    if keep and len(kept) < SMALL_BODY:
-                        kept += data
-                    remaining -= len(data)
+                self._pass_on(upstream, size, kept if keep else None, "during a chunked body")
                 upstream.send(b"\r\n")
                 self.rfile.readline(65537)  # CRLF after the chunk data
             return bytes(kept)
         remaining = int(self.headers.get("Content-Length") or 0)
-        while remaining > 0:
-            data = self.rfile.read(min(remaining, self._chunk()))
-            if not data:
-                raise ConnectionError("client closed before sending the whole body")
-            self._shape(len(data))
-            upstream.send(data)
-            if keep and len(kept) < SMALL_BODY:
-                kept += data
-            remaining -= len(data)
+        self._pass_on(
+            upstream, remaining, kept if keep else None, "before sending the whole body"
+        )
         return bytes(kept)
 
     def _relay_response(self, resp: http.client.HTTPResponse, body: bytes | None) -> None:

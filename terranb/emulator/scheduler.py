@@ -24,6 +24,7 @@ message; nothing silently disappears.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import shutil
@@ -33,8 +34,9 @@ import traceback
 import uuid
 import zipfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from terranb.emulator.context import EmulatorContext, account_prefix
 
@@ -57,6 +59,50 @@ class JobStopped(Exception):
 
 class _Cancelled(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class _Table:
+    """Where a worker writes its progress: TerraAPI's jobs or FlightHub 2's models.
+
+    ``done``: once a row is in one of these states no worker writes to it again (the
+    user stopped it, or it ended); ``stopped``: the states in which a worker gives up at
+    its next checkpoint. They differ for models: 15 ends the reconstruction, but the
+    worker still packs the zip (its writes pass ``allow_done=True``).
+    """
+
+    name: str
+    kind: str  # "job" / "model": names work dirs, threads and log lines
+    done: tuple[int, ...]
+    stopped: tuple[int, ...]
+    running: str  # SQL: the rows a restart picks up again
+    restart: str  # SQL SET clause: how a picked-up row starts over
+
+    def not_done(self, *, allow_done: bool) -> str:
+        """SQL: the row has not reached an end state."""
+        ends = self.stopped if allow_done else self.done
+        return f"status NOT IN ({', '.join(map(str, ends))})"
+
+
+class _Run(NamedTuple):
+    """What a worker's stages get: its row, writes guarded by the end states, checkpoints."""
+
+    uuid: str
+    row: dict[str, Any]
+    update: Callable[..., None]
+    check: Callable[[], None]
+    work: Path  # scratch dir, removed when the run ends (kept over a shutdown)
+
+
+_JOBS = _Table(
+    "jobs", "job", done=(5, 6, 7), stopped=(5, 6, 7), running="status IN (1, 2, 3, 4)",
+    restart="status = 1, percentage = 0, stop_requested = 0",
+)
+_MODELS = _Table(
+    "models", "model", done=(8, 15, 16), stopped=(8, 16),
+    running="status IN (12, 14) OR (status = 15 AND zip_status IN (0, 1))",
+    restart="status = 12, progress = 0, zip_status = 0, zip_progress = 0",
+)
 
 
 class Scheduler:
@@ -119,27 +165,16 @@ class Scheduler:
         st = self.ctx.state
         resumed: list[str] = []
         now = time.time()
-        for row in st.query("SELECT uuid FROM jobs WHERE status IN (1, 2, 3, 4)"):
-            st.execute(
-                "UPDATE jobs SET status = 1, percentage = 0, stop_requested = 0, "
-                "message = 'resumed after an emulator restart', updated_at = ? "
-                "WHERE uuid = ?",
-                (now, row["uuid"]),
-            )
-            self.submit_job(row["uuid"])
-            resumed.append(row["uuid"])
-        for row in st.query(
-            "SELECT uuid FROM models WHERE status IN (12, 14) OR "
-            "(status = 15 AND zip_status IN (0, 1))"
-        ):
-            st.execute(
-                "UPDATE models SET status = 12, progress = 0, zip_status = 0, "
-                "zip_progress = 0, message = 'resumed after an emulator restart', "
-                "updated_at = ? WHERE uuid = ?",
-                (now, row["uuid"]),
-            )
-            self.submit_model(row["uuid"])
-            resumed.append(row["uuid"])
+        for table, submit in ((_JOBS, self.submit_job), (_MODELS, self.submit_model)):
+            for row in st.query(f"SELECT uuid FROM {table.name} WHERE {table.running}"):
+                st.execute(
+                    f"UPDATE {table.name} SET {table.restart}, "
+                    "message = 'resumed after an emulator restart', updated_at = ? "
+                    "WHERE uuid = ?",
+                    (now, row["uuid"]),
+                )
+                submit(row["uuid"])
+                resumed.append(row["uuid"])
         return resumed
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -160,35 +195,69 @@ class Scheduler:
         with self._lock:
             return not any(t.is_alive() for t in self._threads.values())
 
-    # ------------------------------------------------------------ terra jobs
-    def _job(self, job_uuid: str) -> dict[str, Any] | None:
-        return self.ctx.state.one("SELECT * FROM jobs WHERE uuid = ?", (job_uuid,))
+    # ------------------------------------------------ the rows workers write
+    def _row(self, table: _Table, uuid_: str) -> dict[str, Any] | None:
+        return self.ctx.state.one(f"SELECT * FROM {table.name} WHERE uuid = ?", (uuid_,))
 
-    def _job_update(self, job_uuid: str, **values: Any) -> None:
-        """Update a job unless it reached a terminal state (5/6/7) meanwhile."""
+    def _update(
+        self, table: _Table, uuid_: str, *, allow_done: bool = False, **values: Any
+    ) -> None:
+        """Update a row unless it reached an end state meanwhile (then the worker stops)."""
         values["updated_at"] = time.time()
         sets = ", ".join(f"{k} = ?" for k in values)
         changed = self.ctx.state.execute(
-            f"UPDATE jobs SET {sets} WHERE uuid = ? AND status NOT IN (5, 6, 7)",
-            [*values.values(), job_uuid],
+            f"UPDATE {table.name} SET {sets} WHERE uuid = ? AND "
+            f"{table.not_done(allow_done=allow_done)}",
+            [*values.values(), uuid_],
         )
         if not changed:
             raise _Cancelled()
 
-    def _check_job(self, job_uuid: str) -> None:
+    def _check(self, table: _Table, uuid_: str) -> None:
+        """A checkpoint: stop if the emulator shuts down or the user stopped the row."""
         if self._shutdown.is_set():
             raise JobStopped("emulator shutting down")
-        row = self._job(job_uuid)
-        if row is None or int(row["status"]) in (5, 6, 7) or row["stop_requested"]:
+        row = self._row(table, uuid_)
+        if row is None or int(row["status"]) in table.stopped or row["stop_requested"]:
             raise _Cancelled()
 
-    def _run_job(self, job_uuid: str) -> None:
-        row = self._job(job_uuid)
+    def _run(
+        self, table: _Table, uuid_: str, stages: Callable[[_Run], None],
+        fail: Callable[[_Run, Exception], None],
+    ) -> None:
+        """Run a worker's ``stages``: a stop ends them quietly, an error marks the row with
+        ``fail``; after a shutdown the row and the work dir stay as they are for resume()."""
+        row = self._row(table, uuid_)
         if row is None:
             return
+        run = _Run(
+            uuid_, row, functools.partial(self._update, table, uuid_),
+            functools.partial(self._check, table, uuid_), self.work_dir / f"{table.kind}-{uuid_}",
+        )
+        try:
+            stages(run)
+        except (_Cancelled, JobStopped):
+            pass
+        except Exception as exc:  # the job fails, the emulator goes on
+            if not self._shutdown.is_set():
+                log.warning("%s %s failed: %s", table.kind, uuid_, exc)
+                log.debug("%s", traceback.format_exc())
+                try:
+                    fail(run, exc)
+                except _Cancelled:
+                    pass
+        finally:
+            if not self._shutdown.is_set():
+                shutil.rmtree(run.work, ignore_errors=True)
+
+    # ------------------------------------------------------------ terra jobs
+    def _run_job(self, job_uuid: str) -> None:
+        self._run(_JOBS, job_uuid, self._job_stages, _job_failed)
+
+    def _job_stages(self, run: _Run) -> None:
+        row, update, check, work = run.row, run.update, run.check, run.work
         t0 = time.monotonic()
         total = self.job_seconds
-        work = self.work_dir / f"job-{job_uuid}"
 
         def progress(stage: int, fraction: float) -> None:
             lo = STAGE_MARKS[stage - 1] if stage > 0 else 0.0
@@ -196,80 +265,49 @@ class Scheduler:
             pct = lo + (hi - lo) * max(0.0, min(1.0, fraction))
             elapsed = time.monotonic() - t0
             remain = max(total - elapsed, elapsed / pct * (1 - pct) if pct > 0.05 else total)
-            self._job_update(job_uuid, percentage=round(pct, 4), remain_seconds=int(remain + 0.5))
+            update(percentage=round(pct, 4), remain_seconds=int(remain + 0.5))
 
         def hold(stage: int, started: float) -> None:
-            """Wait until the stage used its share of job_seconds, checking for stop."""
-            until = started + total * STAGE_SHARES[stage]
-            while True:
-                self._check_job(job_uuid)
-                now = time.monotonic()
-                if now >= until:
-                    break
-                span = max(total * STAGE_SHARES[stage], 1e-6)
-                progress(stage, 1 - (until - now) / span)
-                time.sleep(min(0.1, until - now))
-            progress(stage, 1.0)
+            _hold(started, total * STAGE_SHARES[stage], check, lambda f: progress(stage, f))
 
-        try:
-            job_type = TERRA_TYPES[int(row["type"])]
-            params = json.loads(row["parameters"] or "{}")
-            # 1 waiting
-            s = time.monotonic()
-            self._job_update(job_uuid, status=1)
-            hold(0, s)
-            # 2 preparing: fetch the inputs
-            s = time.monotonic()
-            self._job_update(job_uuid, status=2)
-            inputs, pixels = self._download_inputs(
-                row["origin_resource_uuid"],
-                work / "inputs",
-                lambda f: progress(1, f),
-                lambda: self._check_job(job_uuid),
-            )
-            self._job_update(job_uuid, pixels=float(pixels))
-            hold(1, s)
-            # 3 executing: compute outputs
-            s = time.monotonic()
-            self._job_update(job_uuid, status=3)
-            out_dir = work / "outputs"
-            produced = self._produce(
-                job_type,
-                params,
-                inputs,
-                out_dir,
-                lambda f, _m: progress(2, f),
-                lambda: self._check_job(job_uuid),
-            )
-            hold(2, s)
-            # 4 result processing: upload and register the output resource
-            s = time.monotonic()
-            self._job_update(job_uuid, status=4)
-            self._register_outputs(row, out_dir, produced, lambda f: progress(3, f))
-            hold(3, s)
-            now = time.time()
-            # message keeps a resume note, if any; it is "" for an uninterrupted job
-            self._job_update(job_uuid, status=6, percentage=1.0, remain_seconds=0, completed_at=now)
-        except (_Cancelled, JobStopped):
-            pass
-        except Exception as exc:  # the job fails, the emulator goes on
-            if self._shutdown.is_set():
-                return  # interrupted by shutdown: left as is for resume()
-            log.warning("job %s failed: %s", job_uuid, exc)
-            log.debug("%s", traceback.format_exc())
-            try:
-                self._job_update(
-                    job_uuid,
-                    status=7,
-                    remain_seconds=0,
-                    message=f"reconstruction failed: {exc}",
-                    completed_at=time.time(),
-                )
-            except _Cancelled:
-                pass
-        finally:
-            if not self._shutdown.is_set():
-                shutil.rmtree(work, ignore_errors=True)
+        job_type = TERRA_TYPES[int(row["type"])]
+        params = json.loads(row["parameters"] or "{}")
+        # 1 waiting
+        s = time.monotonic()
+        update(status=1)
+        hold(0, s)
+        # 2 preparing: fetch the inputs
+        s = time.monotonic()
+        update(status=2)
+        inputs, pixels = self._download_inputs(
+            row["origin_resource_uuid"],
+            work / "inputs",
+            lambda f: progress(1, f),
+            check,
+        )
+        update(pixels=float(pixels))
+        hold(1, s)
+        # 3 executing: compute outputs
+        s = time.monotonic()
+        update(status=3)
+        out_dir = work / "outputs"
+        produced = self._produce(
+            job_type,
+            params,
+            inputs,
+            out_dir,
+            lambda f, _m: progress(2, f),
+            check,
+        )
+        hold(2, s)
+        # 4 result processing: upload and register the output resource
+        s = time.monotonic()
+        update(status=4)
+        self._register_outputs(row, out_dir, produced, lambda f: progress(3, f))
+        hold(3, s)
+        now = time.time()
+        # message keeps a resume note, if any; it is "" for an uninterrupted job
+        update(status=6, percentage=1.0, remain_seconds=0, completed_at=now)
 
     # ---------------------------------------------------------- shared steps
     def _download_inputs(
@@ -369,153 +407,87 @@ class Scheduler:
             st.update("resources", "uuid", out_uuid, {"updated_at": time.time()})
 
     # ------------------------------------------------------------ FH2 models
-    def _model(self, model_uuid: str) -> dict[str, Any] | None:
-        return self.ctx.state.one("SELECT * FROM models WHERE uuid = ?", (model_uuid,))
-
-    def _model_update(self, model_uuid: str, *, allow_done: bool = False, **values: Any) -> None:
-        values["updated_at"] = time.time()
-        sets = ", ".join(f"{k} = ?" for k in values)
-        terminal = "(8, 16)" if allow_done else "(8, 15, 16)"
-        changed = self.ctx.state.execute(
-            f"UPDATE models SET {sets} WHERE uuid = ? AND status NOT IN {terminal}",
-            [*values.values(), model_uuid],
-        )
-        if not changed:
-            raise _Cancelled()
-
-    def _check_model(self, model_uuid: str) -> None:
-        if self._shutdown.is_set():
-            raise JobStopped("emulator shutting down")
-        row = self._model(model_uuid)
-        if row is None or int(row["status"]) in (8, 16) or row["stop_requested"]:
-            raise _Cancelled()
-
     def _run_model(self, model_uuid: str) -> None:
+        self._run(_MODELS, model_uuid, self._model_stages, self._model_failed)
+
+    def _model_stages(self, run: _Run) -> None:
         from terranb.emulator.config import FH2_BUCKET
 
-        row = self._model(model_uuid)
-        if row is None:
-            return
+        model_uuid, row, update, check = run.uuid, run.row, run.update, run.check
         total = self.job_seconds
-        work = self.work_dir / f"model-{model_uuid}"
         t0 = time.monotonic()
 
         def hold(share: float, started: float, status_progress: Callable[[float], None]) -> None:
-            until = started + total * share
-            while True:
-                self._check_model(model_uuid)
-                now = time.monotonic()
-                if now >= until:
-                    break
-                status_progress(1 - (until - now) / max(total * share, 1e-6))
-                time.sleep(min(0.1, until - now))
-            status_progress(1.0)
+            _hold(started, total * share, check, status_progress)
 
-        try:
-            job_type = row["job_type"]
-            params = json.loads(row["parameters"] or "{}")
-            s = time.monotonic()
-            self._model_update(model_uuid, status=12, started_at=time.time())
-            inputs, _ = self._download_inputs(
-                row["resource_uuid"],
-                work / "inputs",
-                lambda f: None,
-                lambda: self._check_model(model_uuid),
-            )
-            hold(STAGE_SHARES[0] + STAGE_SHARES[1], s, lambda f: None)
-            s = time.monotonic()
-            self._model_update(model_uuid, status=14, progress=0)
+        job_type = row["job_type"]
+        params = json.loads(row["parameters"] or "{}")
+        s = time.monotonic()
+        update(status=12, started_at=time.time())
+        inputs, _ = self._download_inputs(
+            row["resource_uuid"], run.work / "inputs", lambda f: None, check
+        )
+        hold(STAGE_SHARES[0] + STAGE_SHARES[1], s, lambda f: None)
+        s = time.monotonic()
+        update(status=14, progress=0)
 
-            def on_progress(f: float, _m: str = "") -> None:
-                self._model_update(model_uuid, progress=int(max(0.0, min(1.0, f)) * 99))
+        def on_progress(f: float, _m: str = "") -> None:
+            update(progress=int(max(0.0, min(1.0, f)) * 99))
 
-            out_dir = work / "outputs"
-            produced = self._produce(
-                job_type,
-                params,
-                inputs,
-                out_dir,
-                on_progress,
-                lambda: self._check_model(model_uuid),
-            )
-            hold(STAGE_SHARES[2], s, lambda f: None)
-            size = sum(out_dir.joinpath(*p.split("/")).stat().st_size for p in produced)
-            self._model_update(
-                model_uuid,
-                status=15,
-                progress=100,
-                model_size=size,
-                zip_status=1,
-                zip_progress=0,
+        out_dir = run.work / "outputs"
+        produced = self._produce(job_type, params, inputs, out_dir, on_progress, check)
+        hold(STAGE_SHARES[2], s, lambda f: None)
+        size = sum(out_dir.joinpath(*p.split("/")).stat().st_size for p in produced)
+        update(
+            status=15,
+            progress=100,
+            model_size=size,
+            zip_status=1,
+            zip_progress=0,
+            completed_at=time.time(),
+        )
+        # zip the outputs into the bucket of obtain_token (NOTES.md decision)
+        s = time.monotonic()
+        zip_path = run.work / f"{model_uuid}.zip"
+        with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as zf:
+            for i, rel in enumerate(sorted(set(produced))):
+                check()
+                zf.write(out_dir.joinpath(*rel.split("/")), rel)
+                update(
+                    allow_done=True,
+                    zip_progress=int(90 * (i + 1) / max(1, len(produced))),
+                )
+        key = f"{row['project']}/open_model/{model_uuid}/{model_uuid}.zip"
+        self.ctx.storage.upload_file(FH2_BUCKET, key, zip_path)
+        hold(
+            STAGE_SHARES[3], s, lambda f: update(allow_done=True, zip_progress=90 + int(9 * f))
+        )
+        update(
+            allow_done=True,
+            zip_status=2,
+            zip_progress=100,
+            zip_file_key=key,
+            message="",
+        )
+        if row["delete_resource"]:
+            self._delete_fh2_resource_if_idle(row["resource_uuid"])
+        log.debug("model %s done in %.1fs", model_uuid, time.monotonic() - t0)
+
+    def _model_failed(self, run: _Run, exc: Exception) -> None:
+        # A failure after status 15 is one of packing the zip: the model itself stays done.
+        cur = self._row(_MODELS, run.uuid)
+        if cur is not None and int(cur["status"]) == 15:
+            run.update(allow_done=True, zip_status=3, message=f"packing the model failed: {exc}")
+        else:
+            run.update(
+                status=8, error_code=FH2_ERROR_FAILED, message=f"reconstruction failed: {exc}",
                 completed_at=time.time(),
             )
-            # zip the outputs into the bucket of obtain_token (NOTES.md decision)
-            s = time.monotonic()
-            zip_path = work / f"{model_uuid}.zip"
-            with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as zf:
-                for i, rel in enumerate(sorted(set(produced))):
-                    self._check_model(model_uuid)
-                    zf.write(out_dir.joinpath(*rel.split("/")), rel)
-                    self._model_update(
-                        model_uuid,
-                        allow_done=True,
-                        zip_progress=int(90 * (i + 1) / max(1, len(produced))),
-                    )
-            key = f"{row['project']}/open_model/{model_uuid}/{model_uuid}.zip"
-            self.ctx.storage.upload_file(FH2_BUCKET, key, zip_path)
-            hold(
-                STAGE_SHARES[3],
-                s,
-                lambda f: self._model_update(
-                    model_uuid, allow_done=True, zip_progress=90 + int(9 * f)
-                ),
-            )
-            self._model_update(
-                model_uuid,
-                allow_done=True,
-                zip_status=2,
-                zip_progress=100,
-                zip_file_key=key,
-                message="",
-            )
-            if row["delete_resource"]:
-                self._delete_fh2_resource_if_idle(row["resource_uuid"])
-            log.debug("model %s done in %.1fs", model_uuid, time.monotonic() - t0)
-        except (_Cancelled, JobStopped):
-            pass
-        except Exception as exc:
-            if self._shutdown.is_set():
-                return  # interrupted by shutdown: left as is for resume()
-            log.warning("model %s failed: %s", model_uuid, exc)
-            log.debug("%s", traceback.format_exc())
-            try:
-                cur = self._model(model_uuid)
-                if cur is not None and int(cur["status"]) == 15:
-                    self._model_update(
-                        model_uuid,
-                        allow_done=True,
-                        zip_status=3,
-                        message=f"packing the model failed: {exc}",
-                    )
-                else:
-                    self._model_update(
-                        model_uuid,
-                        status=8,
-                        error_code=FH2_ERROR_FAILED,
-                        message=f"reconstruction failed: {exc}",
-                        completed_at=time.time(),
-                    )
-            except _Cancelled:
-                pass
-        finally:
-            if not self._shutdown.is_set():
-                shutil.rmtree(work, ignore_errors=True)
 
     def _delete_fh2_resource_if_idle(self, resource_uuid: str) -> None:
         st = self.ctx.state
         busy = st.one(
-            "SELECT COUNT(*) AS n FROM models WHERE resource_uuid = ? AND "
-            "(status IN (12, 14) OR (status = 15 AND zip_status IN (0, 1)))",
+            f"SELECT COUNT(*) AS n FROM models WHERE resource_uuid = ? AND ({_MODELS.running})",
             (resource_uuid,),
         )
         if busy and int(busy["n"]) == 0:
@@ -525,6 +497,28 @@ class Scheduler:
                     "UPDATE resources SET status = 3, updated_at = ? WHERE uuid = ?",
                     (time.time(), resource_uuid),
                 )
+
+
+def _job_failed(run: _Run, exc: Exception) -> None:
+    run.update(
+        status=7, remain_seconds=0, message=f"reconstruction failed: {exc}",
+        completed_at=time.time(),
+    )
+
+
+def _hold(
+    started: float, span: float, check: Callable[[], None], report: Callable[[float], None]
+) -> None:
+    """Wait until ``span`` seconds after ``started``, checking for a stop, reporting 0..1."""
+    until = started + span
+    while True:
+        check()
+        now = time.monotonic()
+        if now >= until:
+            break
+        report(1 - (until - now) / max(span, 1e-6))
+        time.sleep(min(0.1, until - now))
+    report(1.0)
 
 
 def _pixels(path: Path) -> int:

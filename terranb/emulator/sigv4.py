@@ -25,9 +25,11 @@ import hmac
 import re
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import quote, unquote
 
 __all__ = [
+    "SentRequest",
     "SigV2Request",
     "SigV4Request",
     "parse_amz_date",
@@ -176,14 +178,22 @@ def _canonical_header_value(value: str) -> str:
     return " ".join(value.strip().split())
 
 
-def canonical_request(
-    method: str,
-    raw_path: str,
-    query_pairs: list[tuple[str, str]],
-    headers: dict[str, str],
-    req: SigV4Request,
-) -> str:
+class SentRequest(NamedTuple):
+    """An S3 request as it arrived: method, path, decoded query, lower-case headers.
+
+    ``path`` is what the signature covers: the path as sent for SigV4, the
+    path-style resource for SigV2.
+    """
+
+    method: str
+    path: str
+    query_pairs: list[tuple[str, str]]
+    headers: dict[str, str]
+
+
+def canonical_request(sent: SentRequest, req: SigV4Request) -> str:
     """The SigV4 canonical request of an S3 request (path used as sent)."""
+    method, raw_path, query_pairs, headers = sent
     canon_headers = "".join(
         f"{name}:{_canonical_header_value(headers.get(name, ''))}\n" for name in req.signed_headers
     )
@@ -310,16 +320,11 @@ def parse_v2(headers: dict[str, str], query_pairs: list[tuple[str, str]]) -> Sig
     return None
 
 
-def signature_v2(
-    secret_access_key: str,
-    method: str,
-    raw_path: str,
-    query_pairs: list[tuple[str, str]],
-    headers: dict[str, str],
-    req: SigV2Request,
-) -> str:
+def signature_v2(secret_access_key: str, sent: SentRequest, req: SigV2Request) -> str:
     """Base64 HMAC-SHA1 signature of a request, SigV2 style (header or query auth)."""
     import base64
+
+    method, raw_path, query_pairs, headers = sent
 
     if req.presigned:
         # What was signed as headers travels in the query.

@@ -28,6 +28,8 @@ __all__ = ["UNFINISHED_JOB_STATES", "State"]
 UNFINISHED_JOB_STATES = (1, 2, 3, 4)
 
 _SCHEMA = """
+PRAGMA journal_mode=WAL;
+PRAGMA synchronous=NORMAL;
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS accounts (
     app_key TEXT PRIMARY KEY, secret_key TEXT NOT NULL, prefix TEXT NOT NULL,
@@ -102,9 +104,7 @@ class State:
         self._lock = threading.RLock()
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
         self._db.row_factory = _row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db.executescript(_SCHEMA)  # WAL: readers never wait for the job workers
 
     def close(self) -> None:
         """Close the database."""

@@ -21,7 +21,7 @@ def test_header_signature_matches_aws_example_get_object():
     }
     req = sigv4.parse_authorization(headers, [])
     assert req is not None and req.access_key_id == "AKIAIOSFODNN7EXAMPLE"
-    canonical = sigv4.canonical_request("GET", "/test.txt", [], headers, req)
+    canonical = sigv4.canonical_request(sigv4.SentRequest("GET", "/test.txt", [], headers), req)
     assert sigv4.signature(SECRET, req, canonical) == req.signature
     assert sigv4.signature("wrong", req, canonical) != req.signature
 
@@ -38,7 +38,7 @@ def test_presigned_signature_matches_aws_example():
     headers = {"host": "examplebucket.s3.amazonaws.com"}
     req = sigv4.parse_authorization(headers, pairs)
     assert req is not None and req.presigned and req.expires == 86400
-    canonical = sigv4.canonical_request("GET", "/test.txt", pairs, headers, req)
+    canonical = sigv4.canonical_request(sigv4.SentRequest("GET", "/test.txt", pairs, headers), req)
     assert sigv4.signature(SECRET, req, canonical) == req.signature
     assert sigv4.parse_amz_date(req.amz_date) == 1369353600.0
 
@@ -63,8 +63,9 @@ def test_sigv2_query_signature_matches_botocore():
     pairs = sigv4.parse_query(parts.query)
     req = sigv4.parse_v2({}, pairs)
     assert req is not None and req.presigned and req.session_token == "token-123"
-    assert sigv4.signature_v2(SECRET, "GET", parts.path, pairs, {}, req) == req.signature
-    assert sigv4.signature_v2(SECRET, "PUT", parts.path, pairs, {}, req) != req.signature
+    get = sigv4.SentRequest("GET", parts.path, pairs, {})
+    assert sigv4.signature_v2(SECRET, get, req) == req.signature
+    assert sigv4.signature_v2(SECRET, get._replace(method="PUT"), req) != req.signature
 
 
 def test_malformed_authorization_is_rejected():
