@@ -64,6 +64,7 @@ class ConcurrencyTuner:
             raise ValueError(f"need 1 <= floor <= cap, got floor={floor}, cap={cap}")
         self.floor, self.cap = floor, cap
         self.limit = max(floor, min(cap, start))
+        self.peak_limit = self.limit  # the most it ever allowed in flight
         self.window, self.gain, self.probe_every = window, gain, probe_every
         self._clock = clock
         self._lock = threading.Lock()
@@ -162,6 +163,7 @@ class ConcurrencyTuner:
     def _set(self, rate: float, new: int, reason: str) -> None:
         self._record(rate, new, reason)
         self.limit = max(self.floor, min(self.cap, new))
+        self.peak_limit = max(self.peak_limit, self.limit)
 
     def _record(self, rate: float, new: int, reason: str) -> None:
         self.history.append(TunerStep(self.limit, rate, new, reason))
