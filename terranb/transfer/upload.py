@@ -403,10 +403,15 @@ class Uploader(MultipartSteps):
             try:
                 if number == 0:
                     self._put(session, run_id, st, tracker)
+                    sent = st.local.size
                 elif number == -1:
                     self._complete(session, run_id, st, tracker)
+                    sent = 0
                 else:
                     self._part(session, run_id, st, number, tracker)
+                    sent = st.part_range(number)[1]
+                if tuner is not None and sent:
+                    tuner.completed(sent)  # what the link delivered (see concurrency.py)
             except CredentialsExpiredError:
                 raise
             except _NoSuchUpload:
@@ -424,10 +429,9 @@ class Uploader(MultipartSteps):
                     failed.add(st.local.rel)
                     errors.append(f"{exc} [{code}]" if code else str(exc))
 
-        tuner = self.tuner = (ConcurrencyTuner(start=min(4, self.workers), cap=self.workers)
+        tuner = self.tuner = (ConcurrencyTuner(start=min(4, self.workers), cap=self.workers,
+                                               per_round=True)
                               if self.adaptive else None)
-        if tuner is not None:
-            tracker.add_listener(tuner.add_bytes)
         try:
             with ThreadPoolExecutor(max_workers=self.workers,
                                     thread_name_prefix="terranb-upload") as pool:
@@ -452,7 +456,6 @@ class Uploader(MultipartSteps):
                         fut.result()
         finally:
             if tuner is not None:
-                tracker.remove_listener(tuner.add_bytes)
                 log.info("upload concurrency settled at %d (in flight at the end: %d)",
                          tuner.settled_limit, tuner.limit)
         return [st.local for st in states if st.local.rel in failed]
