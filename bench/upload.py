@@ -13,10 +13,20 @@ share of the total-bandwidth ceiling (target >= 80 %), and the peak memory
 (RSS above the baseline) of terranb uploading 100 and 1,000 files, which must
 not grow with the file count.
 
+``--link wan,thin`` runs only the independent-link cases instead. The emulator is
+unshaped and bench/wanlink.py sits between it and the uploader. For each profile it prints
+the link alone (16 bare TCP streams, no HTTP: the ceiling), the Uploader at its defaults (its
+share of the link, the level the tuner settled at and its peak), ``workers=8``,
+``workers=16`` and bare parallel ``put_object`` x16 (the reference) in the same run, each
+with the CPU milliseconds per MB that the client, the emulator and the link spent. Last come
+the defaults and the reference straight into the emulator, which show what the far end
+absorbs without the link.
+
 Usage::
 
     python bench/upload.py                 # defaults below
     python bench/upload.py --files 48 --size-mb 4 --workers 16
+    python bench/upload.py --link wan,thin
 """
 
 from __future__ import annotations
