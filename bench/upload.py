@@ -13,10 +13,20 @@ share of the total-bandwidth ceiling (target >= 80 %), and the peak memory
 (RSS above the baseline) of terranb uploading 100 and 1,000 files, which must
 not grow with the file count.
 
+``--link wan,thin`` runs only the independent-link cases instead. The emulator is
+unshaped and bench/wanlink.py sits between it and the uploader. For each profile it prints
+the link alone (16 bare TCP streams, no HTTP: the ceiling), the Uploader at its defaults (its
+share of the link, the level the tuner settled at and its peak), ``workers=8``,
+``workers=16`` and bare parallel ``put_object`` x16 (the reference) in the same run, each
+with the CPU milliseconds per MB that the client, the emulator and the link spent. Last come
+the defaults and the reference straight into the emulator, which show what the far end
+absorbs without the link.
+
 Usage::
 
     python bench/upload.py                 # defaults below
     python bench/upload.py --files 48 --size-mb 4 --workers 16
+    python bench/upload.py --link wan,thin
 """
 
 from __future__ import annotations
@@ -171,6 +181,34 @@ PROFILES = {
 }
 
 
+def cpu_seconds(pid: int | None = None) -> float:
+    """User + system CPU seconds of a process (this one when ``pid`` is None), all threads."""
+    if pid is None:
+        t = os.times()
+        return t.user + t.system
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU milliseconds per MB moved, per named process, over a ``with`` block."""
+
+    def __init__(self, pids: dict[str, int | None]) -> None:
+        self.pids = pids
+        self.used: dict[str, float] = {}
+
+    def __enter__(self) -> CpuMeter:
+        self._start = {n: cpu_seconds(p) for n, p in self.pids.items()}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.used = {n: cpu_seconds(p) - self._start[n] for n, p in self.pids.items()}
+
+    def per_mb(self, nbytes: int) -> str:
+        return ", ".join(f"{n} {1000 * s / (nbytes / MB):.1f}" for n, s in self.used.items())
+
+
 def start_link(target: str, rtt_ms: float, per_conn: float, total: float,
                stats: Path) -> tuple[subprocess.Popen[str], int]:
     cmd = [sys.executable, str(Path(__file__).with_name("wanlink.py")), "--target", target,
@@ -179,6 +217,65 @@ def start_link(target: str, rtt_ms: float, per_conn: float, total: float,
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     return proc, int(json.loads(proc.stdout.readline())["port"])
+
+
+def bare_link(work: Path, rtt: float, per_conn: float, total_mb: float, nbytes: int,
+              connections: int = 16) -> tuple[float, float]:
+    """``(seconds, wanlink CPU seconds)`` to push ``nbytes`` over plain TCP through a link.
+
+    ``connections`` streams from this process to a sink in this process that reads
+    and discards, through a fresh bench/wanlink.py: no HTTP, no hashing, no
+    emulator. What the link itself delivers, the ceiling every S3 client through it
+    stays under.
+    """
+    import socket
+
+    sink = socket.create_server(("127.0.0.1", 0))
+    link, port = start_link(f"127.0.0.1:{sink.getsockname()[1]}", rtt, per_conn, total_mb,
+                            work / "stats-bare.json")
+    finished = threading.Barrier(connections + 1)
+
+    def drain(conn: socket.socket) -> None:
+        with conn:
+            while conn.recv(1 << 20):
+                pass
+        finished.wait()
+
+    def accept() -> None:
+        for _ in range(connections):
+            conn, _ = sink.accept()
+            threading.Thread(target=drain, args=(conn,), daemon=True).start()
+
+    block = os.urandom(1 << 20)
+    each = nbytes // connections
+
+    def send() -> None:
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            left = each
+            while left > 0:
+                n = min(left, len(block))
+                sock.sendall(block[:n])
+                left -= n
+            sock.shutdown(socket.SHUT_WR)
+            sock.recv(1)  # returns when the link closes: everything went through
+
+    try:
+        threading.Thread(target=accept, daemon=True).start()
+        cpu0 = cpu_seconds(link.pid)
+        t0 = time.perf_counter()
+        senders = [threading.Thread(target=send, daemon=True) for _ in range(connections)]
+        for t in senders:
+            t.start()
+        finished.wait(timeout=300)
+        secs = time.perf_counter() - t0
+        cpu = cpu_seconds(link.pid) - cpu0
+        for t in senders:
+            t.join(timeout=10)
+    finally:
+        link.terminate()
+        link.wait(timeout=10)
+        sink.close()
+    return secs, cpu
 
 
 def independent_link(work: Path, only: list[str]) -> None:
@@ -192,6 +289,43 @@ def independent_link(work: Path, only: list[str]) -> None:
     assert proc.stdout is not None
     info = json.loads(proc.stdout.readline())
     target = info["s3_endpoint_url"].split("//", 1)[1].rstrip("/")
+    print(f"CPU: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} before the runs; "
+          "'CPU ms/MB' = CPU milliseconds per MB uploaded, per process")
+
+    def client_for(endpoint: str) -> TerraClient:
+        return TerraClient(app_key=info["app_key"], secret_key=info["secret_key"],
+                           base_url=info["base_url"], s3_endpoint_url=endpoint)
+
+    def run(label: str, endpoint: str, data: Path, total: int, workers: int | None,
+            link_mb: float, link_pid: int | None, stats: Path | None,
+            journal: Path) -> None:
+        client = client_for(endpoint)
+        s3client._SESSION = None  # every run pays for its own boto3 start
+        pids: dict[str, int | None] = {"client": None, "emulator": proc.pid}
+        if link_pid is not None:
+            pids["wanlink"] = link_pid
+        up = None
+        with CpuMeter(pids) as cpu:
+            if workers is not None and workers < 0:  # what link + machine allow
+                secs = raw_parallel(client.store.obtain_token, data, -workers)
+            else:
+                up = Uploader(client.store.obtain_token, journal=journal, workers=workers)
+                t0 = time.perf_counter()
+                result = up.upload(data)
+                secs = time.perf_counter() - t0
+                assert result.bytes_sent == total, (result.bytes_sent, total)
+        opened = ""
+        if stats is not None:
+            time.sleep(0.3)  # let the link write its last count
+            opened = f"; {json.loads(stats.read_text())['max_connections']} connections opened"
+        tuned = ""
+        if up is not None and up.tuner is not None:
+            tuned = (f", settled at {up.tuner.settled_limit} in flight "
+                     f"(peak {up.tuner.peak_limit})")
+        rate = total / secs / MB
+        print(f"  {label:34s} {secs:6.2f} s {rate:6.1f} MB/s = {100 * rate / link_mb:5.1f} % "
+              f"of the link{opened}{tuned}; CPU ms/MB: {cpu.per_mb(total)}")
+
     try:
         for name in only:
             rtt, per_conn, total_mb, files, size_mb = PROFILES[name]
@@ -200,42 +334,34 @@ def independent_link(work: Path, only: list[str]) -> None:
             print(f"independent link '{name}': {rtt:g} ms RTT, {per_conn:g} MB/s per "
                   f"connection, {total_mb:g} MB/s total (bench/wanlink.py); {files} x "
                   f"{size_mb:g} MB")
-            runs: list[tuple[str, int | None]] = [("defaults (no workers=)", None),
-                                                  ("workers=8 (the old default)", 8),
-                                                  ("reference: bare put_object x16", -16)]
-            for label, workers in runs:
+            bare, link_cpu = bare_link(work, rtt, per_conn, total_mb, total)
+            print(f"  {'the link alone: 16 bare TCP streams':34s} {bare:6.2f} s "
+                  f"{total / bare / MB:6.1f} MB/s = {100 * total / bare / MB / total_mb:5.1f} "
+                  f"% of the link; CPU ms/MB: wanlink {1000 * link_cpu / (total / MB):.1f}")
+            cases: list[tuple[str, int | None]] = [
+                ("defaults (no workers=)", None),
+                ("workers=8 (the old default)", 8),
+                ("workers=16", 16),
+                ("reference: bare put_object x16", -16)]
+            for label, workers in cases:
                 stats = work / f"stats-{name}-{workers}.json"
                 link, port = start_link(target, rtt, per_conn, total_mb, stats)
                 try:
-                    client = TerraClient(app_key=info["app_key"], secret_key=info["secret_key"],
-                                         base_url=info["base_url"],
-                                         s3_endpoint_url=f"http://127.0.0.1:{port}")
-                    s3client._SESSION = None  # every run pays for its own boto3 start
-                    if workers is not None and workers < 0:  # what link + machine allow
-                        secs = raw_parallel(client.store.obtain_token, data, -workers)
-                        time.sleep(0.3)
-                        opened = json.loads(stats.read_text())["max_connections"]
-                        print(f"  {label:30s} {secs:6.2f} s {total / secs / MB:6.1f} MB/s = "
-                              f"{100 * total / secs / MB / total_mb:5.1f} % of the link; "
-                              f"{opened} connections opened")
-                        continue
-                    up = Uploader(client.store.obtain_token,
-                                  journal=work / f"j-{name}-{workers}.sqlite3", workers=workers)
-                    t0 = time.perf_counter()
-                    result = up.upload(data)
-                    secs = time.perf_counter() - t0
-                    time.sleep(0.3)  # let the link write its last count
-                    opened = json.loads(stats.read_text())["max_connections"]
+                    run(label, f"http://127.0.0.1:{port}", data, total, workers, total_mb,
+                        link.pid, stats, work / f"j-{name}-{workers}.sqlite3")
                 finally:
                     link.terminate()
                     link.wait(timeout=10)
-                assert result.bytes_sent == total, (result.bytes_sent, total)
-                rate = total / secs / MB
-                settled = (f", settled at {up.tuner.settled_limit} in flight"
-                           if up.tuner is not None else "")
-                print(f"  {label:30s} {secs:6.2f} s {rate:6.1f} MB/s = "
-                      f"{100 * rate / total_mb:5.1f} % of the link; {opened} connections "
-                      f"opened{settled}")
+        # The same uploads straight into the emulator: what the far end absorbs.
+        rtt, per_conn, total_mb, files, size_mb = PROFILES[only[0]]
+        data = work / f"link-{only[0]}"
+        total = files * int(size_mb * MB)
+        print(f"no link: straight into the emulator (its S3 endpoint, unshaped), the "
+              f"'{only[0]}' files; % of the '{only[0]}' link's {total_mb:g} MB/s")
+        for label, workers in [("defaults (no workers=)", None),
+                               ("reference: bare put_object x16", -16)]:
+            run(label, info["s3_endpoint_url"], data, total, workers, total_mb, None, None,
+                work / f"j-direct-{workers}.sqlite3")
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -19,7 +19,9 @@ private loopback port. For every request the proxy:
    come, ``Transfer-Encoding: chunked`` bodies de-chunked and re-chunked; the
    ``aws-chunked`` content encoding boto3 uses for checksummed uploads is passed
    through untouched for moto to decode), shaped by a per-connection and a
-   total :class:`~.netem.TokenBucket`;
+   total :class:`~.netem.TokenBucket`, and checked against the digests its
+   headers promise (Content-MD5, ``x-amz-checksum-*``, a signed
+   ``x-amz-content-sha256``; :mod:`.s3digest`) before its last bytes reach moto;
 4. streams moto's answer back the same way (``Range`` requests and 206 pass
    through), and after a successful write (PutObject, CopyObject,
    CompleteMultipartUpload, DeleteObject(s), CreateBucket, DeleteBucket) calls
@@ -68,6 +70,7 @@ from urllib.parse import quote, unquote
 import terranb.emulator.sigv4 as sigv4
 from terranb.emulator.netem import FaultInjector, NetemConfig, TokenBucket
 from terranb.emulator.s3auth import KeyEntry, KeyRing, authenticate
+from terranb.emulator.s3digest import BodyDigests
 from terranb.emulator.s3policy import StsPolicy, authorize
 from terranb.emulator.s3relay import (
     EXPOSE_HEADERS,
@@ -296,6 +299,9 @@ class _Handler(RelayMixin, BaseHTTPRequestHandler):
             return
         try:
             self._forward(path_style, raw_query, query_pairs, headers)
+        except S3Error as err:  # a body that does not match its digest: moto stored nothing
+            with contextlib.suppress(OSError):
+                self._send_error_xml(err, raw_path)
         except BodyTimeout:
             # The client promised a body and stopped sending it (for example a retry that
             # did not rewind its file): answer like S3 instead of waiting forever.
@@ -315,6 +321,7 @@ class _Handler(RelayMixin, BaseHTTPRequestHandler):
     ) -> None:
         proxy = self.server.proxy
         method = self.command
+        digests = BodyDigests.from_headers(headers) if method in ("PUT", "POST") else None
         if headers.get("expect", "").lower() == "100-continue":
             self.send_response_only(100)
             self.end_headers()
@@ -348,13 +355,15 @@ class _Handler(RelayMixin, BaseHTTPRequestHandler):
                 upstream.putheader("Transfer-Encoding", "chunked")
             elif "content-length" not in headers and method in ("PUT", "POST"):
                 upstream.putheader("Content-Length", "0")
+            if digests is not None and not chunked and not int(headers.get("content-length") or 0):
+                digests.check()  # an empty body: before moto sees the request at all
             upstream.endheaders()
             bucket, key = split_bucket_key(raw_path)
             qnames = {k for k, _ in query_pairs if not is_auth_param(k)}
             keep_body = method in ("PUT", "POST") and (
                 (not key and not qnames) or "delete" in qnames
             )
-            captured = self._relay_request_body(upstream, chunked, keep_body)
+            captured = self._relay_request_body(upstream, chunked, keep_body, digests)
             self._body_consumed = True
             resp = upstream.getresponse()
             capture_response = method == "POST" and "delete" in qnames

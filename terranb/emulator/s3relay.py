@@ -9,6 +9,13 @@ back to the client, every chunk paced by the per-connection and the total
 :class:`BodyTimeout` (the proxy answers ``RequestTimeout``). Response shaping
 (``Range`` passes through, CORS expose headers) lives here too, so a knob that
 changes what is sent back (byte counting, ignoring ``Range``) has one place to go.
+A request body that promises digests (:class:`~.s3digest.BodyDigests`) is hashed
+on the way and checked before its last bytes go to moto: one that does not match
+never completes upstream, so moto stores nothing.
+
+Chunks: up to 1 MiB when the link is not shaped (fewer reads, sends and hash
+calls per byte; each is a Python-level step under one GIL), else what the token
+buckets allow at once.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import http.client
 from typing import TYPE_CHECKING, Any
 
 from terranb.emulator.netem import TokenBucket
+from terranb.emulator.s3digest import BodyDigests
 
 __all__ = ["EXPOSE_HEADERS", "HOP_BY_HOP", "SMALL_BODY", "BodyTimeout", "RelayMixin"]
 
@@ -38,6 +46,7 @@ EXPOSE_HEADERS = "ETag, x-amz-request-id, x-amz-version-id, x-amz-checksum-crc32
 # Request bodies up to this size are kept when the proxy needs to read them
 # (CreateBucket configuration, DeleteObjects list).
 SMALL_BODY = 1 << 20
+_UNSHAPED_CHUNK = 1 << 20
 
 
 class BodyTimeout(Exception):
@@ -71,7 +80,7 @@ class RelayMixin:
             total.consume(n)
 
     def _chunk(self) -> int:
-        sizes = [64 * 1024]
+        sizes = [_UNSHAPED_CHUNK]
         if self._conn_bucket is not None:
             sizes.append(self._conn_bucket.chunk_size())
         total = self.server.proxy.total_bucket
@@ -80,31 +89,49 @@ class RelayMixin:
         return min(sizes)
 
     def _relay_request_body(
-        self, upstream: http.client.HTTPConnection, chunked: bool, keep: bool
+        self,
+        upstream: http.client.HTTPConnection,
+        chunked: bool,
+        keep: bool,
+        digests: BodyDigests | None = None,
     ) -> bytes:
+        """Copy the request body to moto; raises ``S3Error`` (nothing stored) on a bad digest."""
         try:
-            return self._relay_request_body_inner(upstream, chunked, keep)
+            return self._relay_request_body_inner(upstream, chunked, keep, digests)
         except TimeoutError as exc:
             self._body_consumed = True  # what is left of it is never read
             raise BodyTimeout(str(exc)) from exc
 
     def _pass_on(
         self, upstream: http.client.HTTPConnection, remaining: int, kept: bytearray | None,
-        when: str,
+        when: str, digests: BodyDigests | None, last: bool = False,
     ) -> None:
-        """Send ``remaining`` body bytes on, shaped; keep the first SMALL_BODY in ``kept``."""
+        """Send ``remaining`` body bytes on, shaped; keep the first SMALL_BODY in ``kept``.
+
+        With ``last`` (the end of the whole body) the digests are checked before the final
+        bytes go upstream, so a body that does not match its checksum is never stored.
+        """
         while remaining > 0:
             data = self.rfile.read(min(remaining, self._chunk()))
             if not data:
                 raise ConnectionError(f"client closed {when}")
             self._shape(len(data))
+            remaining -= len(data)
+            if digests is not None:
+                digests.update(data)
+                if last and not remaining:
+                    self._body_consumed = True
+                    digests.check()  # before the last bytes go upstream
             upstream.send(data)
             if kept is not None and len(kept) < SMALL_BODY:
                 kept += data
-            remaining -= len(data)
 
     def _relay_request_body_inner(
-        self, upstream: http.client.HTTPConnection, chunked: bool, keep: bool
+        self,
+        upstream: http.client.HTTPConnection,
+        chunked: bool,
+        keep: bool,
+        digests: BodyDigests | None,
     ) -> bytes:
         kept = bytearray()
         if chunked:
@@ -119,16 +146,22 @@ class RelayMixin:
                         trailer = self.rfile.readline(65537)
                         if trailer in (b"\r\n", b"\n", b""):
                             break
+                    self._body_consumed = True
+                    if digests is not None:
+                        digests.check()  # before the body ends upstream
                     upstream.send(b"0\r\n\r\n")
                     break
                 upstream.send(f"{size:x}\r\n".encode())
-                self._pass_on(upstream, size, kept if keep else None, "during a chunked body")
+                self._pass_on(
+                    upstream, size, kept if keep else None, "during a chunked body", digests
+                )
                 upstream.send(b"\r\n")
                 self.rfile.readline(65537)  # CRLF after the chunk data
             return bytes(kept)
         remaining = int(self.headers.get("Content-Length") or 0)
         self._pass_on(
-            upstream, remaining, kept if keep else None, "before sending the whole body"
+            upstream, remaining, kept if keep else None, "before sending the whole body",
+            digests, last=True,
         )
         return bytes(kept)
 

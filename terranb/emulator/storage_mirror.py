@@ -49,6 +49,30 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> None
     os.replace(tmp, path)
 
 
+def _moto_key_info(fake: Any) -> dict[str, Any]:
+    """What ``head_object`` would say about a moto key (the fields the mirror keeps)."""
+    meta = {str(k).lower(): v for k, v in dict(fake.metadata).items()}
+    return {
+        "ETag": str(fake.etag),
+        "ContentLength": int(fake.size),
+        "ContentType": meta.get("content-type") or "binary/octet-stream",
+        "Metadata": {k[len("x-amz-meta-"):]: v for k, v in meta.items()
+                     if k.startswith("x-amz-meta-")},
+    }
+
+
+def _copy_moto_value(fake: Any, out: Any) -> None:
+    """Write a moto key's bytes to ``out`` in 1 MiB pieces, under the key's own lock."""
+    with fake.lock:
+        buf = fake._value_buffer
+        buf.seek(0)
+        while True:
+            chunk = buf.read(1 << 20)
+            if not chunk:
+                break
+            out.write(chunk)
+
+
 def _key_hash(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
@@ -132,13 +156,18 @@ class MirrorMixin:
         target = self.root / old["file"] if old.get("file") else self._object_path(bucket, key)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f"{target.name}.{secrets.token_hex(4)}.part")
-        if source is not None:
+        fake = None if source is not None else self._moto_key(bucket, key)
+        if fake is not None:
+            resp = _moto_key_info(fake)
+        elif source is not None:
             resp = client.head_object(Bucket=bucket, Key=key)
         else:
             resp = client.get_object(Bucket=bucket, Key=key)
         try:
             with open(tmp, "wb") as fh:
-                if source is not None:
+                if fake is not None:
+                    _copy_moto_value(fake, fh)
+                elif source is not None:
                     with open(source, "rb") as src:
                         shutil.copyfileobj(src, fh, 1 << 20)
                 else:
@@ -164,6 +193,22 @@ class MirrorMixin:
             if bucket not in self._buckets:
                 self._buckets[bucket] = "us-east-1"
                 self._save_buckets()
+
+    def _moto_key(self, bucket: str, key: str) -> Any:
+        """moto's object for ``bucket/key`` in this instance's account, or ``None``.
+
+        moto runs in this process, so the mirror reads the bytes moto just stored
+        from moto's own buffer instead of asking moto for them over HTTP (a GET per
+        write that costs more CPU than the write itself). Anything unexpected in
+        moto's internals falls back to the GET.
+        """
+        try:
+            from moto.s3.models import s3_backends
+
+            fake = s3_backends[self.account_id]["global"].buckets[bucket].keys[key]
+            return fake if not getattr(fake, "disposed", False) else None
+        except Exception:
+            return None
 
     def _unmirror(self, bucket: str, key: str) -> None:
         meta_path = self._meta_path(bucket, key)

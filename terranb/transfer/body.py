@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FileWindow", "hash_range", "hook_progress", "is_md5", "multipart_etag", "strip_etag"]
+__all__ = ["FileWindow", "content_md5", "hash_with_parts", "hook_progress", "is_md5", "md5_range",
+           "multipart_etag", "strip_etag"]
 
 
 class FileWindow:
     """A seekable window on a file that counts sent bytes for progress.
 
-    botocore reads the body once to sign it (over plain HTTP) and again to send
-    it; like s3transfer we count only while "transferring" (signalled from the
-    ``request-created`` event) and roll back on seek (a retry re-sends).
+    Clients from :func:`~terranb.transfer.s3client.make_client` do not hash the
+    body to sign it (``UNSIGNED-PAYLOAD``), so it is read once, to send it; like
+    s3transfer we still count only while "transferring" (signalled from the
+    ``request-created`` event, in case a signer reads it first) and roll back on
+    seek (a retry re-sends).
     """
 
     def __init__(self, path: Path, offset: int, length: int,
-                 on_bytes: Callable[[int], None], sha256_hex: str | None = None) -> None:
-        self.sha256_hex = sha256_hex  # lets botocore skip hashing the body again
+                 on_bytes: Callable[[int], None]) -> None:
         self._fh = open(path, "rb")  # noqa: SIM115 - closed by close()
         self._offset = offset
         self._length = length
@@ -101,21 +104,6 @@ def hook_progress(client: Any) -> None:
                           unique_id="terranb-not-transferring")
     events.register_last("request-created.s3", _signal("signal_transferring"),
                          unique_id="terranb-transferring")
-    events.register("before-sign.s3", _known_payload_hash, unique_id="terranb-payload-hash")
-
-
-def _known_payload_hash(request: Any, **_: Any) -> None:
-    """Offer botocore the body's SHA-256 we already computed.
-
-    Note (audit): botocore's ``S3SigV4Auth`` drops this header and hashes the body
-    again while signing, over HTTP and over HTTPS alike (no checksum header is
-    sent, see :mod:`~terranb.transfer.s3client`), so today this saves nothing;
-    using the known hash needs a custom signer (kept for that).
-    """
-    sha = getattr(getattr(request, "body", None), "sha256_hex", None)
-    url = str(getattr(request, "url", ""))
-    if sha and not url.startswith("https") and "X-Amz-Content-SHA256" not in request.headers:
-        request.headers["X-Amz-Content-SHA256"] = sha
 
 
 def strip_etag(etag: str | None) -> str:
@@ -132,11 +120,46 @@ def multipart_etag(part_md5s: Sequence[str]) -> str:
     return f"{hashlib.md5(joined).hexdigest()}-{len(part_md5s)}"
 
 
+def content_md5(md5_hex: str) -> str:
+    """The ``Content-MD5`` header value (base64 of the binary digest) of an MD5 hex digest.
+
+    Sent with every PUT and part: the store recomputes it and refuses a body that
+    does not match (``BadDigest``) before storing anything, which is the integrity
+    check the unsigned payload leaves to the transport (see :mod:`.s3client`).
+    """
+    return base64.b64encode(bytes.fromhex(md5_hex)).decode("ascii")
 
 
-def hash_range(path: Path, offset: int, length: int) -> tuple[str, str]:
-    """``(md5, sha256)`` hex of ``length`` bytes at ``offset``, read in 1 MiB chunks."""
-    md5, sha = hashlib.md5(), hashlib.sha256()
+def hash_with_parts(path: Path, part_size: int, chunk: int = 1 << 20) -> tuple[str, str, list[str]]:
+    """``(sha256, md5, part md5s)`` of a file read once: the journal's hashes and each part's.
+
+    A multipart file's parts need their own MD5 (``Content-MD5`` and the ETag
+    check); taking them in the same pass as the whole-file hashes saves reading
+    and hashing every byte a second time.
+    """
+    sha, md5 = hashlib.sha256(), hashlib.md5()
+    parts: list[str] = []
+    part, in_part = hashlib.md5(), 0
+    with open(path, "rb") as fh:
+        while True:
+            block = fh.read(min(chunk, part_size - in_part))
+            if not block:
+                break
+            sha.update(block)
+            md5.update(block)
+            part.update(block)
+            in_part += len(block)
+            if in_part == part_size:
+                parts.append(part.hexdigest())
+                part, in_part = hashlib.md5(), 0
+    if in_part or not parts:
+        parts.append(part.hexdigest())
+    return sha.hexdigest(), md5.hexdigest(), parts
+
+
+def md5_range(path: Path, offset: int, length: int) -> str:
+    """MD5 hex of ``length`` bytes at ``offset``, read in 1 MiB chunks (one part's ETag)."""
+    md5 = hashlib.md5()
     with open(path, "rb") as fh:
         fh.seek(offset)
         left = length
@@ -145,6 +168,5 @@ def hash_range(path: Path, offset: int, length: int) -> tuple[str, str]:
             if not block:
                 break
             md5.update(block)
-            sha.update(block)
             left -= len(block)
-    return md5.hexdigest(), sha.hexdigest()
+    return md5.hexdigest()

@@ -16,8 +16,19 @@ Checksums: every client is built with ``request_checksum_calculation`` and
 CRC32 checksum as an ``aws-chunked`` trailer to every PUT by default; Ali OSS's
 S3-compatible endpoint rejects those requests, and other S3-compatible stores
 (old MinIO, proxies) do too. Instead of a transport checksum terranb checks the
-ETag the store returns against the MD5 it computed while streaming (single PUTs
-and each multipart part), which works on AWS S3, Ali OSS and the emulator alike.
+ETag the store returns against the MD5 it computed while hashing the file (single
+PUTs and each multipart part), and sends that MD5 as ``Content-MD5`` so the store
+refuses a corrupted body (``BadDigest``) before storing it; both work on AWS S3,
+Ali OSS and the emulator alike.
+
+Payload signing: clients sign ``UNSIGNED-PAYLOAD`` instead of the SHA-256 of the
+body (``payload_signing_enabled=False``). The headers, and with them the
+``Content-MD5``, are still signed. botocore already does this by itself over HTTPS
+for streamed bodies that carry a Content-MD5 (which is how boto3 uploaded to S3 and
+OSS for years before 1.36); the explicit setting extends it to plain-HTTP
+endpoints (the emulator, a local MinIO), where botocore would otherwise read and
+hash every body a second time before sending it, the largest CPU cost of an
+upload after the file hashing itself (bench/upload.py --link prints the split).
 Ali OSS additionally needs virtual-hosted addressing (``bucket.oss-...``); path
 style is refused there. We chose boto3 over ``oss2`` so there is one code path
 (and one dependency) for both clouds; DJI's own TypeScript SDK does the same.
@@ -78,13 +89,16 @@ def make_client(creds: StorageCredentials, *, max_pool_connections: int = 10,
     boto3 = require("boto3", "transfer")
     from botocore.config import Config
 
-    s3_cfg: dict[str, Any] = {}
+    # UNSIGNED-PAYLOAD: botocore would otherwise read and SHA-256 every body once more
+    # before sending it (always over plain HTTP); integrity comes from Content-MD5,
+    # which the uploads send and the store verifies (see the module docstring).
+    s3_cfg: dict[str, Any] = {"payload_signing_enabled": False}
     if creds.is_oss:
         s3_cfg["addressing_style"] = "virtual"
     config = Config(
         region_name=creds.region or None,
         signature_version="s3v4",
-        s3=s3_cfg or None,
+        s3=s3_cfg,
         max_pool_connections=max(1, max_pool_connections),
         retries={"mode": "standard", "max_attempts": max_attempts},
         connect_timeout=connect_timeout,

@@ -15,7 +15,13 @@ does, but:
   files and parts, continues multipart uploads and aborts orphan ones;
 * renewing STS credentials before they expire and when the store says they
   did, without re-sending what is done (:class:`~terranb.transfer.s3client.CredentialSource`);
-* checking every stored object's ETag against the MD5 computed locally;
+* with end-to-end integrity: every PUT and part carries the ``Content-MD5``
+  computed while hashing the file (the store refuses a body that does not match,
+  ``BadDigest``, and the upload retries it), and every stored object's ETag is
+  checked against it afterwards. Each byte is read and hashed once before it is
+  sent: the payload is not hashed again for the signature (``UNSIGNED-PAYLOAD``,
+  see :mod:`~terranb.transfer.s3client`), and a multipart file's part MD5s come
+  from the same pass as its whole-file hashes;
 * reporting byte progress per file and in total (``on_progress``).
 
 Binding (``upload_callback``) is done by :meth:`Uploader.bind` through a callable
@@ -53,9 +59,11 @@ from terranb.retry import TRANSFERS
 from terranb.transfer.binding import BindBatch, Binder, BindResult
 from terranb.transfer.body import (
     FileWindow,
-    hash_range,
+    content_md5,
+    hash_with_parts,
     hook_progress,
     is_md5,
+    md5_range,
     multipart_etag,
     strip_etag,
 )
@@ -181,8 +189,14 @@ class Uploader(MultipartSteps):
         self._sleep = sleep
         self._orphans_listed = threading.Event()
         self._orphans_listed.set()
+        # Part MD5s taken in the whole-file hashing pass (rel -> one per part).
+        self._part_md5s: dict[str, list[str]] = {}
 
     # -- helpers ---------------------------------------------------------------------------
+    def _part_size(self, size: int) -> int:
+        """The part size of a multipart file: ``part_size``, larger if it needs > MAX_PARTS."""
+        return max(self.part_size, -(-size // MAX_PARTS))
+
     def _call(self, what: str, fn: Callable[[Any], Any]) -> Any:
         """Run ``fn(client)`` with credential renewal and transient-error retries."""
         attempt = 0
@@ -235,8 +249,15 @@ class Uploader(MultipartSteps):
             else:
                 todo.append(f)
         if todo:
+            def hashed(f: LocalFile) -> tuple[str, str]:
+                if f.size <= self.multipart_threshold:
+                    return hash_file(f.path)
+                sha, md5, parts = hash_with_parts(f.path, self._part_size(f.size))
+                self._part_md5s[f.rel] = parts
+                return sha, md5
+
             with ThreadPoolExecutor(max_workers=min(4, self.workers)) as pool:
-                hashes = list(pool.map(lambda f: hash_file(f.path), todo))
+                hashes = list(pool.map(hashed, todo))
             self.journal.store_hashes((str(f.path), f.size, f.mtime_ns, h[0], h[1])
                                       for f, h in zip(todo, hashes, strict=True))
             out.update({f.rel: h for f, h in zip(todo, hashes, strict=True)})
@@ -355,14 +376,10 @@ class Uploader(MultipartSteps):
         states: list[_FileState] = []
         for f in files:
             row = self.journal.file(session.id, f.rel) or provisional[f.rel]
-            state = _FileState(f, row, self.part_size if f.size > self.multipart_threshold
-                               else max(f.size, 1))
-            if f.size > self.multipart_threshold:
-                if -(-f.size // self.part_size) > MAX_PARTS:
-                    state.part_size = -(-f.size // MAX_PARTS)
-                    state.nparts = -(-f.size // state.part_size)
-                if state.upload_id:
-                    self._resume_parts(session, state)
+            state = _FileState(f, row, self._part_size(f.size)
+                               if f.size > self.multipart_threshold else max(f.size, 1))
+            if f.size > self.multipart_threshold and state.upload_id:
+                self._resume_parts(session, state)
             states.append(state)
             tracker.start_file(f.rel, f.size, sum(p.size for p in state.done.values()))
 
@@ -386,10 +403,15 @@ class Uploader(MultipartSteps):
             try:
                 if number == 0:
                     self._put(session, run_id, st, tracker)
+                    sent = st.local.size
                 elif number == -1:
                     self._complete(session, run_id, st, tracker)
+                    sent = 0
                 else:
                     self._part(session, run_id, st, number, tracker)
+                    sent = st.part_range(number)[1]
+                if tuner is not None and sent:
+                    tuner.completed(sent)  # what the link delivered (see concurrency.py)
             except CredentialsExpiredError:
                 raise
             except _NoSuchUpload:
@@ -407,10 +429,9 @@ class Uploader(MultipartSteps):
                     failed.add(st.local.rel)
                     errors.append(f"{exc} [{code}]" if code else str(exc))
 
-        tuner = self.tuner = (ConcurrencyTuner(start=min(4, self.workers), cap=self.workers)
+        tuner = self.tuner = (ConcurrencyTuner(start=min(4, self.workers), cap=self.workers,
+                                               per_round=True)
                               if self.adaptive else None)
-        if tuner is not None:
-            tracker.add_listener(tuner.add_bytes)
         try:
             with ThreadPoolExecutor(max_workers=self.workers,
                                     thread_name_prefix="terranb-upload") as pool:
@@ -435,7 +456,6 @@ class Uploader(MultipartSteps):
                         fut.result()
         finally:
             if tuner is not None:
-                tracker.remove_listener(tuner.add_bytes)
                 log.info("upload concurrency settled at %d (in flight at the end: %d)",
                          tuner.settled_limit, tuner.limit)
         return [st.local for st in states if st.local.rel in failed]
@@ -452,11 +472,11 @@ class Uploader(MultipartSteps):
         inflight = self.journal.begin_inflight(run_id, session.id, rel, 0, size)
         try:
             for _check in range(3):
-                with FileWindow(st.local.path, 0, size, lambda n: tracker.advance(rel, n),
-                             st.row.sha256 or None) as body:
+                with FileWindow(st.local.path, 0, size,
+                                lambda n: tracker.advance(rel, n)) as body:
                     resp = self._call(f"upload {rel}", functools.partial(
                         _put_object, Bucket=session.bucket, Key=st.row.key, Body=body,
-                        ContentLength=size))
+                        ContentLength=size, ContentMD5=content_md5(st.row.md5)))
                 etag = strip_etag(resp.get("ETag"))
                 if not is_md5(etag) or etag == st.row.md5:
                     break
@@ -476,16 +496,18 @@ class Uploader(MultipartSteps):
         rel = st.local.rel
         upload_id = self._ensure_upload_id(session, st)
         offset, length = st.part_range(number)
-        md5, sha = hash_range(st.local.path, offset, length)  # one extra read, page cache
+        known = self._part_md5s.get(rel)
+        md5 = (known[number - 1] if known is not None and len(known) == st.nparts
+               else md5_range(st.local.path, offset, length))  # hashes cached from a past run
         inflight = self.journal.begin_inflight(run_id, session.id, rel, number, length)
         try:
             for _check in range(3):
                 with FileWindow(st.local.path, offset, length,
-                             lambda n: tracker.advance(rel, n), sha or None) as body:
+                                lambda n: tracker.advance(rel, n)) as body:
                     resp = self._call(f"upload {rel} part {number}", functools.partial(
                         _upload_part, Bucket=session.bucket, Key=st.row.key,
                         UploadId=upload_id, PartNumber=number, Body=body,
-                        ContentLength=length))
+                        ContentLength=length, ContentMD5=content_md5(md5)))
                 etag = strip_etag(resp.get("ETag"))
                 if not is_md5(etag) or etag == md5:
                     break

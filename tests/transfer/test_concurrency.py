@@ -83,3 +83,49 @@ def test_tail_windows_teach_nothing() -> None:
 def test_bad_bounds_are_refused(floor: int, cap: int) -> None:
     with pytest.raises(ValueError, match="floor"):
         ConcurrencyTuner(floor=floor, cap=cap)
+
+
+def drive_transfers(tuner: ConcurrencyTuner, per_conn: float, total: float, *, size: float = 4e6,
+                    overhead: float = 0.1, count: int = 400, step: float = 0.01) -> float:
+    """Whole transfers over a shared link, reported as they finish (``per_round``).
+
+    Each transfer waits ``overhead`` seconds (request round trips, the store's work)
+    and then moves ``size`` bytes at its share of the link. Returns the seconds taken.
+    """
+    now = [0.0]
+    tuner._clock = lambda: now[0]  # type: ignore[method-assign]
+    tuner._win_start = 0.0
+    active: list[list[float]] = []  # [overhead left, bytes left]
+    started = 0
+    while started < count or active:
+        while started < count and len(active) < tuner.limit:
+            active.append([overhead, size])
+            started += 1
+        moving = [t for t in active if t[0] <= 0]
+        share = min(per_conn, total / len(moving)) if moving else 0.0
+        for t in active:
+            if t[0] > 0:
+                t[0] -= step
+            else:
+                t[1] -= share * step
+        for t in [t for t in active if t[1] <= 0]:
+            active.remove(t)
+            tuner.completed(int(size))
+        now[0] += step
+        tuner.tick(len(active), backlog=started < count)
+    return now[0]
+
+
+def test_per_round_windows_find_the_fat_pipes_level() -> None:
+    # 8 connections would fill 64 MB/s if every request were all payload; the 0.1 s a
+    # request spends on round trips takes ~17 % of each, so it takes more than 8.
+    tuner = ConcurrencyTuner(start=4, cap=32, per_round=True)
+    secs = drive_transfers(tuner, 8e6, 64e6)
+    assert tuner.settled_limit >= 12
+    assert 400 * 4e6 / secs > 0.85 * 64e6
+
+
+def test_per_round_windows_stay_small_on_a_thin_uplink() -> None:
+    tuner = ConcurrencyTuner(start=4, cap=32, per_round=True)
+    drive_transfers(tuner, 2e6, 8e6, count=60)
+    assert tuner.settled_limit <= 5 and tuner.peak_limit <= 8

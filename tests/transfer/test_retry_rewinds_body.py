@@ -54,7 +54,7 @@ def test_retry_after_expired_token_resends_the_whole_body(tmp_path: Path) -> Non
                                   "PutObject")
         return {"ETag": '"x"'}
 
-    with FileWindow(path, 0, len(data), lambda n: None, None) as body:
+    with FileWindow(path, 0, len(data), lambda n: None) as body:
         uploader._call("upload photo.jpg", functools.partial(put, Body=body))
     assert [len(b) for b in sent] == [len(data), len(data)]
     assert sent[1] == data
