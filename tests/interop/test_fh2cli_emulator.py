@@ -45,7 +45,9 @@ from flighthub2.spec import OPERATIONS  # noqa: E402
 
 from terranb.emulator import errors_wire as E  # noqa: E402
 
-pytestmark = [pytest.mark.served]
+# The parametrised calls build on each other (ids seen earlier) and the last test reads
+# their outcomes: keep the file on one worker under xdist (`-n 2 --dist loadgroup`).
+pytestmark = [pytest.mark.served, pytest.mark.xdist_group("fh2cli_catalogue")]
 
 # Every FlightHub 2 code the emulator documents (app description, docs/flighthub2-notes.md).
 DOCUMENTED = {v for k, v in vars(E).items() if k.startswith("FH2_") and isinstance(v, int)}
