@@ -20,12 +20,13 @@ import dataclasses
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
 from terranb.api.models_cloudapi import CloudUser, MediaFile
-from terranb.api.session import ApiSession, RetryPolicy, settings_without_secrets
+from terranb.api.session import ApiSession, Transport, settings_without_secrets
+from terranb.closing import Closable
 from terranb.config import Settings
 from terranb.credentials import StorageCredentials
 from terranb.errors import (
@@ -39,6 +40,9 @@ from terranb.errors import (
     ValidationError,
 )
 from terranb.redact import Secret, register, reveal
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["CloudApiClient", "decode_cloudapi_response"]
 
@@ -111,7 +115,7 @@ def decode_cloudapi_response(resp: requests.Response) -> Any:
     raise ApiError(f"Cloud API error: {message or code}", status_code=status, code=code)
 
 
-class CloudApiClient:
+class CloudApiClient(Closable):
     """Client for the DJI Cloud API demo server.
 
     Args:
@@ -135,13 +139,8 @@ class CloudApiClient:
         access_token: str | None = None,
         workspace_id: str | None = None,
         settings: Settings | None = None,
-        timeout: float | tuple[float, float] = (10.0, 60.0),
-        retry: RetryPolicy | None = None,
-        http: requests.Session | None = None,
-        sleep: Callable[[float], None] | None = None,
-        clock: Callable[[], float] | None = None,
-        rand: Callable[[], float] | None = None,
         now: Callable[[], float] = time.time,
+        **transport: Unpack[Transport],
     ) -> None:
         given: dict[str, Any] = {"cloudapi_base_url": base_url, "cloudapi_username": username,
                  "cloudapi_password": password, "cloudapi_workspace_id": workspace_id}
@@ -162,8 +161,7 @@ class CloudApiClient:
         self.workspace_id = settings.cloudapi_workspace_id
         self.user: CloudUser | None = None
         self._now = now
-        self.session = ApiSession(self.base_url, timeout=timeout, retry=retry, http=http,
-                                  sleep=sleep, clock=clock, rand=rand)
+        self.session = ApiSession(self.base_url, **transport)
 
     def __repr__(self) -> str:
         return (f"CloudApiClient(base_url={self.base_url!r}, username={self.username!r}, "
@@ -173,12 +171,6 @@ class CloudApiClient:
     def close(self) -> None:
         """Close the HTTP session."""
         self.session.close()
-
-    def __enter__(self) -> CloudApiClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     @property
     def has_token(self) -> bool:

@@ -18,13 +18,14 @@ import dataclasses
 import json
 import uuid as _uuid
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
 from terranb.api.flighthub_projects import FlightTasksApi, MapModelsApi, ProjectsApi, SystemApi
 from terranb.api.models_flighthub import FlightHubResource, Model, ModelRef, UploadCallbackResult
-from terranb.api.session import ApiSession, RetryPolicy, settings_without_secrets
+from terranb.api.session import ApiSession, Transport, settings_without_secrets
+from terranb.closing import Closable
 from terranb.config import FLIGHTHUB_HOSTS, Settings
 from terranb.credentials import StorageCredentials
 from terranb.errors import (
@@ -40,6 +41,9 @@ from terranb.errors import (
     ValidationError,
 )
 from terranb.redact import Secret
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "API_VERSIONS",
@@ -191,7 +195,7 @@ def _param_string(value: Any, what: str) -> str:
     raise ValidationError(f"{what} must be a params object, a dict or a JSON string")
 
 
-class FlightHubClient:
+class FlightHubClient(Closable):
     """FlightHub 2 open-modeling client.
 
     Args:
@@ -216,13 +220,8 @@ class FlightHubClient:
         api_version: str | None = None,
         language: str | None = None,
         settings: Settings | None = None,
-        timeout: float | tuple[float, float] = (10.0, 60.0),
-        retry: RetryPolicy | None = None,
-        http: requests.Session | None = None,
-        sleep: Callable[[float], None] | None = None,
-        clock: Callable[[], float] | None = None,
-        rand: Callable[[], float] | None = None,
         request_id: Callable[[], str] = _uuid4,
+        **transport: Unpack[Transport],
     ) -> None:
         given: dict[str, Any] = {"fh2_user_token": user_token, "fh2_project_uuid": project_uuid,
                  "fh2_base_url": base_url, "fh2_region": region,
@@ -242,8 +241,7 @@ class FlightHubClient:
         self.base_url = settings.flighthub_base_url
         self.prefix = f"/openapi/{self.api_version}"
         self._request_id = request_id
-        self.session = ApiSession(self.base_url, timeout=timeout, retry=retry, http=http,
-                                  sleep=sleep, clock=clock, rand=rand)
+        self.session = ApiSession(self.base_url, **transport)
         # FlightHub 2 beyond open modeling: one attribute per area (flighthub_projects.py).
         self.system = SystemApi(self)
         self.projects = ProjectsApi(self)
@@ -257,12 +255,6 @@ class FlightHubClient:
     def close(self) -> None:
         """Close the HTTP session."""
         self.session.close()
-
-    def __enter__(self) -> FlightHubClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def call(self, method: str, path: str, *, json_body: Any = None,
              idempotent: bool | None = None, prefix: str | None = None) -> Any:

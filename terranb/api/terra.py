@@ -18,20 +18,21 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
 
 import terranb.api.signing as signing
 from terranb.api.models import Page
-from terranb.api.session import ApiSession, RetryPolicy, settings_without_secrets
+from terranb.api.session import ApiSession, Transport, settings_without_secrets
 from terranb.api.terra_endpoints import (
     FilesAPI,
     JobsAPI,
     ResourcesAPI,
     StoreAPI,
 )
+from terranb.closing import Closable
 from terranb.config import TERRA_HOSTS, Settings
 from terranb.errors import (
     ApiError,
@@ -47,6 +48,9 @@ from terranb.errors import (
     ValidationError,
 )
 from terranb.redact import Secret
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "PATH_PREFIX",
@@ -221,7 +225,7 @@ def _is_job_limit(resp: requests.Response) -> bool:
             and body["result"].get("code") == 801)
 
 
-class TerraClient:
+class TerraClient(Closable):
     """TerraAPI v2 client.
 
     Args:
@@ -247,14 +251,9 @@ class TerraClient:
         region: str | None = None,
         s3_endpoint_url: str | None = None,
         settings: Settings | None = None,
-        timeout: float | tuple[float, float] = (10.0, 60.0),
-        retry: RetryPolicy | None = None,
-        http: requests.Session | None = None,
-        sleep: Callable[[float], None] | None = None,
-        clock: Callable[[], float] | None = None,
-        rand: Callable[[], float] | None = None,
         date: Callable[[], str] | None = None,
         use_x_date: bool = False,
+        **transport: Unpack[Transport],
     ) -> None:
         if settings is None:
             settings = Settings.load(app_key=app_key, secret_key=secret_key, base_url=base_url,
@@ -279,9 +278,8 @@ class TerraClient:
         self.s3_endpoint_url = settings.s3_endpoint_url
         self._use_x_date = use_x_date
         self._date = date or signing.http_date
-        self.session = ApiSession(origin, authorize=self._sign, timeout=timeout, retry=retry,
-                                  http=http, retry_veto=_is_job_limit, sleep=sleep, clock=clock,
-                                  rand=rand)
+        self.session = ApiSession(origin, authorize=self._sign, retry_veto=_is_job_limit,
+                                  **transport)
         # Routes this server answered as absent (see offers()); per client.
         self.unsupported_routes: set[str] = set()
         self.store = StoreAPI(self)
@@ -295,12 +293,6 @@ class TerraClient:
     def close(self) -> None:
         """Close the HTTP session."""
         self.session.close()
-
-    def __enter__(self) -> TerraClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _sign(self, prep: requests.PreparedRequest) -> None:
         """Sign the prepared request as it will go on the wire (fresh Date each attempt)."""

@@ -8,10 +8,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from terranb.closing import Closable
+
 __all__ = ["FileWindow", "hash_range", "hook_progress", "is_md5", "multipart_etag", "strip_etag"]
 
 
-class FileWindow:
+class FileWindow(Closable):
     """A seekable window on a file that counts sent bytes for progress.
 
     botocore reads the body once to sign it (over plain HTTP) and again to send
@@ -70,12 +72,6 @@ class FileWindow:
 
     def close(self) -> None:
         self._fh.close()
-
-    def __enter__(self) -> FileWindow:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _signal(name: str) -> Callable[..., None]:
