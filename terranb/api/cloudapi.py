@@ -22,8 +22,12 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+if TYPE_CHECKING:  # PEP 692 **kwargs typing; typing.Unpack is 3.11+
+    from typing_extensions import Unpack
+
 import requests
 
+from terranb.api.json_fields import answer_json, envelope_code
 from terranb.api.models_cloudapi import CloudUser, MediaFile
 from terranb.api.session import ApiSession, Transport, settings_without_secrets
 from terranb.closing import Closable
@@ -40,9 +44,6 @@ from terranb.errors import (
     ValidationError,
 )
 from terranb.redact import Secret, register, reveal
-
-if TYPE_CHECKING:
-    from typing_extensions import Unpack
 
 __all__ = ["CloudApiClient", "decode_cloudapi_response"]
 
@@ -68,12 +69,7 @@ def _ordered(data: Mapping[str, Any], order: Iterable[str]) -> dict[str, Any]:
 def decode_cloudapi_response(resp: requests.Response) -> Any:
     """Return ``data`` of a successful Cloud API answer, else raise a typed error."""
     status = resp.status_code
-    body: Any = None
-    if resp.content:
-        try:
-            body = resp.json()
-        except ValueError:
-            body = None
+    body = answer_json(resp)
     if status == 401:
         msg = str(body.get("message")) if isinstance(body, Mapping) and body.get("message") \
             else "missing or invalid x-auth-token"
@@ -95,10 +91,7 @@ def decode_cloudapi_response(resp: requests.Response) -> Any:
     if not isinstance(body, Mapping):
         raise ServerError("Cloud API answered with a body that is not a JSON envelope",
                           status_code=status, hint="check the base URL", body=resp.text[:200])
-    try:
-        code = int(body.get("code", 0) or 0)
-    except (TypeError, ValueError):
-        code = -1
+    code = envelope_code(body.get("code"))
     if code == 0:
         return body.get("data")
     message = str(body.get("message") or "")

@@ -20,9 +20,13 @@ import uuid as _uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+if TYPE_CHECKING:  # PEP 692 **kwargs typing; typing.Unpack is 3.11+
+    from typing_extensions import Unpack
+
 import requests
 
 from terranb.api.flighthub_projects import FlightTasksApi, MapModelsApi, ProjectsApi, SystemApi
+from terranb.api.json_fields import answer_json, envelope_code, parameters_string
 from terranb.api.models_flighthub import FlightHubResource, Model, ModelRef, UploadCallbackResult
 from terranb.api.session import ApiSession, Transport, settings_without_secrets
 from terranb.closing import Closable
@@ -41,9 +45,6 @@ from terranb.errors import (
     ValidationError,
 )
 from terranb.redact import Secret
-
-if TYPE_CHECKING:
-    from typing_extensions import Unpack
 
 __all__ = [
     "API_VERSIONS",
@@ -118,19 +119,11 @@ def decode_flighthub_response(resp: requests.Response, request_id: str | None = 
     contract's examples), else it is a plain :class:`ApiError` carrying the code.
     """
     status = resp.status_code
-    body: Any = None
-    if resp.content:
-        try:
-            body = resp.json()
-        except ValueError:
-            body = None
+    body = answer_json(resp)
     code: int | None = None
     message = ""
     if isinstance(body, Mapping):
-        try:
-            code = int(body.get("code", 0) or 0)
-        except (TypeError, ValueError):
-            code = -1
+        code = envelope_code(body.get("code"))
         message = str(body.get("message") or body.get("msg") or "")
     ok_status = 200 <= status < 300
     if status in (404, 405) and code in (None, 0, NO_ROUTE_CODE):
@@ -174,25 +167,6 @@ def decode_flighthub_response(resp: requests.Response, request_id: str | None = 
     text = message or (f"FlightHub 2 error code {code}" if code else f"HTTP {status}")
     raise cls(text, status_code=status, code=code if code else None, request_id=request_id,
               hint=hint or None, body=body if body is not None else resp.text[:200] or None)
-
-
-def _param_string(value: Any, what: str) -> str:
-    if value is None or value == "":
-        return ""
-    if isinstance(value, str):
-        try:
-            obj = json.loads(value)
-        except ValueError as exc:
-            raise ValidationError(f"{what} is not valid JSON: {exc}") from exc
-        if not isinstance(obj, dict):
-            raise ValidationError(f"{what} must be a JSON object string")
-        return value
-    to_json = getattr(value, "to_json", None)
-    if callable(to_json):
-        return str(to_json())
-    if isinstance(value, Mapping):
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    raise ValidationError(f"{what} must be a params object, a dict or a JSON string")
 
 
 class FlightHubClient(Closable):
@@ -358,16 +332,12 @@ class FlightHubClient(Closable):
         Returns:
             ``{"model_3d": ModelRef(...), ...}``, one entry per requested type.
         """
-        payload = {
-            "resource_uuid": resource_uuid,
-            "parameter_2d": _param_string(parameter_2d, "parameter_2d"),
-            "parameter_3d": _param_string(parameter_3d, "parameter_3d"),
-            "parameter_3dgs": _param_string(parameter_3dgs, "parameter_3dgs"),
-            "parameter_lidar": _param_string(parameter_lidar, "parameter_lidar"),
-            "delete_resource_if_finish": bool(delete_resource_if_finish),
-        }
-        if not any(payload[k] for k in ("parameter_2d", "parameter_3d", "parameter_3dgs",
-                                        "parameter_lidar")):
+        given = {"parameter_2d": parameter_2d, "parameter_3d": parameter_3d,
+                 "parameter_3dgs": parameter_3dgs, "parameter_lidar": parameter_lidar}
+        payload: dict[str, Any] = {"resource_uuid": resource_uuid}
+        payload.update({k: parameters_string(v, k, check_json=True) for k, v in given.items()})
+        payload["delete_resource_if_finish"] = bool(delete_resource_if_finish)
+        if not any(payload[k] for k in given):
             raise ValidationError("start_reconstruction needs at least one of parameter_2d, "
                                   "parameter_3d, parameter_3dgs, parameter_lidar")
         data = self.call("POST", "/open_model/models/reconstruction/start", json_body=payload,

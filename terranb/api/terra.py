@@ -21,9 +21,13 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+if TYPE_CHECKING:  # PEP 692 **kwargs typing; typing.Unpack is 3.11+
+    from typing_extensions import Unpack
+
 import requests
 
 import terranb.api.signing as signing
+from terranb.api.json_fields import answer_json, envelope_code
 from terranb.api.models import Page
 from terranb.api.session import ApiSession, Transport, settings_without_secrets
 from terranb.api.terra_endpoints import (
@@ -48,9 +52,6 @@ from terranb.errors import (
     ValidationError,
 )
 from terranb.redact import Secret
-
-if TYPE_CHECKING:
-    from typing_extensions import Unpack
 
 __all__ = [
     "PATH_PREFIX",
@@ -139,10 +140,7 @@ def _gateway_error(status: int, message: str, body: Any) -> ApiError:
 def _business_code(body: Any) -> int:
     """``result.code`` of a TerraAPI envelope, 0 when there is none."""
     if isinstance(body, Mapping) and isinstance(body.get("result"), Mapping):
-        try:
-            return int(body["result"].get("code", 0) or 0)
-        except (TypeError, ValueError):
-            return -1
+        return envelope_code(body["result"].get("code"))
     return 0
 
 
@@ -157,12 +155,7 @@ def decode_terra_response(resp: requests.Response, route: str = "") -> Any:
     (``"METHOD /path"``) names it in the message.
     """
     status = resp.status_code
-    body: Any = None
-    if resp.content:
-        try:
-            body = resp.json()
-        except ValueError:
-            body = None
+    body = answer_json(resp)
     if status in (404, 405) and _business_code(body) == 0:
         snippet = (str(body.get("message") or "") if isinstance(body, Mapping)
                    else resp.text[:120] if resp.content else "")
@@ -175,10 +168,7 @@ def decode_terra_response(resp: requests.Response, route: str = "") -> Any:
                  "DJI's documented endpoints where it can, this one has no alternative")
     if isinstance(body, Mapping) and isinstance(body.get("result"), Mapping):
         result = body["result"]
-        try:
-            code = int(result.get("code", 0) or 0)
-        except (TypeError, ValueError):
-            code = -1
+        code = envelope_code(result.get("code"))
         if code == 0 and 200 <= status < 300:
             return body.get("data")
         msg = str(result.get("msg") or "")
@@ -217,10 +207,7 @@ def decode_terra_response(resp: requests.Response, route: str = "") -> Any:
 
 def _is_job_limit(resp: requests.Response) -> bool:
     """801 comes with HTTP 429 but does not clear in seconds: do not retry it."""
-    try:
-        body = resp.json()
-    except ValueError:
-        return False
+    body = answer_json(resp)
     return (isinstance(body, Mapping) and isinstance(body.get("result"), Mapping)
             and body["result"].get("code") == 801)
 
