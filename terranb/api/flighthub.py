@@ -35,14 +35,10 @@ from terranb.credentials import StorageCredentials
 from terranb.errors import (
     ApiError,
     AuthenticationError,
-    InvalidOperationError,
-    InvalidParameterError,
-    JobLimitError,
-    NotFoundError,
-    PermissionDeniedError,
     ServerError,
     UnsupportedRouteError,
     ValidationError,
+    error_for_status,
 )
 from terranb.redact import Secret
 
@@ -64,19 +60,18 @@ UPLOAD_CALLBACK_BATCH = MAX_CALLBACK_FILES
 # docs/flighthub2-notes.md.
 NO_ROUTE_CODE = 200501
 
-_STATUS_MAP: dict[int, tuple[type[ApiError], str]] = {
-    400: (InvalidParameterError, "the service rejected a parameter; check the values sent"),
-    401: (AuthenticationError,
-          "the X-User-Token was rejected: check the organization key (FlightHub 2 > "
+# Hints for the statuses (and business-code tails) FlightHub 2 is known to answer;
+# the error class comes from errors.error_for_status.
+_HINTS: dict[int, str] = {
+    400: "the service rejected a parameter; check the values sent",
+    401: ("the X-User-Token was rejected: check the organization key (FlightHub 2 > "
           "Organization Settings > FlightHub Sync / OpenAPI), that it was not revoked, and "
           "that the region matches: a key works only on its own region's gateway (an EU "
           "key gets 401 from es-flight-api-us); set TERRANB_FH2_REGION"),
-    403: (PermissionDeniedError,
-          "the organization key may not access this project: check X-Project-Uuid"),
-    404: (NotFoundError, "not found: check the uuid and the project"),
-    409: (InvalidOperationError, "not allowed in the object's current state"),
-    429: (JobLimitError,
-          "too many requests or concurrent reconstructions (2/5/10 by edition): wait for one "
+    403: "the organization key may not access this project: check X-Project-Uuid",
+    404: "not found: check the uuid and the project",
+    409: "not allowed in the object's current state",
+    429: ("too many requests or concurrent reconstructions (2/5/10 by edition): wait for one "
           "to finish or stop one"),
 }
 
@@ -146,8 +141,8 @@ def decode_flighthub_response(resp: requests.Response, request_id: str | None = 
                           status_code=status, request_id=request_id,
                           hint="check the base URL points at the FlightHub 2 OpenAPI host",
                           body=resp.text[:200])
-    if status in _STATUS_MAP:
-        cls, hint = _STATUS_MAP[status]
+    if status in _HINTS:
+        cls, hint = error_for_status(status), _HINTS[status]
     elif status >= 500:
         cls, hint = ServerError, "the service failed; retry later"
     elif not ok_status:
@@ -158,12 +153,12 @@ def decode_flighthub_response(resp: requests.Response, request_id: str | None = 
         # [infer] Business codes seen in the published contract's fixtures end in an
         # HTTP status (200401, 200404, 210429 ...); use it to pick the type.
         tail = code % 1000 if code and code >= 100000 else code
-        if tail in _STATUS_MAP:
-            cls, hint = _STATUS_MAP[tail]
+        if tail in _HINTS:
+            cls, hint = error_for_status(tail), _HINTS[tail]
         elif tail and 500 <= tail < 600:
             cls, hint = ServerError, "the service failed; retry later"
         elif "token" in message.lower() and "invalid" in message.lower():
-            cls, hint = _STATUS_MAP[401]
+            cls, hint = AuthenticationError, _HINTS[401]
     text = message or (f"FlightHub 2 error code {code}" if code else f"HTTP {status}")
     raise cls(text, status_code=status, code=code if code else None, request_id=request_id,
               hint=hint or None, body=body if body is not None else resp.text[:200] or None)

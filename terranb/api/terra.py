@@ -46,10 +46,10 @@ from terranb.errors import (
     InvalidParameterError,
     JobLimitError,
     NotFoundError,
-    PermissionDeniedError,
     ServerError,
     UnsupportedRouteError,
     ValidationError,
+    error_for_status,
 )
 from terranb.redact import Secret
 
@@ -93,17 +93,6 @@ _CODE_MAP: dict[int, tuple[type[ApiError], str]] = {
     102116: (BillingError, "billing failed: check the account's quota and payment status"),
 }
 
-_STATUS_MAP: dict[int, type[ApiError]] = {
-    400: InvalidParameterError,
-    401: AuthenticationError,
-    402: BillingError,
-    403: PermissionDeniedError,
-    404: NotFoundError,
-    409: InvalidOperationError,
-    429: JobLimitError,
-}
-
-
 def encode_json(obj: Any) -> bytes:
     """The exact body bytes terranb sends and signs.
 
@@ -132,7 +121,7 @@ def _gateway_error(status: int, message: str, body: Any) -> ApiError:
         hint = "the request carried no valid Authorization header: " + _HINT_SK
     else:
         hint = _HINT_SK
-    cls = AuthenticationError if status in (401, 403) else _STATUS_MAP.get(status, ApiError)
+    cls = AuthenticationError if status in (401, 403) else error_for_status(status)
     return cls(f"gateway rejected the request: {message}", status_code=status, hint=hint,
                body=body)
 
@@ -178,12 +167,12 @@ def decode_terra_response(resp: requests.Response, route: str = "") -> Any:
             cls, hint = _CODE_MAP[code]
         elif code == 0:
             # An error status with a success code: classify by status.
-            cls, hint = _STATUS_MAP.get(status, ServerError if status >= 500 else ApiError), ""
+            cls, hint = error_for_status(status), ""
         elif 102000 <= code <= 102999:
-            cls = _STATUS_MAP.get(status, ServerError if status >= 500 else ApiError)
+            cls = error_for_status(status)
             hint = "TerraAPI rejected the request; see the TerraAPI error-code reference"
         else:
-            cls = _STATUS_MAP.get(status, ServerError if status >= 500 else ApiError)
+            cls = error_for_status(status)
             hint = ""
         raise cls(text or f"TerraAPI error {code}", status_code=status, code=code,
                   hint=hint or None, body=body)
@@ -198,7 +187,7 @@ def decode_terra_response(resp: requests.Response, route: str = "") -> Any:
                               body=resp.text[:200])
         # A 2xx JSON body without the envelope: pass it through.
         return body
-    cls = _STATUS_MAP.get(status, ServerError if status >= 500 else ApiError)
+    cls = error_for_status(status)
     snippet = resp.text[:200] if resp.content else ""
     raise cls(f"TerraAPI answered HTTP {status}" + (f": {snippet}" if snippet else ""),
               status_code=status, hint="check the base URL and try again later"
