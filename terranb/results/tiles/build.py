@@ -232,12 +232,7 @@ def write_mesh_tileset(out_dir: str | os.PathLike[str], lods: Sequence[LodMesh],
 
     root_doc = node(root, "")
     root_doc["transform"] = to_column_major(transform)
-    diag = float(np.linalg.norm(hi_all - lo_all))
-    doc = {"asset": {"version": "1.0", "generator": "terranb",
-                     "extras": {"crs": _srs(crs), "origin": list(origin)}},
-           "geometricError": round(max(diag, root.error * 2), 4), "root": root_doc}
-    _write_json(root_dir / "tileset.json", doc)
-    out.files.append(root_dir / "tileset.json")
+    _write_root(out, root_dir, root_doc, root.error, hi_all - lo_all, crs, origin)
     return out
 
 
@@ -350,10 +345,16 @@ def point_tileset(out_dir: str | os.PathLike[str], xyz: Any, rgb: Any, *, crs: C
     root = tiles[(0, 0, 0)]
     root_doc = node(root)
     root_doc["transform"] = to_column_major(local_to_ecef(crs, origin, (*lo_all, *hi_all)))
-    diag = float(np.linalg.norm(hi_all - lo_all))
+    _write_root(out, root_dir, root_doc, root.error, hi_all - lo_all, crs, origin)
+    return out
+
+
+def _write_root(out: Any, root_dir: Path, root_doc: dict[str, Any], root_error: float,
+                extent: Any, crs: Any, origin: Any) -> None:
+    """Write the top ``tileset.json`` (CRS, origin in ``asset.extras``); list it in ``out``."""
+    diag = math.hypot(*(float(v) for v in extent))
     doc = {"asset": {"version": "1.0", "generator": "terranb",
                      "extras": {"crs": _srs(crs), "origin": list(origin)}},
-           "geometricError": round(max(diag, root.error * 2), 4), "root": root_doc}
+           "geometricError": round(max(diag, root_error * 2), 4), "root": root_doc}
     _write_json(root_dir / "tileset.json", doc)
     out.files.append(root_dir / "tileset.json")
-    return out
