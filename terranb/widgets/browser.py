@@ -168,15 +168,7 @@ class ResultBrowser(StatusLine):
             for b in (self.map_button, self.view_button):
                 b.disabled = True
             return
-        parts = []
-        if t.ortho is not None:
-            parts.append("orthomosaic")
-        if t.meshes:
-            parts.append(f"{len(t.meshes)} mesh(es)")
-        if t.point_clouds:
-            parts.append(f"{len(t.point_clouds)} point cloud(s)")
-        if t.tiled_models:
-            parts.append(f"{len(t.tiled_models)} 3D Tiles tileset(s)")
+        parts = t.products()
         n_find = len(t.all_findings)
         self.summary.value = (f"<b>{html.escape(t.kind)}</b> result: "
                               f"{html.escape(', '.join(parts) or 'no products')}"
