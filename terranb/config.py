@@ -142,6 +142,16 @@ def _mask(value: str | None) -> str:
     return "None" if value is None else ("'***'" if value else "''")
 
 
+def _require(values: dict[str, str | None], what: str, how: str) -> tuple[str, str]:
+    """The two settings ``values`` (by variable name), or a ConfigError naming those unset
+    (``"<what> missing: <names>. <how>"``)."""
+    missing = [name for name, value in values.items() if not value]
+    if missing:
+        raise ConfigError(f"{what} missing: {', '.join(missing)}. {how}")
+    first, second = (str(v) for v in values.values())
+    return first, second
+
+
 @dataclass(frozen=True)
 class Settings:
     """Resolved settings for the three APIs (all optional until a client needs them).
@@ -305,27 +315,18 @@ class Settings:
 
     def require_terra(self) -> tuple[str, str]:
         """Return (AK, SK) or raise a :class:`ConfigError` that says how to set them."""
-        missing = [n for n, v in (("DJI_APP_KEY", self.app_key),
-                                  ("DJI_SECRET_KEY", self.secret_key)) if not v]
-        if missing:
-            raise ConfigError(
-                f"TerraAPI credentials missing: {', '.join(missing)}. Set the environment "
-                "variable(s), pass app_key=/secret_key=, or run `terranb configure`"
-                + (f" --profile {self.profile}" if self.profile != DEFAULT_PROFILE else "")
-            )
-        return str(self.app_key), str(self.secret_key)
+        profile = f" --profile {self.profile}" if self.profile != DEFAULT_PROFILE else ""
+        return _require({"DJI_APP_KEY": self.app_key, "DJI_SECRET_KEY": self.secret_key},
+                        "TerraAPI credentials", "Set the environment variable(s), pass "
+                        "app_key=/secret_key=, or run `terranb configure`" + profile)
 
     def require_flighthub(self) -> tuple[str, str]:
         """Return (user token, project uuid) or raise a :class:`ConfigError`."""
-        missing = [n for n, v in (("TERRANB_FH2_USER_TOKEN", self.fh2_user_token),
-                                  ("TERRANB_FH2_PROJECT_UUID", self.fh2_project_uuid)) if not v]
-        if missing:
-            raise ConfigError(
-                f"FlightHub 2 settings missing: {', '.join(missing)}. The user token is the "
-                "organization key (FlightHub 2 > Organization Settings > FlightHub Sync); set "
-                "the variable(s), pass user_token=/project_uuid=, or run `terranb configure`"
-            )
-        return str(self.fh2_user_token), str(self.fh2_project_uuid)
+        return _require({"TERRANB_FH2_USER_TOKEN": self.fh2_user_token,
+                         "TERRANB_FH2_PROJECT_UUID": self.fh2_project_uuid},
+                        "FlightHub 2 settings", "The user token is the organization key "
+                        "(FlightHub 2 > Organization Settings > FlightHub Sync); set the "
+                        "variable(s), pass user_token=/project_uuid=, or run `terranb configure`")
 
     def to_dict(self, *, reveal: bool = False) -> dict[str, Any]:
         """Plain dict of the settings, secrets masked unless ``reveal``."""

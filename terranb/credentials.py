@@ -27,6 +27,20 @@ from terranb.redact import register
 
 __all__ = ["StorageCredentials"]
 
+# The STS answer's keys, TerraAPI (matched lower-cased) and FlightHub 2: the same
+# fields under two spellings. attribute -> (TerraAPI key, FlightHub 2 key).
+_STS_KEYS = {
+    "access_key_id": ("accesskeyid", "access_key_id"),
+    "secret_access_key": ("secretaccesskey", "secret_access_key"),
+    "session_token": ("sessiontoken", "session_token"),
+    "region": ("region", "region"),
+    "bucket": ("cloudbucketname", "cloud_bucket_name"),
+    "callback_param": ("callbackparam", "callback_param"),
+    "store_path": ("storepath", "store_path"),
+    "expire_time": ("expiretime", "expire_time"),
+    "endpoint_url": ("endpoint", "end_point"),
+}
+
 
 def _mask(value: str) -> str:
     return "***" if value else "''"
@@ -132,37 +146,27 @@ class StorageCredentials:
     def from_terra(cls, data: dict[str, Any]) -> StorageCredentials:
         """From TerraAPI ``obtain_token`` ``data`` (camelCase, ``accessKeyID``)."""
         lower = {k.lower(): v for k, v in data.items()}
-        return cls(
-            provider=str(lower.get("cloudname") or "aws_s3").lower(),
-            access_key_id=str(lower.get("accesskeyid", "")),
-            secret_access_key=str(lower.get("secretaccesskey", "")),
-            session_token=str(lower.get("sessiontoken", "")),
-            region=str(lower.get("region", "")),
-            bucket=str(lower.get("cloudbucketname", "")),
-            store_path=str(lower.get("storepath", "{fileName}")),
-            callback_param=str(lower.get("callbackparam", "")),
-            expire_time=float(lower.get("expiretime") or 0),
-            endpoint_url=lower.get("endpoint") or None,
-            raw=dict(data),
-        )
+        return cls._from_sts(lower, 0, str(lower.get("cloudname") or "aws_s3").lower(), data)
 
     @classmethod
     def from_flighthub(cls, data: dict[str, Any]) -> StorageCredentials:
         """From FlightHub 2 ``obtain_token`` ``data`` (snake_case, ``end_point``)."""
         name = str(data.get("cloud_name") or "ali").lower()
-        return cls(
-            provider="ali_oss" if name in {"ali", "ali_oss", "aliyun"} else name,
-            access_key_id=str(data.get("access_key_id", "")),
-            secret_access_key=str(data.get("secret_access_key", "")),
-            session_token=str(data.get("session_token", "")),
-            region=str(data.get("region", "")),
-            bucket=str(data.get("cloud_bucket_name", "")),
-            store_path=str(data.get("store_path", "{fileName}")),
-            callback_param=str(data.get("callback_param", "")),
-            expire_time=float(data.get("expire_time") or 0),
-            endpoint_url=data.get("end_point") or None,
-            raw=dict(data),
-        )
+        provider = "ali_oss" if name in {"ali", "ali_oss", "aliyun"} else name
+        return cls._from_sts(data, 1, provider, data)
+
+    @classmethod
+    def _from_sts(cls, data: dict[str, Any], spelling: int, provider: str,
+                  raw: dict[str, Any]) -> StorageCredentials:
+        """Read an ``obtain_token`` answer whose keys are spelled ``_STS_KEYS[...][spelling]``."""
+        key = {attr: keys[spelling] for attr, keys in _STS_KEYS.items()}
+        text = {attr: str(data.get(key[attr], "")) for attr in
+                ("access_key_id", "secret_access_key", "session_token", "region", "bucket",
+                 "callback_param")}
+        return cls(provider=provider, **text,
+                   store_path=str(data.get(key["store_path"], "{fileName}")),
+                   expire_time=float(data.get(key["expire_time"]) or 0),
+                   endpoint_url=data.get(key["endpoint_url"]) or None, raw=dict(raw))
 
     @classmethod
     def from_cloudapi(cls, data: dict[str, Any], now: float | None = None) -> StorageCredentials:

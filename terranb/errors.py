@@ -66,6 +66,7 @@ __all__ = [
     "UnsafePathError",
     "UnsupportedRouteError",
     "ValidationError",
+    "error_for_status",
     "is_transient_service_error",
     "require",
 ]
@@ -258,6 +259,24 @@ class ResultFormatError(ClientError, ValueError):
 
 class MissingDependencyError(ClientError, ImportError):
     """An optional dependency is not installed; the message names the extra."""
+
+
+# The HTTP statuses every DJI service uses the same way (TerraAPI, FlightHub 2, Cloud API).
+_BY_STATUS: dict[int, type[ApiError]] = {
+    400: InvalidParameterError,
+    401: AuthenticationError,
+    402: BillingError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: InvalidOperationError,
+    429: JobLimitError,
+}
+
+
+def error_for_status(status: int) -> type[ApiError]:
+    """The error class of an HTTP status: the table above, 5xx :class:`ServerError`, else
+    :class:`ApiError`."""
+    return _BY_STATUS.get(status, ServerError if status >= 500 else ApiError)
 
 
 def is_transient_service_error(exc: BaseException) -> bool:

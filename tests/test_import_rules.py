@@ -27,6 +27,8 @@ LAYER = {
     "redact": 0,
     "_version": 0,
     "retry": 0,
+    "closing": 0,
+    "lazy_exports": 0,
     "params": 1,
     "params_geo": 1,
     "models": 1,

@@ -20,12 +20,17 @@ import dataclasses
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # PEP 692 **kwargs typing; typing.Unpack is 3.11+
+    from typing_extensions import Unpack
 
 import requests
 
+from terranb.api.json_fields import answer_json, envelope_code
 from terranb.api.models_cloudapi import CloudUser, MediaFile
-from terranb.api.session import ApiSession, RetryPolicy, settings_without_secrets
+from terranb.api.session import ApiSession, Transport, settings_without_secrets
+from terranb.closing import Closable
 from terranb.config import Settings
 from terranb.credentials import StorageCredentials
 from terranb.errors import (
@@ -64,12 +69,7 @@ def _ordered(data: Mapping[str, Any], order: Iterable[str]) -> dict[str, Any]:
 def decode_cloudapi_response(resp: requests.Response) -> Any:
     """Return ``data`` of a successful Cloud API answer, else raise a typed error."""
     status = resp.status_code
-    body: Any = None
-    if resp.content:
-        try:
-            body = resp.json()
-        except ValueError:
-            body = None
+    body = answer_json(resp)
     if status == 401:
         msg = str(body.get("message")) if isinstance(body, Mapping) and body.get("message") \
             else "missing or invalid x-auth-token"
@@ -91,10 +91,7 @@ def decode_cloudapi_response(resp: requests.Response) -> Any:
     if not isinstance(body, Mapping):
         raise ServerError("Cloud API answered with a body that is not a JSON envelope",
                           status_code=status, hint="check the base URL", body=resp.text[:200])
-    try:
-        code = int(body.get("code", 0) or 0)
-    except (TypeError, ValueError):
-        code = -1
+    code = envelope_code(body.get("code"))
     if code == 0:
         return body.get("data")
     message = str(body.get("message") or "")
@@ -111,7 +108,7 @@ def decode_cloudapi_response(resp: requests.Response) -> Any:
     raise ApiError(f"Cloud API error: {message or code}", status_code=status, code=code)
 
 
-class CloudApiClient:
+class CloudApiClient(Closable):
     """Client for the DJI Cloud API demo server.
 
     Args:
@@ -135,13 +132,8 @@ class CloudApiClient:
         access_token: str | None = None,
         workspace_id: str | None = None,
         settings: Settings | None = None,
-        timeout: float | tuple[float, float] = (10.0, 60.0),
-        retry: RetryPolicy | None = None,
-        http: requests.Session | None = None,
-        sleep: Callable[[float], None] | None = None,
-        clock: Callable[[], float] | None = None,
-        rand: Callable[[], float] | None = None,
         now: Callable[[], float] = time.time,
+        **transport: Unpack[Transport],
     ) -> None:
         given: dict[str, Any] = {"cloudapi_base_url": base_url, "cloudapi_username": username,
                  "cloudapi_password": password, "cloudapi_workspace_id": workspace_id}
@@ -162,8 +154,7 @@ class CloudApiClient:
         self.workspace_id = settings.cloudapi_workspace_id
         self.user: CloudUser | None = None
         self._now = now
-        self.session = ApiSession(self.base_url, timeout=timeout, retry=retry, http=http,
-                                  sleep=sleep, clock=clock, rand=rand)
+        self.session = ApiSession(self.base_url, **transport)
 
     def __repr__(self) -> str:
         return (f"CloudApiClient(base_url={self.base_url!r}, username={self.username!r}, "
@@ -173,12 +164,6 @@ class CloudApiClient:
     def close(self) -> None:
         """Close the HTTP session."""
         self.session.close()
-
-    def __enter__(self) -> CloudApiClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     @property
     def has_token(self) -> bool:

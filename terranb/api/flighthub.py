@@ -18,26 +18,27 @@ import dataclasses
 import json
 import uuid as _uuid
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # PEP 692 **kwargs typing; typing.Unpack is 3.11+
+    from typing_extensions import Unpack
 
 import requests
 
 from terranb.api.flighthub_projects import FlightTasksApi, MapModelsApi, ProjectsApi, SystemApi
+from terranb.api.json_fields import answer_json, envelope_code, parameters_string
 from terranb.api.models_flighthub import FlightHubResource, Model, ModelRef, UploadCallbackResult
-from terranb.api.session import ApiSession, RetryPolicy, settings_without_secrets
+from terranb.api.session import ApiSession, Transport, settings_without_secrets
+from terranb.closing import Closable
 from terranb.config import FLIGHTHUB_HOSTS, Settings
 from terranb.credentials import StorageCredentials
 from terranb.errors import (
     ApiError,
     AuthenticationError,
-    InvalidOperationError,
-    InvalidParameterError,
-    JobLimitError,
-    NotFoundError,
-    PermissionDeniedError,
     ServerError,
     UnsupportedRouteError,
     ValidationError,
+    error_for_status,
 )
 from terranb.redact import Secret
 
@@ -59,19 +60,18 @@ UPLOAD_CALLBACK_BATCH = MAX_CALLBACK_FILES
 # docs/flighthub2-notes.md.
 NO_ROUTE_CODE = 200501
 
-_STATUS_MAP: dict[int, tuple[type[ApiError], str]] = {
-    400: (InvalidParameterError, "the service rejected a parameter; check the values sent"),
-    401: (AuthenticationError,
-          "the X-User-Token was rejected: check the organization key (FlightHub 2 > "
+# Hints for the statuses (and business-code tails) FlightHub 2 is known to answer;
+# the error class comes from errors.error_for_status.
+_HINTS: dict[int, str] = {
+    400: "the service rejected a parameter; check the values sent",
+    401: ("the X-User-Token was rejected: check the organization key (FlightHub 2 > "
           "Organization Settings > FlightHub Sync / OpenAPI), that it was not revoked, and "
           "that the region matches: a key works only on its own region's gateway (an EU "
           "key gets 401 from es-flight-api-us); set TERRANB_FH2_REGION"),
-    403: (PermissionDeniedError,
-          "the organization key may not access this project: check X-Project-Uuid"),
-    404: (NotFoundError, "not found: check the uuid and the project"),
-    409: (InvalidOperationError, "not allowed in the object's current state"),
-    429: (JobLimitError,
-          "too many requests or concurrent reconstructions (2/5/10 by edition): wait for one "
+    403: "the organization key may not access this project: check X-Project-Uuid",
+    404: "not found: check the uuid and the project",
+    409: "not allowed in the object's current state",
+    429: ("too many requests or concurrent reconstructions (2/5/10 by edition): wait for one "
           "to finish or stop one"),
 }
 
@@ -114,19 +114,11 @@ def decode_flighthub_response(resp: requests.Response, request_id: str | None = 
     contract's examples), else it is a plain :class:`ApiError` carrying the code.
     """
     status = resp.status_code
-    body: Any = None
-    if resp.content:
-        try:
-            body = resp.json()
-        except ValueError:
-            body = None
+    body = answer_json(resp)
     code: int | None = None
     message = ""
     if isinstance(body, Mapping):
-        try:
-            code = int(body.get("code", 0) or 0)
-        except (TypeError, ValueError):
-            code = -1
+        code = envelope_code(body.get("code"))
         message = str(body.get("message") or body.get("msg") or "")
     ok_status = 200 <= status < 300
     if status in (404, 405) and code in (None, 0, NO_ROUTE_CODE):
@@ -149,8 +141,8 @@ def decode_flighthub_response(resp: requests.Response, request_id: str | None = 
                           status_code=status, request_id=request_id,
                           hint="check the base URL points at the FlightHub 2 OpenAPI host",
                           body=resp.text[:200])
-    if status in _STATUS_MAP:
-        cls, hint = _STATUS_MAP[status]
+    if status in _HINTS:
+        cls, hint = error_for_status(status), _HINTS[status]
     elif status >= 500:
         cls, hint = ServerError, "the service failed; retry later"
     elif not ok_status:
@@ -161,37 +153,18 @@ def decode_flighthub_response(resp: requests.Response, request_id: str | None = 
         # [infer] Business codes seen in the published contract's fixtures end in an
         # HTTP status (200401, 200404, 210429 ...); use it to pick the type.
         tail = code % 1000 if code and code >= 100000 else code
-        if tail in _STATUS_MAP:
-            cls, hint = _STATUS_MAP[tail]
+        if tail in _HINTS:
+            cls, hint = error_for_status(tail), _HINTS[tail]
         elif tail and 500 <= tail < 600:
             cls, hint = ServerError, "the service failed; retry later"
         elif "token" in message.lower() and "invalid" in message.lower():
-            cls, hint = _STATUS_MAP[401]
+            cls, hint = AuthenticationError, _HINTS[401]
     text = message or (f"FlightHub 2 error code {code}" if code else f"HTTP {status}")
     raise cls(text, status_code=status, code=code if code else None, request_id=request_id,
               hint=hint or None, body=body if body is not None else resp.text[:200] or None)
 
 
-def _param_string(value: Any, what: str) -> str:
-    if value is None or value == "":
-        return ""
-    if isinstance(value, str):
-        try:
-            obj = json.loads(value)
-        except ValueError as exc:
-            raise ValidationError(f"{what} is not valid JSON: {exc}") from exc
-        if not isinstance(obj, dict):
-            raise ValidationError(f"{what} must be a JSON object string")
-        return value
-    to_json = getattr(value, "to_json", None)
-    if callable(to_json):
-        return str(to_json())
-    if isinstance(value, Mapping):
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    raise ValidationError(f"{what} must be a params object, a dict or a JSON string")
-
-
-class FlightHubClient:
+class FlightHubClient(Closable):
     """FlightHub 2 open-modeling client.
 
     Args:
@@ -216,13 +189,8 @@ class FlightHubClient:
         api_version: str | None = None,
         language: str | None = None,
         settings: Settings | None = None,
-        timeout: float | tuple[float, float] = (10.0, 60.0),
-        retry: RetryPolicy | None = None,
-        http: requests.Session | None = None,
-        sleep: Callable[[float], None] | None = None,
-        clock: Callable[[], float] | None = None,
-        rand: Callable[[], float] | None = None,
         request_id: Callable[[], str] = _uuid4,
+        **transport: Unpack[Transport],
     ) -> None:
         given: dict[str, Any] = {"fh2_user_token": user_token, "fh2_project_uuid": project_uuid,
                  "fh2_base_url": base_url, "fh2_region": region,
@@ -242,8 +210,7 @@ class FlightHubClient:
         self.base_url = settings.flighthub_base_url
         self.prefix = f"/openapi/{self.api_version}"
         self._request_id = request_id
-        self.session = ApiSession(self.base_url, timeout=timeout, retry=retry, http=http,
-                                  sleep=sleep, clock=clock, rand=rand)
+        self.session = ApiSession(self.base_url, **transport)
         # FlightHub 2 beyond open modeling: one attribute per area (flighthub_projects.py).
         self.system = SystemApi(self)
         self.projects = ProjectsApi(self)
@@ -257,12 +224,6 @@ class FlightHubClient:
     def close(self) -> None:
         """Close the HTTP session."""
         self.session.close()
-
-    def __enter__(self) -> FlightHubClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def call(self, method: str, path: str, *, json_body: Any = None,
              idempotent: bool | None = None, prefix: str | None = None) -> Any:
@@ -366,16 +327,12 @@ class FlightHubClient:
         Returns:
             ``{"model_3d": ModelRef(...), ...}``, one entry per requested type.
         """
-        payload = {
-            "resource_uuid": resource_uuid,
-            "parameter_2d": _param_string(parameter_2d, "parameter_2d"),
-            "parameter_3d": _param_string(parameter_3d, "parameter_3d"),
-            "parameter_3dgs": _param_string(parameter_3dgs, "parameter_3dgs"),
-            "parameter_lidar": _param_string(parameter_lidar, "parameter_lidar"),
-            "delete_resource_if_finish": bool(delete_resource_if_finish),
-        }
-        if not any(payload[k] for k in ("parameter_2d", "parameter_3d", "parameter_3dgs",
-                                        "parameter_lidar")):
+        given = {"parameter_2d": parameter_2d, "parameter_3d": parameter_3d,
+                 "parameter_3dgs": parameter_3dgs, "parameter_lidar": parameter_lidar}
+        payload: dict[str, Any] = {"resource_uuid": resource_uuid}
+        payload.update({k: parameters_string(v, k, check_json=True) for k, v in given.items()})
+        payload["delete_resource_if_finish"] = bool(delete_resource_if_finish)
+        if not any(payload[k] for k in given):
             raise ValidationError("start_reconstruction needs at least one of parameter_2d, "
                                   "parameter_3d, parameter_3dgs, parameter_lidar")
         data = self.call("POST", "/open_model/models/reconstruction/start", json_body=payload,

@@ -24,8 +24,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any, TypeVar
+
+from terranb.api.wire_fields import WireFields, WireModel, parse_time, short_id
 
 __all__ = [
     "File",
@@ -162,97 +164,6 @@ class ResourceStatus(_UnknownIntEnum):
     DELETED = 3
 
 
-# --------------------------------------------------------------------------- helpers
-
-
-def parse_time(value: Any) -> datetime | None:
-    """Parse an RFC 3339 time (``2024-01-01T00:00:00Z``, any fraction) or a
-    ``yyyy-MM-dd HH:mm:ss`` Cloud API time; ``None`` for empty or unparseable values.
-
-    Example:
-        >>> parse_time("2024-03-01T10:00:00.123456789+08:00").isoformat()
-        '2024-03-01T10:00:00.123456+08:00'
-    """
-    if value in (None, ""):
-        return None
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return datetime.fromtimestamp(float(value), timezone.utc)
-    text = str(value).strip().replace(" ", "T", 1) if "T" not in str(value) else str(value).strip()
-    tz: timezone | None = None
-    if text.endswith(("Z", "z")):
-        text, tz = text[:-1], timezone.utc
-    elif len(text) > 6 and text[-6] in "+-" and text[-3] == ":":
-        sign = 1 if text[-6] == "+" else -1
-        try:
-            hours, minutes = int(text[-5:-3]), int(text[-2:])
-        except ValueError:
-            return None
-        tz = timezone(sign * timedelta(hours=hours, minutes=minutes))
-        text = text[:-6]
-    if "." in text:
-        # Go writes up to 9 fraction digits; Python 3.10 accepts exactly 3 or 6.
-        head, frac = text.split(".", 1)
-        text = f"{head}.{(frac + '000000')[:6]}"
-    try:
-        dt = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return dt.replace(tzinfo=tz) if tz is not None else dt
-
-
-class _Fields:
-    """Case-insensitive view of a wire dict that remembers which keys were used."""
-
-    def __init__(self, data: Mapping[str, Any] | None, case_insensitive: bool = True) -> None:
-        self.data = dict(data or {})
-        self.ci = case_insensitive
-        self._index = {(k.lower() if case_insensitive else k): k for k in self.data}
-        self.used: set[str] = set()
-
-    def get(self, name: str, default: Any = None) -> Any:
-        key = self._index.get(name.lower() if self.ci else name)
-        if key is None:
-            return default
-        self.used.add(key)
-        value = self.data[key]
-        return default if value is None else value
-
-    def extra(self) -> dict[str, Any]:
-        return {k: v for k, v in self.data.items() if k not in self.used}
-
-
-def _str(value: Any) -> str:
-    return "" if value is None else str(value)
-
-
-def _int(value: Any, default: int = 0) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
-
-
-def _float(value: Any, default: float = 0.0) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return default
-
-
-def _str_tuple(value: Any) -> tuple[str, ...]:
-    if not value:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    return tuple(str(v) for v in value)
-
-
-def _short(uuid: str) -> str:
-    return uuid if len(uuid) <= 13 else uuid[:8] + "…"
-
-
 # --------------------------------------------------------------------------- TerraAPI
 
 
@@ -270,8 +181,10 @@ class Page:
 
 
 @dataclass(frozen=True)
-class Resource:
+class Resource(WireModel):
     """A TerraAPI resource: a set of files (an upload, or a job's output)."""
+
+    _camel = True
 
     uuid: str
     name: str = ""
@@ -288,38 +201,16 @@ class Resource:
     extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> Resource:
-        """Build from a TerraAPI Resource object."""
-        f = _Fields(data)
-        scope = f.get("scope")
-        dut, uut = f.get("downloadUsedTime"), f.get("uploadUsedTime")
-        rev = f.get("revisable")
-        return cls(
-            uuid=_str(f.get("uuid")),
-            name=_str(f.get("name")),
-            type=_str(f.get("type")),
-            meta=_str(f.get("meta")),
-            file_count=_int(f.get("fileCount")),
-            total_size=_int(f.get("totalSize")),
-            scope=dict(scope) if isinstance(scope, Mapping) else None,
-            revisable=None if rev is None else bool(rev),
-            download_used_time=None if dut is None else _float(dut),
-            upload_used_time=None if uut is None else _float(uut),
-            created_at=parse_time(f.get("createdAt")),
-            updated_at=parse_time(f.get("updatedAt")),
-            extra=f.extra(),
-            raw=dict(data),
-        )
-
     def __repr__(self) -> str:
-        return (f"Resource({_short(self.uuid)!r}, {self.name!r}, type={self.type!r}, "
+        return (f"Resource({short_id(self.uuid)!r}, {self.name!r}, type={self.type!r}, "
                 f"files={self.file_count}, bytes={self.total_size})")
 
 
 @dataclass(frozen=True)
-class ResourceDetail:
+class ResourceDetail(WireModel):
     """``GET /v2/resources/{uuid}``: the resource plus its file and job uuids."""
+
+    _camel = True
 
     summary: Resource
     file_uuids: tuple[str, ...] = ()
@@ -334,27 +225,20 @@ class ResourceDetail:
         return self.summary.uuid
 
     @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> ResourceDetail:
-        """Build from ``{summary, fileUuids, inputJobUuids, outputJobUuids}``."""
-        f = _Fields(data)
-        summary = f.get("summary")
-        return cls(
-            summary=Resource.from_api(summary if isinstance(summary, Mapping) else {}),
-            file_uuids=_str_tuple(f.get("fileUuids")),
-            input_job_uuids=_str_tuple(f.get("inputJobUuids")),
-            output_job_uuids=_str_tuple(f.get("outputJobUuids")),
-            extra=f.extra(),
-            raw=dict(data),
-        )
+    def _given(cls, fields: WireFields) -> dict[str, Any]:
+        summary = fields.get("summary")
+        return {"summary": Resource.from_api(summary if isinstance(summary, Mapping) else {})}
 
     def __repr__(self) -> str:
-        return (f"ResourceDetail({_short(self.uuid)!r}, {self.summary.name!r}, "
+        return (f"ResourceDetail({short_id(self.uuid)!r}, {self.summary.name!r}, "
                 f"files={len(self.file_uuids)})")
 
 
 @dataclass(frozen=True)
-class File:
+class File(WireModel):
     """A TerraAPI file; ``name`` is its relative path, ``url`` a presigned GET URL."""
+
+    _camel = True
 
     uuid: str
     name: str = ""
@@ -368,34 +252,17 @@ class File:
     extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> File:
-        """Build from a TerraAPI File object (the JSON already decoded, so ``\\u0026`` is ``&``)."""
-        f = _Fields(data)
-        pos = f.get("position")
-        return cls(
-            uuid=_str(f.get("uuid")),
-            name=_str(f.get("name")),
-            checksum=_str(f.get("checksum")),
-            size=_int(f.get("size")),
-            url=_str(f.get("url")),
-            meta=_str(f.get("meta")),
-            position=dict(pos) if isinstance(pos, Mapping) else None,
-            created_at=parse_time(f.get("createdAt")),
-            updated_at=parse_time(f.get("updatedAt")),
-            extra=f.extra(),
-            raw=dict(data),
-        )
-
     def __repr__(self) -> str:
         # The url is a presigned credential-bearing link: never shown.
-        return (f"File({_short(self.uuid)!r}, {self.name!r}, size={self.size}, "
+        return (f"File({short_id(self.uuid)!r}, {self.name!r}, size={self.size}, "
                 f"url={'yes' if self.url else 'no'})")
 
 
 @dataclass(frozen=True)
-class Job:
+class Job(WireModel):
     """A TerraAPI reconstruction job (protocol.md §1.6)."""
+
+    _camel = True
 
     uuid: str
     name: str = ""
@@ -421,32 +288,6 @@ class Job:
         """True when the job stopped, finished or failed."""
         return self.status.is_terminal
 
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> Job:
-        """Build from a TerraAPI Job object."""
-        f = _Fields(data)
-        rs, px = f.get("remainSeconds"), f.get("pixels")
-        return cls(
-            uuid=_str(f.get("uuid")),
-            name=_str(f.get("name")),
-            status=TerraJobStatus.parse(f.get("status")),
-            type=JobType.parse(f.get("type", 0)),
-            percentage=_float(f.get("percentage")),
-            remain_seconds=None if rs is None else _int(rs),
-            message=_str(f.get("message")),
-            origin_resource_uuid=_str(f.get("originResourceUuid")),
-            output_resource_uuid=_str(f.get("outputResourceUuid")),
-            started_at=parse_time(f.get("startedAt")),
-            completed_at=parse_time(f.get("completedAt")),
-            created_at=parse_time(f.get("createdAt")),
-            updated_at=parse_time(f.get("updatedAt")),
-            parameters=_str(f.get("parameters")),
-            meta=_str(f.get("meta")),
-            pixels=None if px is None else _float(px),
-            extra=f.extra(),
-            raw=dict(data),
-        )
-
     def __repr__(self) -> str:
-        return (f"Job({_short(self.uuid)!r}, {self.name!r}, {self.status.name}, "
+        return (f"Job({short_id(self.uuid)!r}, {self.name!r}, {self.status.name}, "
                 f"{self.type.name}, {self.percentage * 100:.0f}%)")

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from terranb.api.models import _Fields, _float, _int, _str
+from terranb.api.wire_fields import WireFields, WireModel, number, text
 
 __all__ = ["FlightTask", "MapModel", "Project", "SystemStatus", "TaskMedia", "items_of"]
 
@@ -48,7 +48,7 @@ class SystemStatus:
 
 
 @dataclass(frozen=True)
-class Project:
+class Project(WireModel):
     """A project of the organization (``GET /project``)."""
 
     uuid: str
@@ -62,22 +62,15 @@ class Project:
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> Project:
-        """Build from a project object (``project_work_center_point`` gives lat/lon)."""
-        f = _Fields(data, case_insensitive=False)
-        centre = f.get("project_work_center_point") or {}
-        lat = centre.get("latitude") if isinstance(centre, Mapping) else None
-        lon = centre.get("longitude") if isinstance(centre, Mapping) else None
-        return cls(uuid=_str(f.get("uuid")), name=_str(f.get("name")),
-                   introduction=_str(f.get("introduction")),
-                   created_at=_int(f.get("created_at")), updated_at=_int(f.get("updated_at")),
-                   latitude=None if lat is None else _float(lat),
-                   longitude=None if lon is None else _float(lon),
-                   extra=f.extra(), raw=dict(data))
+    def _given(cls, fields: WireFields) -> dict[str, Any]:
+        centre = fields.get("project_work_center_point") or {}
+        centre = centre if isinstance(centre, Mapping) else {}
+        return {"latitude": number(centre.get("latitude")),
+                "longitude": number(centre.get("longitude"))}
 
 
 @dataclass(frozen=True)
-class FlightTask:
+class FlightTask(WireModel):
     """A flight task: an item of ``/flight-task/list`` or ``/flight-task/{uuid}``.
 
     ``folder_id`` is the media folder ``POST /model/create`` takes as
@@ -100,74 +93,20 @@ class FlightTask:
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> FlightTask:
-        """Build from either shape (summary or detail)."""
-        f = _Fields(data, case_insensitive=False)
-        info = f.get("folder_info") or {}
+    def _given(cls, fields: WireFields) -> dict[str, Any]:
+        info = fields.get("folder_info") or {}
         info = info if isinstance(info, Mapping) else {}
-        folder = f.get("folder_id")
+        folder = fields.get("folder_id")
         if folder is None:
             folder = info.get("folder_id")
-        expected, uploaded = info.get("expected_file_count"), info.get("uploaded_file_count")
-        return cls(uuid=_str(f.get("uuid") or f.get("task_uuid")), name=_str(f.get("name")),
-                   status=_str(f.get("status")), task_type=_str(f.get("task_type")),
-                   sn=_str(f.get("sn")), begin_at=_str(f.get("begin_at")),
-                   end_at=_str(f.get("end_at")),
-                   folder_id=None if folder in (None, "") else _int(folder),
-                   expected_file_count=None if expected is None else _int(expected),
-                   uploaded_file_count=None if uploaded is None else _int(uploaded),
-                   media_upload_status=_str(f.get("media_upload_status")),
-                   extra=f.extra(), raw=dict(data))
+        return {"uuid": text(fields.get("uuid") or fields.get("task_uuid")),
+                "folder_id": None if folder == "" else number(folder, int),
+                "expected_file_count": number(info.get("expected_file_count"), int),
+                "uploaded_file_count": number(info.get("uploaded_file_count"), int)}
 
 
 @dataclass(frozen=True)
-class TaskMedia:
-    """One media file a flight task produced (``/flight-task/{uuid}/media``).
-
-    ``original_url`` is a presigned GET of the full file (it supports HTTP Range
-    reads, which is how terranb reads EXIF without downloading the photo).
-    """
-
-    uuid: str
-    name: str = ""
-    file_type: str = ""
-    suffix: str = ""
-    size: int = 0
-    preview_url: str = field(default="", repr=False)
-    original_url: str = field(default="", repr=False)
-    create_at: str = ""
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-    @property
-    def is_photo(self) -> bool:
-        """True for a JPEG photo (what 2D/3D reconstruction uses)."""
-        suffix = (self.suffix or self.name.rsplit(".", 1)[-1]).lower().lstrip(".")
-        return suffix in ("jpg", "jpeg")
-
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> TaskMedia:
-        """Build from a media object."""
-        f = _Fields(data, case_insensitive=False)
-        return cls(uuid=_str(f.get("uuid")), name=_str(f.get("name")),
-                   file_type=_str(f.get("file_type")), suffix=_str(f.get("suffix")),
-                   size=_int(f.get("size")), preview_url=_str(f.get("preview_url")),
-                   original_url=_str(f.get("original_url")), create_at=_str(f.get("create_at")),
-                   extra=f.extra(), raw=dict(data))
-
-
-# Where DJI says nothing about a map model's progress: ``status`` is read when the
-# server sends one (the emulator does: processing / succeeded / failed); else a
-# model with a download ``url`` is taken as finished and one without as running.
-_STATES = {"success": "succeeded", "succeeded": "succeeded", "finished": "succeeded",
-           "done": "succeeded", "failed": "failed", "fail": "failed", "error": "failed",
-           "processing": "running", "running": "running", "executing": "running",
-           "waiting": "queued", "queued": "queued", "canceled": "cancelled",
-           "cancelled": "cancelled"}
-
-
-@dataclass(frozen=True)
-class MapModel:
+class MapModel(WireModel):
     """A model on the project map (``/model``, ``/model/{id}``).
 
     Attributes:
@@ -200,16 +139,38 @@ class MapModel:
             return _STATES.get(self.status.lower(), "running")
         return "succeeded" if self.url else "running"
 
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> MapModel:
-        """Build from a model summary or detail."""
-        f = _Fields(data, case_insensitive=False)
-        show = f.get("show_on_map")
-        return cls(id=_int(f.get("id")), name=_str(f.get("name")),
-                   file_type=_str(f.get("file_type")), size=_int(f.get("size")),
-                   show_on_map=None if show is None else bool(show),
-                   create_at=_int(f.get("create_at")), update_at=_int(f.get("update_at")),
-                   user_name=_str(f.get("user_name")), url=_str(f.get("url")),
-                   preview_url=_str(f.get("preview_url")), status=_str(f.get("status")),
-                   progress=_float(f.get("progress")), message=_str(f.get("message")),
-                   extra=f.extra(), raw=dict(data))
+
+@dataclass(frozen=True)
+class TaskMedia(WireModel):
+    """One media file a flight task produced (``/flight-task/{uuid}/media``).
+
+    ``original_url`` is a presigned GET of the full file (it supports HTTP Range
+    reads, which is how terranb reads EXIF without downloading the photo).
+    """
+
+    uuid: str
+    name: str = ""
+    file_type: str = ""
+    suffix: str = ""
+    size: int = 0
+    preview_url: str = field(default="", repr=False)
+    original_url: str = field(default="", repr=False)
+    create_at: str = ""
+    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def is_photo(self) -> bool:
+        """True for a JPEG photo (what 2D/3D reconstruction uses)."""
+        suffix = (self.suffix or self.name.rsplit(".", 1)[-1]).lower().lstrip(".")
+        return suffix in ("jpg", "jpeg")
+
+
+# Where DJI says nothing about a map model's progress: ``status`` is read when the
+# server sends one (the emulator does: processing / succeeded / failed); else a
+# model with a download ``url`` is taken as finished and one without as running.
+_STATES = {"success": "succeeded", "succeeded": "succeeded", "finished": "succeeded",
+           "done": "succeeded", "failed": "failed", "fail": "failed", "error": "failed",
+           "processing": "running", "running": "running", "executing": "running",
+           "waiting": "queued", "queued": "queued", "canceled": "cancelled",
+           "cancelled": "cancelled"}

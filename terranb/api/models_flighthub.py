@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from terranb.api.models import (
-    ModelStatus,
-    ModelType,
-    ResourceStatus,
-    ZipStatus,
-    _Fields,
-    _int,
-    _short,
-    _str,
-    _str_tuple,
-)
+from terranb.api.models import ModelStatus, ModelType, ResourceStatus, ZipStatus
+from terranb.api.wire_fields import WireFields, WireModel, short_id, text
 
 __all__ = ["FlightHubResource", "Model", "ModelRef", "UploadCallbackResult"]
 
 
 @dataclass(frozen=True)
-class ModelRef:
+class ModelRef(WireModel):
     """One entry of the start-reconstruction answer: ``{uuid, status, sub_error_code}``."""
 
     uuid: str
@@ -30,19 +21,12 @@ class ModelRef:
     sub_error_code: int = 0
     extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> ModelRef:
-        """Build from ``{"uuid", "status", "sub_error_code"}``."""
-        f = _Fields(data, case_insensitive=False)
-        return cls(uuid=_str(f.get("uuid")), status=ModelStatus.parse(f.get("status")),
-                   sub_error_code=_int(f.get("sub_error_code")), extra=f.extra())
-
     def __repr__(self) -> str:
-        return f"ModelRef({_short(self.uuid)!r}, {self.status.name})"
+        return f"ModelRef({short_id(self.uuid)!r}, {self.status.name})"
 
 
 @dataclass(frozen=True)
-class Model:
+class Model(WireModel):
     """A FlightHub 2 open model (details, or an item of ``running``)."""
 
     model_uuid: str
@@ -69,32 +53,18 @@ class Model:
         return self.model_status.is_terminal
 
     @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> Model:
-        """Build from a FlightHub 2 model object (snake_case)."""
-        f = _Fields(data, case_insensitive=False)
-        return cls(
-            model_uuid=_str(f.get("model_uuid") or f.get("uuid")),
-            resource_uuid=_str(f.get("resource_uuid")),
-            model_type=ModelType.parse(f.get("model_type")),
-            model_status=ModelStatus.parse(f.get("model_status")),
-            model_size=_int(f.get("model_size")),
-            reconstruction_progress=_int(f.get("reconstruction_progress")),
-            error_code=_int(f.get("error_code")),
-            zip_status=ZipStatus.parse(f.get("zip_status")),
-            zip_progress=_int(f.get("zip_progress")),
-            zip_file_key=_str(f.get("zip_file_key")),
-            extra=f.extra(),
-            raw=dict(data),
-        )
+    def _given(cls, fields: WireFields) -> dict[str, Any]:
+        # ``running`` items name the model ``uuid``, details ``model_uuid``.
+        return {"model_uuid": text(fields.get("model_uuid") or fields.get("uuid"))}
 
     def __repr__(self) -> str:
-        return (f"Model({_short(self.model_uuid)!r}, {self.model_type.name}, "
+        return (f"Model({short_id(self.model_uuid)!r}, {self.model_type.name}, "
                 f"{self.model_status.name}, {self.reconstruction_progress}%, "
                 f"zip={self.zip_status.name})")
 
 
 @dataclass(frozen=True)
-class FlightHubResource:
+class FlightHubResource(WireModel):
     """A FlightHub 2 open-modeling resource (``GET /open_model/resource/{uuid}``)."""
 
     resource_uuid: str
@@ -109,41 +79,19 @@ class FlightHubResource:
         """Alias of ``resource_uuid``."""
         return self.resource_uuid
 
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> FlightHubResource:
-        """Build from ``{resource_uuid, status, resource_size, file_names}``."""
-        f = _Fields(data, case_insensitive=False)
-        return cls(
-            resource_uuid=_str(f.get("resource_uuid")),
-            status=ResourceStatus.parse(f.get("status")),
-            resource_size=_int(f.get("resource_size")),
-            file_names=_str_tuple(f.get("file_names")),
-            extra=f.extra(),
-            raw=dict(data),
-        )
-
     def __repr__(self) -> str:
-        return (f"FlightHubResource({_short(self.resource_uuid)!r}, {self.status.name}, "
+        return (f"FlightHubResource({short_id(self.resource_uuid)!r}, {self.status.name}, "
                 f"files={len(self.file_names)}, bytes={self.resource_size})")
 
 
 @dataclass(frozen=True)
-class UploadCallbackResult:
+class UploadCallbackResult(WireModel):
     """FlightHub 2 upload_callback answer: ``{resource_uuid, upload_count, file_name_list}``."""
 
     resource_uuid: str
     upload_count: int = 0
     file_name_list: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> UploadCallbackResult:
-        """Build from the ``data`` of FlightHub 2 upload_callback."""
-        f = _Fields(data, case_insensitive=False)
-        return cls(resource_uuid=_str(f.get("resource_uuid")),
-                   upload_count=_int(f.get("upload_count")),
-                   file_name_list=_str_tuple(f.get("file_name_list")),
-                   extra=f.extra())
 
     @classmethod
     def merge(cls, parts: Iterable[UploadCallbackResult]) -> UploadCallbackResult:
@@ -159,6 +107,6 @@ class UploadCallbackResult:
                    file_name_list=tuple(names), extra=parts[-1].extra)
 
     def __repr__(self) -> str:
-        return f"UploadCallbackResult({_short(self.resource_uuid)!r}, n={self.upload_count})"
+        return f"UploadCallbackResult({short_id(self.resource_uuid)!r}, n={self.upload_count})"
 
 

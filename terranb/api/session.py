@@ -31,12 +31,13 @@ import random
 import time
 from collections.abc import Callable, Iterable, Mapping
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import requests
 
 from terranb._version import __version__
+from terranb.closing import Closable
 from terranb.errors import TransportError
 from terranb.retry import RetryPolicy
 
@@ -44,6 +45,7 @@ __all__ = [
     "USER_AGENT",
     "ApiSession",
     "RetryPolicy",
+    "Transport",
     "build_query",
     "redact_url",
     "settings_without_secrets",
@@ -69,6 +71,22 @@ _SECRET_QUERY_NAMES = frozenset({
 AuthorizeHook = Callable[[requests.PreparedRequest], None]
 # A response the client says must not be retried even with a retryable status.
 RetryVeto = Callable[[requests.Response], bool]
+
+
+class Transport(TypedDict, total=False):
+    """The transport knobs an API client passes through to :class:`ApiSession` unchanged.
+
+    ``TerraClient``, ``FlightHubClient`` and ``CloudApiClient`` take them as keyword
+    arguments (``timeout=``, ``retry=``, ``http=``, ``sleep=``, ``clock=``, ``rand=``);
+    see :class:`ApiSession` for what each means. Left out means ApiSession's default.
+    """
+
+    timeout: float | tuple[float, float]
+    retry: RetryPolicy | None
+    http: requests.Session | None
+    sleep: Callable[[float], None] | None
+    clock: Callable[[], float] | None
+    rand: Callable[[], float] | None
 
 
 def redact_url(url: str) -> str:
@@ -172,7 +190,7 @@ def _never_sent(exc: requests.RequestException) -> bool:
     return False
 
 
-class ApiSession:
+class ApiSession(Closable):
     """Owns one ``requests.Session`` for one client.
 
     Args:
@@ -226,12 +244,6 @@ class ApiSession:
     def close(self) -> None:
         """Close the pooled connections."""
         self.http.close()
-
-    def __enter__(self) -> ApiSession:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"ApiSession({self.base_url!r})"

@@ -18,20 +18,25 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:  # PEP 692 **kwargs typing; typing.Unpack is 3.11+
+    from typing_extensions import Unpack
 
 import requests
 
 import terranb.api.signing as signing
+from terranb.api.json_fields import answer_json, envelope_code
 from terranb.api.models import Page
-from terranb.api.session import ApiSession, RetryPolicy, settings_without_secrets
+from terranb.api.session import ApiSession, Transport, settings_without_secrets
 from terranb.api.terra_endpoints import (
     FilesAPI,
     JobsAPI,
     ResourcesAPI,
     StoreAPI,
 )
+from terranb.closing import Closable
 from terranb.config import TERRA_HOSTS, Settings
 from terranb.errors import (
     ApiError,
@@ -41,10 +46,10 @@ from terranb.errors import (
     InvalidParameterError,
     JobLimitError,
     NotFoundError,
-    PermissionDeniedError,
     ServerError,
     UnsupportedRouteError,
     ValidationError,
+    error_for_status,
 )
 from terranb.redact import Secret
 
@@ -88,17 +93,6 @@ _CODE_MAP: dict[int, tuple[type[ApiError], str]] = {
     102116: (BillingError, "billing failed: check the account's quota and payment status"),
 }
 
-_STATUS_MAP: dict[int, type[ApiError]] = {
-    400: InvalidParameterError,
-    401: AuthenticationError,
-    402: BillingError,
-    403: PermissionDeniedError,
-    404: NotFoundError,
-    409: InvalidOperationError,
-    429: JobLimitError,
-}
-
-
 def encode_json(obj: Any) -> bytes:
     """The exact body bytes terranb sends and signs.
 
@@ -127,7 +121,7 @@ def _gateway_error(status: int, message: str, body: Any) -> ApiError:
         hint = "the request carried no valid Authorization header: " + _HINT_SK
     else:
         hint = _HINT_SK
-    cls = AuthenticationError if status in (401, 403) else _STATUS_MAP.get(status, ApiError)
+    cls = AuthenticationError if status in (401, 403) else error_for_status(status)
     return cls(f"gateway rejected the request: {message}", status_code=status, hint=hint,
                body=body)
 
@@ -135,10 +129,7 @@ def _gateway_error(status: int, message: str, body: Any) -> ApiError:
 def _business_code(body: Any) -> int:
     """``result.code`` of a TerraAPI envelope, 0 when there is none."""
     if isinstance(body, Mapping) and isinstance(body.get("result"), Mapping):
-        try:
-            return int(body["result"].get("code", 0) or 0)
-        except (TypeError, ValueError):
-            return -1
+        return envelope_code(body["result"].get("code"))
     return 0
 
 
@@ -153,12 +144,7 @@ def decode_terra_response(resp: requests.Response, route: str = "") -> Any:
     (``"METHOD /path"``) names it in the message.
     """
     status = resp.status_code
-    body: Any = None
-    if resp.content:
-        try:
-            body = resp.json()
-        except ValueError:
-            body = None
+    body = answer_json(resp)
     if status in (404, 405) and _business_code(body) == 0:
         snippet = (str(body.get("message") or "") if isinstance(body, Mapping)
                    else resp.text[:120] if resp.content else "")
@@ -171,10 +157,7 @@ def decode_terra_response(resp: requests.Response, route: str = "") -> Any:
                  "DJI's documented endpoints where it can, this one has no alternative")
     if isinstance(body, Mapping) and isinstance(body.get("result"), Mapping):
         result = body["result"]
-        try:
-            code = int(result.get("code", 0) or 0)
-        except (TypeError, ValueError):
-            code = -1
+        code = envelope_code(result.get("code"))
         if code == 0 and 200 <= status < 300:
             return body.get("data")
         msg = str(result.get("msg") or "")
@@ -184,12 +167,12 @@ def decode_terra_response(resp: requests.Response, route: str = "") -> Any:
             cls, hint = _CODE_MAP[code]
         elif code == 0:
             # An error status with a success code: classify by status.
-            cls, hint = _STATUS_MAP.get(status, ServerError if status >= 500 else ApiError), ""
+            cls, hint = error_for_status(status), ""
         elif 102000 <= code <= 102999:
-            cls = _STATUS_MAP.get(status, ServerError if status >= 500 else ApiError)
+            cls = error_for_status(status)
             hint = "TerraAPI rejected the request; see the TerraAPI error-code reference"
         else:
-            cls = _STATUS_MAP.get(status, ServerError if status >= 500 else ApiError)
+            cls = error_for_status(status)
             hint = ""
         raise cls(text or f"TerraAPI error {code}", status_code=status, code=code,
                   hint=hint or None, body=body)
@@ -204,7 +187,7 @@ def decode_terra_response(resp: requests.Response, route: str = "") -> Any:
                               body=resp.text[:200])
         # A 2xx JSON body without the envelope: pass it through.
         return body
-    cls = _STATUS_MAP.get(status, ServerError if status >= 500 else ApiError)
+    cls = error_for_status(status)
     snippet = resp.text[:200] if resp.content else ""
     raise cls(f"TerraAPI answered HTTP {status}" + (f": {snippet}" if snippet else ""),
               status_code=status, hint="check the base URL and try again later"
@@ -213,15 +196,12 @@ def decode_terra_response(resp: requests.Response, route: str = "") -> Any:
 
 def _is_job_limit(resp: requests.Response) -> bool:
     """801 comes with HTTP 429 but does not clear in seconds: do not retry it."""
-    try:
-        body = resp.json()
-    except ValueError:
-        return False
+    body = answer_json(resp)
     return (isinstance(body, Mapping) and isinstance(body.get("result"), Mapping)
             and body["result"].get("code") == 801)
 
 
-class TerraClient:
+class TerraClient(Closable):
     """TerraAPI v2 client.
 
     Args:
@@ -247,14 +227,9 @@ class TerraClient:
         region: str | None = None,
         s3_endpoint_url: str | None = None,
         settings: Settings | None = None,
-        timeout: float | tuple[float, float] = (10.0, 60.0),
-        retry: RetryPolicy | None = None,
-        http: requests.Session | None = None,
-        sleep: Callable[[float], None] | None = None,
-        clock: Callable[[], float] | None = None,
-        rand: Callable[[], float] | None = None,
         date: Callable[[], str] | None = None,
         use_x_date: bool = False,
+        **transport: Unpack[Transport],
     ) -> None:
         if settings is None:
             settings = Settings.load(app_key=app_key, secret_key=secret_key, base_url=base_url,
@@ -279,9 +254,8 @@ class TerraClient:
         self.s3_endpoint_url = settings.s3_endpoint_url
         self._use_x_date = use_x_date
         self._date = date or signing.http_date
-        self.session = ApiSession(origin, authorize=self._sign, timeout=timeout, retry=retry,
-                                  http=http, retry_veto=_is_job_limit, sleep=sleep, clock=clock,
-                                  rand=rand)
+        self.session = ApiSession(origin, authorize=self._sign, retry_veto=_is_job_limit,
+                                  **transport)
         # Routes this server answered as absent (see offers()); per client.
         self.unsupported_routes: set[str] = set()
         self.store = StoreAPI(self)
@@ -295,12 +269,6 @@ class TerraClient:
     def close(self) -> None:
         """Close the HTTP session."""
         self.session.close()
-
-    def __enter__(self) -> TerraClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _sign(self, prep: requests.PreparedRequest) -> None:
         """Sign the prepared request as it will go on the wire (fresh Date each attempt)."""

@@ -7,10 +7,10 @@ call back into the client (``call``, ``page``) for signing, retries and envelope
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from terranb.api.json_fields import parameters_string
 from terranb.api.models import File, Job, JobType, Resource, ResourceDetail
 from terranb.credentials import StorageCredentials
 from terranb.errors import ServerError, ValidationError
@@ -23,22 +23,6 @@ __all__ = ["DEFAULT_PAGE_SIZE", "UPLOAD_CALLBACK_BATCH", "FilesAPI", "JobsAPI", 
 
 UPLOAD_CALLBACK_BATCH = 50  # what every published example uses
 DEFAULT_PAGE_SIZE = 100
-
-
-def _normalise_parameters(parameters: Any) -> str:
-    if parameters is None:
-        return ""
-    if isinstance(parameters, str):
-        return parameters
-    to_json = getattr(parameters, "to_json", None)
-    if callable(to_json):
-        return str(to_json())
-    if isinstance(parameters, Mapping):
-        return json.dumps(parameters, separators=(",", ":"), ensure_ascii=False)
-    raise ValidationError(
-        f"parameters must be a params object (terranb.params), a dict or a JSON string, "
-        f"not {type(parameters).__name__}"
-    )
 
 
 def _job_type(value: Any) -> int:
@@ -233,7 +217,7 @@ class JobsAPI(_Endpoint):
             Not retried on ambiguous failures (a second start is refused with 102003).
         """
         payload: dict[str, Any] = {"type": _job_type(type), "resourceUuid": resource_uuid,
-                                   "parameters": _normalise_parameters(parameters)}
+                                   "parameters": parameters_string(parameters)}
         if output_resource_uuid:
             payload["outputResourceUuid"] = output_resource_uuid
         data = self._c.call("POST", f"/v2/jobs/{uuid}/start", json_body=payload,

@@ -53,12 +53,17 @@ def to_jsonable(obj: Any) -> Any:
     return obj
 
 
-def emit(args: argparse.Namespace, value: Any, text: str | None = None) -> None:
-    """Print ``value`` as JSON with ``--json``, else ``text`` (or a JSON dump)."""
+def emit(args: argparse.Namespace, value: Any, text: str | None = None) -> int:
+    """Print ``value`` as JSON with ``--json``, else ``text`` (or a JSON dump).
+
+    Returns ``EXIT_OK``, so that a handler whose last step is printing ends with
+    ``return emit(...)``.
+    """
     if getattr(args, "json", False) or text is None:
         print(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False))
     else:
         print(text)
+    return EXIT_OK
 
 
 def cli_path(text: str) -> Path:
@@ -128,3 +133,33 @@ def add_json_flag(parser: argparse.ArgumentParser) -> None:
     """Add the ``--json`` flag every command understands."""
     parser.add_argument("--json", action="store_true",
                         help="print machine-readable JSON on stdout (errors too)")
+
+
+def add_service_flags(parser: argparse.ArgumentParser, *, ledger: bool = False,
+                      backend: bool = False) -> None:
+    """Add ``--profile`` (and ``--ledger``, ``--backend``) as every command that talks to a
+    service spells them."""
+    parser.add_argument("--profile", default=None,
+                        help="settings profile (default: $TERRANB_PROFILE or 'default')")
+    if ledger:
+        parser.add_argument("--ledger", default=None, type=cli_path,
+                            help="ledger folder or file (default: $TERRANB_LEDGER_DIR or the "
+                                 "user data dir)")
+    if backend:
+        parser.add_argument("--backend", choices=["terra", "flighthub"], default=None,
+                            help="service (default: the ledger's for known jobs, else terra)")
+
+
+def add_command(subparsers: Any, name: str, func: Handler, *,
+                common: Callable[[argparse.ArgumentParser], None] | None = add_json_flag,
+                **parser_kw: Any) -> argparse.ArgumentParser:
+    """Add the sub-command ``name`` that runs ``func``; return its parser for the options.
+
+    ``common`` adds the options every command of the group shares (by default
+    ``--json``); ``parser_kw`` (help, description ...) go to ``add_parser``.
+    """
+    parser: argparse.ArgumentParser = subparsers.add_parser(name, **parser_kw)
+    parser.set_defaults(func=func)
+    if common is not None:
+        common(parser)
+    return parser

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from terranb.cli._common import add_json_flag, emit
+from terranb.cli._common import Handler, add_command, add_json_flag, add_service_flags, emit
 from terranb.config import Settings
 
 
@@ -41,9 +41,12 @@ def _cloudapi(args: argparse.Namespace) -> Any:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--profile", default=None, help="settings profile (default: $TERRANB_PROFILE "
-                                                  "or 'default')")
+    add_service_flags(p)
     add_json_flag(p)
+
+
+def _command(group: Any, name: str, func: Handler, help: str) -> argparse.ArgumentParser:
+    return add_command(group, name, func, common=_common, help=help)
 
 
 def register(subparsers: Any) -> None:
@@ -51,49 +54,35 @@ def register(subparsers: Any) -> None:
     # resources
     res = subparsers.add_parser("resources", help="TerraAPI resources (sets of files)")
     rs = res.add_subparsers(dest="action", metavar="ACTION", required=True)
-    p = rs.add_parser("list", help="list resources")
+    p = _command(rs, "list", resources_list, help="list resources")
     p.add_argument("--search", default=None, help="only resources whose name contains this text")
     p.add_argument("--type", choices=["map", "job_output"], default=None,
                    help="only uploaded inputs (map) or job outputs (default: both)")
     p.add_argument("--limit", type=int, default=None,
                    help="stop after N resources (default: all)")
-    _common(p)
-    p.set_defaults(func=resources_list)
-    p = rs.add_parser("show", help="show one resource with its file and job uuids")
+    p = _command(rs, "show", resources_show, help="show one resource with its file and job uuids")
     p.add_argument("uuid", help="resource uuid")
-    _common(p)
-    p.set_defaults(func=resources_show)
-    p = rs.add_parser("create", help="create an empty resource")
+    p = _command(rs, "create", resources_create, help="create an empty resource")
     p.add_argument("name", help="resource name")
     p.add_argument("--meta", default=None,
                    help="free text stored with the resource (default: none)")
-    _common(p)
-    p.set_defaults(func=resources_create)
-    p = rs.add_parser("delete", help="delete a resource")
+    p = _command(rs, "delete", resources_delete, help="delete a resource")
     p.add_argument("uuid", help="resource uuid")
     p.add_argument("--delete-files", action="store_true",
                    help="also delete files no other resource uses (deleteMode=1)")
-    _common(p)
-    p.set_defaults(func=resources_delete)
 
     # files
     fil = subparsers.add_parser("files", help="TerraAPI files")
     fs = fil.add_subparsers(dest="action", metavar="ACTION", required=True)
-    p = fs.add_parser("list", help="list files")
+    p = _command(fs, "list", files_list, help="list files")
     p.add_argument("--resource", default=None, help="only files of this resource uuid")
     p.add_argument("--search", default=None, help="only files whose name contains this text")
     p.add_argument("--url", action="store_true", help="include presigned download URLs")
     p.add_argument("--limit", type=int, default=None, help="stop after N files (default: all)")
-    _common(p)
-    p.set_defaults(func=files_list)
-    p = fs.add_parser("show", help="show one file (with its download URL)")
+    p = _command(fs, "show", files_show, help="show one file (with its download URL)")
     p.add_argument("uuid", help="file uuid")
-    _common(p)
-    p.set_defaults(func=files_show)
-    p = fs.add_parser("delete", help="delete a file")
+    p = _command(fs, "delete", files_delete, help="delete a file")
     p.add_argument("uuid", help="file uuid")
-    _common(p)
-    p.set_defaults(func=files_delete)
 
     # models (FlightHub 2)
     mod = subparsers.add_parser("models", help="FlightHub 2 open-modeling models")
@@ -101,18 +90,14 @@ def register(subparsers: Any) -> None:
     for name, func, text in (("show", models_show, "show a model's status"),
                              ("stop", models_stop, "stop a running reconstruction"),
                              ("delete", models_delete, "delete a model")):
-        p = ms.add_parser(name, help=text)
+        p = _command(ms, name, func, help=text)
         p.add_argument("uuid", help="model uuid")
-        _common(p)
-        p.set_defaults(func=func)
-    p = ms.add_parser("running", help="list running reconstructions")
-    _common(p)
-    p.set_defaults(func=models_running)
+    p = _command(ms, "running", models_running, help="list running reconstructions")
 
     # media (Cloud API)
     med = subparsers.add_parser("media", help="DJI Cloud API media files")
     mds = med.add_subparsers(dest="action", metavar="ACTION", required=True)
-    p = mds.add_parser("list", help="list media files of a workspace")
+    p = _command(mds, "list", media_list, help="list media files of a workspace")
     p.add_argument("--base-url", default=None, help="Cloud API server (else settings)")
     p.add_argument("--username", default=None,
                    help="login user (password from TERRANB_CLOUDAPI_PASSWORD or the profile)")
@@ -120,8 +105,6 @@ def register(subparsers: Any) -> None:
                    help="workspace (default: the one of the login, or the settings)")
     p.add_argument("--limit", type=int, default=None,
                    help="stop after N media files (default: all)")
-    _common(p)
-    p.set_defaults(func=media_list)
 
 
 def _size(n: int) -> str:
@@ -142,8 +125,7 @@ def resources_list(args: argparse.Namespace) -> int:
         items = list(c.resources.list(search=args.search, type=args.type, limit=args.limit))
     lines = [f"{r.uuid}  {r.type:<10} {r.file_count:>6} files  {_size(r.total_size):>9}  {r.name}"
              for r in items] or ["(no resources)"]
-    emit(args, items, "\n".join(lines))
-    return 0
+    return emit(args, items, "\n".join(lines))
 
 
 def resources_show(args: argparse.Namespace) -> int:
@@ -154,24 +136,21 @@ def resources_show(args: argparse.Namespace) -> int:
     text = (f"{s.uuid}  {s.name!r}  type={s.type}  files={len(d.file_uuids)}  "
             f"size={_size(s.total_size)}\n  input jobs: {', '.join(d.input_job_uuids) or '-'}\n"
             f"  output jobs: {', '.join(d.output_job_uuids) or '-'}")
-    emit(args, d, text)
-    return 0
+    return emit(args, d, text)
 
 
 def resources_create(args: argparse.Namespace) -> int:
     """``terranb resources create NAME``."""
     with _terra(args) as c:
         r = c.resources.create(args.name, meta=args.meta)
-    emit(args, r, r.uuid)
-    return 0
+    return emit(args, r, r.uuid)
 
 
 def resources_delete(args: argparse.Namespace) -> int:
     """``terranb resources delete UUID``."""
     with _terra(args) as c:
         c.resources.delete(args.uuid, delete_mode=1 if args.delete_files else 0)
-    emit(args, {"deleted": args.uuid}, f"deleted resource {args.uuid}")
-    return 0
+    return emit(args, {"deleted": args.uuid}, f"deleted resource {args.uuid}")
 
 
 # ----------------------------------------------------------------- files
@@ -184,24 +163,21 @@ def files_list(args: argparse.Namespace) -> int:
                                   search=args.search, limit=args.limit))
     lines = [f"{f.uuid}  {_size(f.size):>9}  {f.name}" + (f"\n    {f.url}" if args.url else "")
              for f in items] or ["(no files)"]
-    emit(args, items, "\n".join(lines))
-    return 0
+    return emit(args, items, "\n".join(lines))
 
 
 def files_show(args: argparse.Namespace) -> int:
     """``terranb files show UUID`` (prints the presigned URL: treat it as a secret link)."""
     with _terra(args) as c:
         f = c.files.get(args.uuid)
-    emit(args, f, f"{f.uuid}  {f.name}  {_size(f.size)}  checksum={f.checksum}\n  {f.url}")
-    return 0
+    return emit(args, f, f"{f.uuid}  {f.name}  {_size(f.size)}  checksum={f.checksum}\n  {f.url}")
 
 
 def files_delete(args: argparse.Namespace) -> int:
     """``terranb files delete UUID``."""
     with _terra(args) as c:
         c.files.delete(args.uuid)
-    emit(args, {"deleted": args.uuid}, f"deleted file {args.uuid}")
-    return 0
+    return emit(args, {"deleted": args.uuid}, f"deleted file {args.uuid}")
 
 
 # ----------------------------------------------------------------- models
@@ -216,32 +192,28 @@ def models_show(args: argparse.Namespace) -> int:
     """``terranb models show UUID``."""
     with _flighthub(args) as c:
         m = c.get_model(args.uuid)
-    emit(args, m, _model_line(m))
-    return 0
+    return emit(args, m, _model_line(m))
 
 
 def models_stop(args: argparse.Namespace) -> int:
     """``terranb models stop UUID``."""
     with _flighthub(args) as c:
         c.stop_model(args.uuid)
-    emit(args, {"stopped": args.uuid}, f"stop requested for model {args.uuid}")
-    return 0
+    return emit(args, {"stopped": args.uuid}, f"stop requested for model {args.uuid}")
 
 
 def models_delete(args: argparse.Namespace) -> int:
     """``terranb models delete UUID``."""
     with _flighthub(args) as c:
         c.delete_model(args.uuid)
-    emit(args, {"deleted": args.uuid}, f"deleted model {args.uuid}")
-    return 0
+    return emit(args, {"deleted": args.uuid}, f"deleted model {args.uuid}")
 
 
 def models_running(args: argparse.Namespace) -> int:
     """``terranb models running``."""
     with _flighthub(args) as c:
         items = c.running_models()
-    emit(args, items, "\n".join(_model_line(m) for m in items) or "(no running models)")
-    return 0
+    return emit(args, items, "\n".join(_model_line(m) for m in items) or "(no running models)")
 
 
 # ----------------------------------------------------------------- media
@@ -252,5 +224,4 @@ def media_list(args: argparse.Namespace) -> int:
     with _cloudapi(args) as c:
         items = list(c.list_media(args.workspace_id, limit=args.limit))
     lines = [f"{m.file_id}  {m.drone:<16} {m.file_name}" for m in items] or ["(no media files)"]
-    emit(args, items, "\n".join(lines))
-    return 0
+    return emit(args, items, "\n".join(lines))

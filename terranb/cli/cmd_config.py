@@ -12,7 +12,7 @@ import getpass
 import sys
 from typing import Any
 
-from terranb.cli._common import add_json_flag, emit
+from terranb.cli._common import add_command, emit
 from terranb.config import DEFAULT_PROFILE, Settings, config_path, read_config_file, save_profile
 
 # option -> setting name (all plain strings)
@@ -37,8 +37,8 @@ _OPTIONS = {
 
 def register(subparsers: Any) -> None:
     """Add ``configure`` to the ``terranb`` parser."""
-    p = subparsers.add_parser(
-        "configure", help="store credentials and endpoints in a profile (file mode 0600)",
+    p = add_command(subparsers, "configure", run,
+        help="store credentials and endpoints in a profile (file mode 0600)",
         description="Write settings to [profile.NAME] of the terranb config file. Options not "
                     "given keep their stored value; pass an empty string to remove one.")
     p.add_argument("--profile", default=None,
@@ -57,8 +57,6 @@ def register(subparsers: Any) -> None:
     p.add_argument("--show", action="store_true",
                    help="print the resolved settings (secrets masked) and the file path; "
                         "writes nothing")
-    add_json_flag(p)
-    p.set_defaults(func=run)
 
 
 def _help(name: str) -> str:
@@ -81,8 +79,7 @@ def run(args: argparse.Namespace) -> int:
         for key, value in settings.to_dict().items():
             if value is not None and key != "profile":
                 lines.append(f"  {key} = {value}  ({settings.sources.get(key, '?')})")
-        emit(args, info, "\n".join(lines))
-        return 0
+        return emit(args, info, "\n".join(lines))
     values: dict[str, Any] = {name: getattr(args, name) for name in _OPTIONS}
     if values["secret_key"] is None and not args.no_prompt and sys.stdin.isatty():
         stored = (read_config_file(path).get("profile", {}) or {}).get(profile, {}) or {}
@@ -91,7 +88,6 @@ def run(args: argparse.Namespace) -> int:
         values["secret_key"] = entered or None
     written = save_profile(values, profile, path=path)
     changed = sorted(k for k, v in values.items() if v is not None)
-    emit(args, {"config_file": str(written), "profile": profile, "updated": changed},
-         f"saved profile {profile!r} to {written}"
-         + (f" (updated: {', '.join(changed)})" if changed else " (nothing changed)"))
-    return 0
+    return emit(args, {"config_file": str(written), "profile": profile, "updated": changed},
+                f"saved profile {profile!r} to {written}"
+                + (f" (updated: {', '.join(changed)})" if changed else " (nothing changed)"))

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from terranb.cli._common import EXIT_ERROR, EXIT_OK, add_json_flag, cli_path, emit
+from terranb.cli._common import EXIT_ERROR, EXIT_OK, add_command, cli_path, emit
 from terranb.errors import ValidationError
 
 
@@ -39,8 +39,8 @@ def _fraction(text: str) -> float:
 
 def register(subparsers: Any) -> None:
     """Add the dataset commands."""
-    p = subparsers.add_parser(
-        "sample-data", help="write a synthetic DJI flight (photos, ground truth, LAS)",
+    p = add_command(subparsers, "sample-data", _sample_data,
+        help="write a synthetic DJI flight (photos, ground truth, LAS)",
         description="Write a realistic, deterministic synthetic DJI mapping flight: JPEGs with "
                     "DJI EXIF/XMP in DIR/images, the ground truth DIR/truth.tif and DIR/scene.las.")
     p.add_argument("dir", type=cli_path, help="output folder")
@@ -59,11 +59,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--no-lidar", action="store_true", help="skip the LAS cloud")
     p.add_argument("--lidar-folder", action="store_true",
                    help="also write a LiDAR-style folder with named stand-in raw files")
-    add_json_flag(p)
-    p.set_defaults(func=_sample_data)
 
-    p = subparsers.add_parser(
-        "preflight", help="check photos against TerraAPI / FlightHub 2 rules before upload",
+    p = add_command(subparsers, "preflight", _preflight,
+        help="check photos against TerraAPI / FlightHub 2 rules before upload",
         description="Scan a folder (recursively) and report errors, warnings and notes. "
                     "Exit code 1 when there are errors.")
     p.add_argument("dir", type=cli_path, help="folder of photos (or LiDAR data)")
@@ -75,11 +73,9 @@ def register(subparsers: Any) -> None:
                    help="upload speed in Mbit/s for the time estimate (default 50)")
     p.add_argument("--ground-elevation", type=float,
                    help="ground height in m for photos without RelativeAltitude (default: none)")
-    add_json_flag(p)
-    p.set_defaults(func=_preflight)
 
-    p = subparsers.add_parser(
-        "mosaic", help="quick direct-georeferenced orthomosaic (GeoTIFF + .tfw + .prj)",
+    p = add_command(subparsers, "mosaic", _mosaic,
+        help="quick direct-georeferenced orthomosaic (GeoTIFF + .tfw + .prj)",
         description="Build a preview orthomosaic from photo positions and attitudes "
                     "(no bundle adjustment).")
     p.add_argument("dir", type=cli_path, help="folder of photos (recursive) or one photo")
@@ -88,8 +84,6 @@ def register(subparsers: Any) -> None:
     p.add_argument("--gsd", type=_positive_float, help="pixel size in CRS units (default: auto)")
     p.add_argument("--ground-elevation", type=float,
                    help="ground height in m for photos without RelativeAltitude (default: none)")
-    add_json_flag(p)
-    p.set_defaults(func=_mosaic)
 
 
 def _sample_data(args: argparse.Namespace) -> int:
@@ -113,8 +107,7 @@ def _sample_data(args: argparse.Namespace) -> int:
             f"{flight.gsd} m)\n"
             + (f"LiDAR cloud: {flight.lidar_las}\n" if flight.lidar_las else "")
             + (f"LiDAR folder: {flight.lidar_dir}\n" if flight.lidar_dir else "")).rstrip()
-    emit(args, value, text)
-    return EXIT_OK
+    return emit(args, value, text)
 
 
 def _preflight(args: argparse.Namespace) -> int:
@@ -163,5 +156,4 @@ def _mosaic(args: argparse.Namespace) -> int:
     text = (f"wrote {res.path} ({res.width}x{res.height}, {res.gsd:g} {unit}/pixel, "
             f"EPSG:{res.crs_epsg}) from {res.photos_used} photos; coverage {res.coverage:.0%}"
             + "".join(f"\n  skipped {p.name}: {why}" for p, why in res.skipped))
-    emit(args, res.to_dict(), text)
-    return EXIT_OK
+    return emit(args, res.to_dict(), text)

@@ -16,13 +16,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from terranb.cli._common import EXIT_OK, add_json_flag, cli_path, emit
+from terranb.cli._common import add_command, cli_path, emit
 
 
 def register(subparsers: Any) -> None:
     """Add the ``demo`` and ``report`` sub-commands."""
-    demo = subparsers.add_parser(
-        "demo", help="run the full pipeline on the local emulator and write a survey report",
+    demo = add_command(subparsers, "demo", _demo,
+        help="run the full pipeline on the local emulator and write a survey report",
         description="Start the local emulator, write a sample flight, run a 2D, a 3D and a "
                     "LiDAR job, download the results and write an HTML survey report. "
                     "Needs no credentials and no network.")
@@ -38,11 +38,9 @@ def register(subparsers: Any) -> None:
     demo.add_argument("--backend", choices=["terra", "flighthub"], default="terra",
                       help="which emulated service to use (default terra)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
-    add_json_flag(demo)
-    demo.set_defaults(func=_demo)
 
-    report = subparsers.add_parser(
-        "report", help="write the self-contained HTML survey report of downloaded results",
+    report = add_command(subparsers, "report", _report,
+        help="write the self-contained HTML survey report of downloaded results",
         description="Write one self-contained HTML file (map, 3D views, statistics, run card) "
                     "for a result tree or a folder of result trees.")
     report.add_argument("results", type=cli_path, help="result tree, or a folder holding several")
@@ -50,8 +48,6 @@ def register(subparsers: Any) -> None:
                         help="HTML file to write (default report.html)")
     report.add_argument("--title", default=None, help="page title (default: Survey report)")
     _survey_options(report)
-    add_json_flag(report)
-    report.set_defaults(func=_report)
 
 
 def _survey_options(report: Any) -> None:
@@ -82,10 +78,9 @@ def _demo(args: argparse.Namespace) -> int:
     result = run_demo(args.out, seed=args.seed, photos=args.photos,
                       job_seconds=args.job_seconds, types=types, backend=args.backend,
                       progress=not args.no_progress and not args.json)
-    emit(args, result.to_dict(),
-         f"report: {result.report}\nresults: {result.results_dir}\n"
-         f"total time: {result.seconds:.1f} s")
-    return EXIT_OK
+    return emit(args, result.to_dict(),
+                f"report: {result.report}\nresults: {result.results_dir}\n"
+                f"total time: {result.seconds:.1f} s")
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -112,8 +107,7 @@ def _report(args: argparse.Namespace) -> int:
             written.append(build_pdf(args.results, args.out.with_suffix(".pdf"), options=opts,
                                      title=args.title, on_step=step))
     out = written[0]
-    emit(args, {"report": str(out), "bytes": out.stat().st_size,
-                "files": [str(p) for p in written],
-                "seconds": round(time.monotonic() - t0, 2)},
-         "\n".join(f"{p} ({p.stat().st_size / 1e6:.1f} MB)" for p in written))
-    return EXIT_OK
+    return emit(args, {"report": str(out), "bytes": out.stat().st_size,
+                       "files": [str(p) for p in written],
+                       "seconds": round(time.monotonic() - t0, 2)},
+                "\n".join(f"{p} ({p.stat().st_size / 1e6:.1f} MB)" for p in written))

@@ -20,7 +20,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from terranb.cli._common import EXIT_OK, add_json_flag, cli_path, emit
+from terranb.cli._common import (
+    add_command,
+    add_json_flag,
+    add_service_flags,
+    cli_path,
+    emit,
+)
 
 __all__ = ["register"]
 
@@ -38,21 +44,28 @@ def _positive_int(text: str) -> int:
 
 def _common(p: argparse.ArgumentParser, backend: bool = False) -> None:
     add_json_flag(p)
-    p.add_argument("--profile", default=None,
-                   help="settings profile (default: $TERRANB_PROFILE or 'default')")
-    p.add_argument("--ledger", default=None, type=cli_path,
-                   help="ledger folder or file (default: $TERRANB_LEDGER_DIR or the user data dir)")
-    if backend:
-        p.add_argument("--backend", choices=["terra", "flighthub"], default=None,
-                       help="service (default: the ledger's for known jobs, else terra)")
+    add_service_flags(p, ledger=True, backend=backend)
+
+
+def _with_backend(p: argparse.ArgumentParser) -> None:
+    _common(p, backend=True)
+
+
+def _wait_flags(p: argparse.ArgumentParser, timeout_help: str) -> None:
+    """``--timeout``, ``--interval``, ``--no-progress`` of the commands that wait for a job."""
+    p.add_argument("--timeout", type=float, default=None, help=timeout_help)
+    p.add_argument("--interval", type=float, default=5.0,
+                   help="poll interval in seconds (default 5)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def register(subparsers: Any) -> None:
     """Add ``submit``, ``jobs`` and ``download``."""
-    p = subparsers.add_parser("submit", help="upload a data set and start a reconstruction job",
-                              description="Preflight, upload (parallel, resumable), bind and "
-                                          "start a job. Re-running after a crash resumes the "
-                                          "upload; the same data set is never uploaded twice.")
+    p = add_command(subparsers, "submit", _cmd_submit, common=_with_backend,
+                    help="upload a data set and start a reconstruction job",
+                    description="Preflight, upload (parallel, resumable), bind and start a job. "
+                                "Re-running after a crash resumes the upload; the same data set "
+                                "is never uploaded twice.")
     p.add_argument("dataset", type=cli_path, help="folder of photos (2D/3D) or LiDAR files")
     p.add_argument("--type", dest="job_type", required=True, choices=["2d", "3d", "lidar"],
                    help="reconstruction to run (required)")
@@ -67,35 +80,22 @@ def register(subparsers: Any) -> None:
     p.add_argument("--force", action="store_true", help="submit despite preflight errors")
     p.add_argument("--no-preflight", action="store_true", help="skip the preflight check")
     p.add_argument("--wait", action="store_true", help="wait for the job to finish")
-    p.add_argument("--timeout", type=float, default=None,
-                   help="seconds to wait with --wait (default: forever)")
-    p.add_argument("--interval", type=float, default=5.0,
-                   help="poll interval in seconds (default 5)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    _common(p, backend=True)
-    p.set_defaults(func=_cmd_submit)
+    _wait_flags(p, "seconds to wait with --wait (default: forever)")
 
     jobs = subparsers.add_parser("jobs", help="list, show, wait for, cancel or attach jobs")
     sub = jobs.add_subparsers(dest="jobs_command", metavar="ACTION")
-    q = sub.add_parser("list", help="jobs in the ledger (or at the service with --remote)")
+    q = add_command(sub, "list", _cmd_list, common=_with_backend,
+                    help="jobs in the ledger (or at the service with --remote)")
     q.add_argument("--remote", action="store_true", help="ask the service instead")
     q.add_argument("--limit", type=int, default=50, help="show at most N jobs (default 50)")
-    _common(q, backend=True)
-    q.set_defaults(func=_cmd_list)
     for name, func, text in (("show", _cmd_show, "a job's current status"),
                              ("wait", _cmd_wait, "wait until a job ends"),
                              ("cancel", _cmd_cancel, "stop a running job"),
                              ("attach", _cmd_attach, "add a job to the ledger / find it again")):
-        q = sub.add_parser(name, help=text)
+        q = add_command(sub, name, func, common=_with_backend, help=text)
         q.add_argument("job", help="job (or FlightHub 2 model) uuid, or a unique prefix")
         if name == "wait":
-            q.add_argument("--timeout", type=float, default=None,
-                           help="give up after this many seconds (default: wait forever)")
-            q.add_argument("--interval", type=float, default=5.0,
-                           help="poll interval in seconds (default 5)")
-            q.add_argument("--no-progress", action="store_true", help="no progress bar")
-        _common(q, backend=True)
-        q.set_defaults(func=func)
+            _wait_flags(q, "give up after this many seconds (default: wait forever)")
     jobs.set_defaults(func=lambda args: _usage(jobs))
 
     d = subparsers.add_parser("download", help="download a finished job's results")
@@ -266,10 +266,9 @@ def _cmd_submit(args: argparse.Namespace) -> int:
     value = {"job_id": job.id, "backend": backend.kind, "resource_uuid": job.resource_uuid}
     if status is not None:
         value = _status_dict(job, status)
-    emit(args, value, f"job {job.id} on {backend.kind}" +
-         (f": {status.describe()}" if status is not None else " started") +
-         f"\nresource {job.resource_uuid}")
-    return EXIT_OK
+    return emit(args, value, f"job {job.id} on {backend.kind}" +
+                (f": {status.describe()}" if status is not None else " started") +
+                f"\nresource {job.resource_uuid}")
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -280,17 +279,15 @@ def _cmd_list(args: argparse.Namespace) -> int:
                  for s in backend.list_remote(limit=args.limit)]
         lines = [f"{i['job_id']}  {i['state']:<10} {i['progress'] * 100:5.1f}%  {i['message']}"
                  for i in items]
-        emit(args, items, "\n".join(lines) if lines else "no jobs at the service")
-        return EXIT_OK
+        return emit(args, items, "\n".join(lines) if lines else "no jobs at the service")
     records = _ledger(args).list(backend=args.backend, limit=args.limit)
     import time
 
     lines = [f"{r.job_id}  {r.backend:<9} {r.job_type:<5} {r.state:<10} "
              f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(r.submitted_at))}  {r.name}"
              for r in records]
-    emit(args, [r.to_dict() for r in records],
-         "\n".join(lines) if lines else "no jobs in the ledger")
-    return EXIT_OK
+    return emit(args, [r.to_dict() for r in records],
+                "\n".join(lines) if lines else "no jobs in the ledger")
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
@@ -299,8 +296,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
     value = {**job.record.to_dict(), **_status_dict(job, status)}
     text = "\n".join(f"{k}: {_readable(k, v)}" for k, v in value.items()
                      if k not in ("parameters", "outputs") and v not in ("", None))
-    emit(args, value, text)
-    return EXIT_OK
+    return emit(args, value, text)
 
 
 def _readable(key: str, value: Any) -> Any:
@@ -322,23 +318,20 @@ def _cmd_wait(args: argparse.Namespace) -> int:
         status = job.wait(on_update=bars.job, timeout=args.timeout, interval=args.interval)
     finally:
         bars.close()
-    emit(args, _status_dict(job, status), f"job {job.id}: {status.describe()}")
-    return EXIT_OK
+    return emit(args, _status_dict(job, status), f"job {job.id}: {status.describe()}")
 
 
 def _cmd_cancel(args: argparse.Namespace) -> int:
     job = _attach(args)
     status = job.cancel()
-    emit(args, _status_dict(job, status), f"job {job.id}: {status.describe()}")
-    return EXIT_OK
+    return emit(args, _status_dict(job, status), f"job {job.id}: {status.describe()}")
 
 
 def _cmd_attach(args: argparse.Namespace) -> int:
     job = _attach(args)
     status = job.status()
-    emit(args, _status_dict(job, status),
-         f"attached job {job.id} ({job.backend.kind}): {status.describe()}")
-    return EXIT_OK
+    return emit(args, _status_dict(job, status),
+                f"attached job {job.id} ({job.backend.kind}): {status.describe()}")
 
 
 def _cmd_download(args: argparse.Namespace) -> int:
@@ -358,6 +351,5 @@ def _cmd_download(args: argparse.Namespace) -> int:
         archive = zip_result_tree(dest)
         value["zip"] = str(archive)
         text += f"\nzip for DJI Terra: {archive}"
-    emit(args, value, text)
-    return EXIT_OK
+    return emit(args, value, text)
 

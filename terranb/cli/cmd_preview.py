@@ -12,15 +12,16 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from terranb.cli._common import EXIT_OK, add_json_flag, emit
+from terranb.cli._common import add_command, add_service_flags, emit
 
 __all__ = ["register"]
 
 
 def register(subparsers: Any) -> None:
     """Add ``preview``."""
-    p = subparsers.add_parser("preview", help="preview results from the bucket (no download)",
-                              description=__doc__.replace("``", ""))
+    p = add_command(subparsers, "preview", _run,
+                    help="preview results from the bucket (no download)",
+                    description=__doc__.replace("``", ""))
     p.add_argument("target", help="job id (TerraAPI) or an http(s) URL of a COG/COPC/tileset.json")
     p.add_argument("--out", default=None, help="write the map/3D/byte-count page here (HTML)")
     p.add_argument("--max-bytes", type=int, default=256 * 1024 * 1024,
@@ -31,14 +32,7 @@ def register(subparsers: Any) -> None:
                    help="point cloud preview size (default 250000 points)")
     p.add_argument("--max-faces", type=int, default=200_000,
                    help="tileset level face budget (default 200000 faces)")
-    p.add_argument("--backend", choices=["terra", "flighthub"], default=None,
-                   help="service of a job id (default: the ledger's, else terra)")
-    p.add_argument("--profile", default=None,
-                   help="settings profile (default: $TERRANB_PROFILE or 'default')")
-    p.add_argument("--ledger", default=None,
-                   help="ledger folder or file (default: $TERRANB_LEDGER_DIR or the user data dir)")
-    add_json_flag(p)
-    p.set_defaults(func=_run)
+    add_service_flags(p, ledger=True, backend=True)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -58,5 +52,4 @@ def _run(args: argparse.Namespace) -> int:
 
         save_preview(preview, args.out, max_faces=args.max_faces, max_points=args.max_points)
     text = preview.summary() + (f"\nwrote {args.out}" if args.out else "")
-    emit(args, preview.to_dict(), text)
-    return EXIT_OK
+    return emit(args, preview.to_dict(), text)

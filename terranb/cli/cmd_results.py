@@ -13,13 +13,13 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from terranb.cli._common import EXIT_OK, add_json_flag, cli_path, emit
+from terranb.cli._common import add_command, cli_path, emit
 
 
 def register(subparsers: Any) -> None:
     """Add ``info`` and ``stac`` to the ``terranb`` parser."""
-    p = subparsers.add_parser(
-        "info", help="summarise a result folder or file",
+    p = add_command(subparsers, "info", _info,
+        help="summarise a result folder or file",
         description="Print what a DJI Terra result tree (or one .tif, .las, .laz, .obj or report "
                     ".json) holds: kind, CRS and where it came from, bounds, sizes, counts and "
                     "every finding. Exit code 1 when the path cannot be opened; findings alone "
@@ -30,16 +30,13 @@ def register(subparsers: Any) -> None:
                    help="also stream point clouds for their classification histogram")
     p.add_argument("--mesh-stats", action="store_true",
                    help="also parse meshes for vertex/face counts, bounds and area")
-    add_json_flag(p)
-    p.set_defaults(func=_info)
 
-    s = subparsers.add_parser("stac", help="write a STAC Item for a result folder or file")
+    s = add_command(subparsers, "stac", _stac,
+        help="write a STAC Item for a result folder or file")
     s.add_argument("path", type=cli_path, help="result folder or file")
     s.add_argument("--out", type=cli_path, required=True, help="where to write the Item JSON")
     s.add_argument("--id", dest="item_id", default=None, help="Item id (default: the name)")
     s.add_argument("--no-checksum", action="store_true", help="skip sha256 checksums")
-    add_json_flag(s)
-    s.set_defaults(func=_stac)
 
 
 def _fmt_bounds(b: Any) -> str:
@@ -66,8 +63,7 @@ def _info(args: argparse.Namespace) -> int:
         for pc in tree.point_clouds:
             pc.classification_histogram()
     if args.json:
-        emit(args, tree.to_dict(mesh_stats=args.mesh_stats))
-        return EXIT_OK
+        return emit(args, tree.to_dict(mesh_stats=args.mesh_stats))
     lines = [f"{tree.root}: {tree.kind}"]
     for rel, o in tree.rasters.items():
         label = "ortho" if o is tree.ortho else "dsm" if o is tree.dsm else "raster"
@@ -102,8 +98,7 @@ def _info(args: argparse.Namespace) -> int:
     findings = tree.all_findings
     lines.append(f"  findings: {len(findings) or 'none'}")
     lines.extend(f"    {f}" for f in findings)
-    emit(args, tree.to_dict(), "\n".join(lines))
-    return EXIT_OK
+    return emit(args, tree.to_dict(), "\n".join(lines))
 
 
 def _stac(args: argparse.Namespace) -> int:
@@ -113,6 +108,5 @@ def _stac(args: argparse.Namespace) -> int:
     item = stac_item(args.path, item_id=args.item_id, base=out.parent,
                      checksum=not args.no_checksum)
     write_item(item, out)
-    emit(args, {"out": str(out), "id": item["id"], "assets": sorted(item["assets"])},
-         f"wrote {out} ({len(item['assets'])} assets)")
-    return EXIT_OK
+    return emit(args, {"out": str(out), "id": item["id"], "assets": sorted(item["assets"])},
+                f"wrote {out} ({len(item['assets'])} assets)")

@@ -14,8 +14,7 @@ functions named like their modules are imported from the module:
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from terranb.lazy_exports import lazy_exports
 
 _EXPORTS = {
     "PhotoMeta": "exif", "read_photo_meta": "exif",
@@ -30,8 +29,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f"terranb.dataset.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module 'terranb.dataset' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)

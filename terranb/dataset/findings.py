@@ -52,17 +52,25 @@ def _sorted(findings: Iterable[Finding]) -> list[Finding]:
     return sorted(findings, key=lambda f: (order[f.severity], f.code, str(f.path or "")))
 
 
-def findings_table(findings: Iterable[Finding], *, max_per_code: int = 20) -> str:
-    """A plain-text table, worst first; long runs of one code are elided."""
-    rows: list[tuple[str, str, str]] = []
+def _elide(findings: Iterable[Finding], max_per_code: int) -> tuple[list[Finding], dict[str, int]]:
+    """Worst first, at most ``max_per_code`` of each code; and how many of each were left out."""
+    shown: list[Finding] = []
     seen: dict[str, int] = {}
     hidden: dict[str, int] = {}
     for f in _sorted(findings):
         seen[f.code] = seen.get(f.code, 0) + 1
         if seen[f.code] > max_per_code:
             hidden[f.code] = hidden.get(f.code, 0) + 1
-            continue
-        rows.append((f.severity.upper(), f.code, f.message))
+        else:
+            shown.append(f)
+    return shown, hidden
+
+
+def findings_table(findings: Iterable[Finding], *, max_per_code: int = 20) -> str:
+    """A plain-text table, worst first; long runs of one code are elided."""
+    rows: list[tuple[str, str, str]] = []
+    shown, hidden = _elide(findings, max_per_code)
+    rows += [(f.severity.upper(), f.code, f.message) for f in shown]
     for code, n in hidden.items():
         rows.append(("", code, f"... and {n} more like this"))
     if not rows:
@@ -80,13 +88,8 @@ _COLOURS = {"error": "#b00020", "warning": "#b26a00", "info": "#555"}
 def findings_html(findings: Iterable[Finding], *, max_per_code: int = 50) -> str:
     """An HTML table (used by ``_repr_html_``); text is escaped."""
     out = ["<table><thead><tr><th>severity</th><th>code</th><th>message</th></tr></thead><tbody>"]
-    seen: dict[str, int] = {}
-    hidden: dict[str, int] = {}
-    for f in _sorted(findings):
-        seen[f.code] = seen.get(f.code, 0) + 1
-        if seen[f.code] > max_per_code:
-            hidden[f.code] = hidden.get(f.code, 0) + 1
-            continue
+    shown, hidden = _elide(findings, max_per_code)
+    for f in shown:
         out.append(
             f"<tr><td style='color:{_COLOURS[f.severity]};font-weight:bold'>{f.severity}</td>"
             f"<td><code>{html.escape(f.code)}</code></td><td>{html.escape(f.message)}</td></tr>"

@@ -10,22 +10,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from terranb.lazy_exports import lazy_exports
 
 __all__ = ["Job", "JobState", "JobStatus", "Ledger", "make_backend"]
 
-_LAZY = {
-    "Job": "terranb.jobs.job",
-    "JobState": "terranb.jobs.states",
-    "JobStatus": "terranb.jobs.states",
-    "Ledger": "terranb.jobs.ledger",
-    "make_backend": "terranb.jobs.factory",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'terranb.jobs' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, {
+    "Job": "job", "JobState": "states", "JobStatus": "states", "Ledger": "ledger",
+    "make_backend": "factory",
+})

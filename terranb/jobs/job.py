@@ -407,13 +407,8 @@ class Job:
         Returns:
             the terminal status.
         """
-        kwargs: dict[str, Any] = {}
-        if clock is not None:
-            kwargs["clock"] = clock
-        if wall is not None:
-            kwargs["wall"] = wall
-        if sleep is not None:
-            kwargs["sleep"] = sleep
+        given = {"clock": clock, "wall": wall, "sleep": sleep}
+        kwargs: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
 
         def update(status: JobStatus) -> None:
             if on_update is not None:

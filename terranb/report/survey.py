@@ -386,15 +386,8 @@ def _overview(entries: list[ResultEntry]) -> str:
     rows = []
     for e in entries:
         t = e.tree
-        products = []
-        if t.ortho is not None:
-            products.append("orthomosaic")
-        if t.dsm is not None:
-            products.append("DSM")
-        if t.meshes:
-            products.append(f"{len(t.meshes)} mesh(es)")
-        if t.point_clouds:
-            products.append(f"{len(t.point_clouds)} point cloud(s)")
+        # Tilesets by name here (the report lists each), so not counted twice.
+        products = [p for p in t.products() if not p.endswith("tileset(s)")]
         products += sorted(t.tilesets)
         job = e.job
         rows.append([e.label, t.kind, ", ".join(products) or "-",

@@ -8,8 +8,7 @@ laspy, trimesh, pyproj, numpy) are imported only when a reader is used, so
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from terranb.lazy_exports import lazy_exports
 
 __all__ = [
     "DecimatedMesh",
@@ -26,16 +25,9 @@ __all__ = [
     "write_world_file",
 ]
 
-_WHERE = {
+__getattr__ = lazy_exports(__name__, {
     "DecimatedMesh": "decimate", "Mesh": "mesh", "Finding": "findings", "Orthomosaic": "ortho",
     "PointCloud": "pointcloud", "PointSample": "pointcloud", "ResultTree": "layout",
     "open_results": "layout", "load_report": "reports", "read_world_file": "worldfile",
     "write_world_file": "worldfile", "stac_item": "stac",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        module = importlib.import_module(f"terranb.results.{_WHERE[name]}")
-        return getattr(module, name)
-    raise AttributeError(f"module 'terranb.results' has no attribute {name!r}")
+})

@@ -9,13 +9,18 @@ problem at once. Unrecoverable problems raise
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
+
+from terranb.errors import ResultFormatError
 
 Level = Literal["error", "warning", "info"]
 
-__all__ = ["Finding", "Level", "worst"]
+__all__ = ["Finding", "Level", "read_sidecar", "worst"]
+
+_T = TypeVar("_T")
 
 _ORDER = {"info": 0, "warning": 1, "error": 2}
 
@@ -49,6 +54,19 @@ class Finding:
     def __str__(self) -> str:
         where = f" [{self.path}]" if self.path else ""
         return f"{self.level.upper()} {self.code}: {self.message}{where}"
+
+
+def read_sidecar(path: Path | None, read: Callable[[Path], _T], code: str,
+                 findings: list[Finding]) -> _T | None:
+    """``read(path)``, or ``None`` when there is no such file; a file that cannot be read
+    becomes a ``code`` warning in ``findings`` (the main file is still usable without it)."""
+    if path is None:
+        return None
+    try:
+        return read(path)
+    except ResultFormatError as exc:
+        findings.append(Finding.make("warning", code, str(exc), path))
+        return None
 
 
 def worst(findings: list[Finding]) -> Level | None:

@@ -88,6 +88,15 @@ class ResultTree:
             out.extend(part.findings)
         return out
 
+    def products(self) -> list[str]:
+        """What the tree holds, for a one-line summary: ``["orthomosaic", "DSM", "2 mesh(es)"]``."""
+        out = [name for name, part in (("orthomosaic", self.ortho), ("DSM", self.dsm))
+               if part is not None]
+        out += [f"{len(parts)} {what}" for what, parts in (
+            ("mesh(es)", self.meshes), ("point cloud(s)", self.point_clouds),
+            ("3D Tiles tileset(s)", self.tiled_models)) if parts]
+        return out
+
     def to_dict(self, *, mesh_stats: bool = False) -> dict[str, Any]:
         """JSON-ready summary. Mesh statistics parse the OBJ, so they are opt-in."""
         def mesh_dict(m: Mesh) -> dict[str, Any]:

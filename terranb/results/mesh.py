@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from terranb.errors import ResultFormatError, require
 from terranb.results.crs import bounds_to_wgs84, crs_from_text, crs_to_json
 from terranb.results.decimate import DecimatedMesh, MeshPart, decimate_parts
-from terranb.results.findings import Finding
+from terranb.results.findings import Finding, read_sidecar
 from terranb.results.finite import guarded_parse, without_nonfinite
 
 if TYPE_CHECKING:
@@ -188,12 +188,7 @@ class Mesh:
             meta = metadata
         else:
             mp = Path(metadata) if metadata is not None else _find_metadata(p)
-            meta = None
-            if mp is not None:
-                try:
-                    meta = read_terra_metadata(mp)
-                except ResultFormatError as exc:
-                    findings.append(Finding.make("warning", "mesh.bad_metadata", str(exc), mp))
+            meta = read_sidecar(mp, read_terra_metadata, "mesh.bad_metadata", findings)
         if meta is None:
             findings.append(Finding.make(
                 "info", "mesh.no_metadata",

@@ -37,7 +37,7 @@ from terranb.results.crs import (
     linear_unit_m,
     ring_to_wgs84,
 )
-from terranb.results.findings import Finding
+from terranb.results.findings import Finding, read_sidecar
 from terranb.results.reports import MapReport, Report, load_report
 from terranb.results.worldfile import find_world_file, read_world_file
 
@@ -182,12 +182,7 @@ class Orthomosaic:
         # --- geotransform
         has_embedded = not embedded_t.is_identity
         wf = find_world_file(p)
-        wf_t = None
-        if wf is not None:
-            try:
-                wf_t = read_world_file(wf)
-            except ResultFormatError as exc:
-                findings.append(Finding.make("warning", "ortho.bad_world_file", str(exc), wf))
+        wf_t = read_sidecar(wf, read_world_file, "ortho.bad_world_file", findings)
         if has_embedded:
             transform, t_source = embedded_t, "geotiff" if driver == "GTiff" else "embedded"
             if wf_t is not None and _transforms_differ(embedded_t, wf_t):

@@ -15,7 +15,7 @@ renewal, so it works the same for TerraAPI, FlightHub 2 and the emulator.
 
 from __future__ import annotations
 
-from typing import Any
+from terranb.lazy_exports import lazy_exports
 
 __all__ = [
     "Downloader",
@@ -28,21 +28,8 @@ __all__ = [
     "zip_result_tree",
 ]
 
-_LAZY = {
-    "Downloader": "terranb.transfer.download",
-    "RemoteFile": "terranb.transfer.download",
-    "download_object": "terranb.transfer.download",
-    "Journal": "terranb.transfer.journal",
-    "ProgressEvent": "terranb.transfer.progress",
-    "Uploader": "terranb.transfer.upload",
-    "safe_extract": "terranb.transfer.zipper",
-    "zip_result_tree": "terranb.transfer.zipper",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'terranb.transfer' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, {
+    "Downloader": "download", "RemoteFile": "download", "download_object": "download",
+    "Journal": "journal", "ProgressEvent": "progress", "Uploader": "upload",
+    "safe_extract": "zipper", "zip_result_tree": "zipper",
+})

@@ -9,11 +9,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from terranb.closing import Closable
+
 __all__ = ["FileWindow", "content_md5", "hash_with_parts", "hook_progress", "is_md5", "md5_range",
            "multipart_etag", "strip_etag"]
 
 
-class FileWindow:
+class FileWindow(Closable):
     """A seekable window on a file that counts sent bytes for progress.
 
     Clients from :func:`~terranb.transfer.s3client.make_client` do not hash the
@@ -73,12 +75,6 @@ class FileWindow:
 
     def close(self) -> None:
         self._fh.close()
-
-    def __enter__(self) -> FileWindow:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _signal(name: str) -> Callable[..., None]:

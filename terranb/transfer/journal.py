@@ -32,6 +32,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from terranb.closing import Closable
+
 __all__ = ["FileRow", "Journal", "PartRow", "RunStats", "SessionRow", "default_journal_path"]
 
 _SCHEMA = """
@@ -208,7 +210,7 @@ def hash_file(path: Path, chunk: int = 1 << 20) -> tuple[str, str]:
     return sha.hexdigest(), md5.hexdigest()
 
 
-class Journal:
+class Journal(Closable):
     """SQLite journal of uploads; safe to share between the threads of one process.
 
     Args:
@@ -235,12 +237,6 @@ class Journal:
         """Close the database."""
         with self._lock:
             self._db.close()
-
-    def __enter__(self) -> Journal:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:

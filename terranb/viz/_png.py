@@ -33,21 +33,9 @@ __all__ = [
 
 # Anchors of a perceptually ordered ramp (sampled from matplotlib's "viridis" at
 # 0, .25, .5, .75, 1) so elevation colouring needs no matplotlib at run time.
-_VIRIDIS = (
-    (68, 1, 84),
-    (59, 82, 139),
-    (33, 145, 140),
-    (94, 201, 98),
-    (253, 231, 37),
-)
+_VIRIDIS = ((68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37))
 # Dark-to-bright ramp (sampled from "inferno") for point density heat maps.
-_INFERNO = (
-    (0, 0, 4),
-    (87, 16, 110),
-    (188, 55, 84),
-    (249, 142, 9),
-    (252, 255, 164),
-)
+_INFERNO = ((0, 0, 4), (87, 16, 110), (188, 55, 84), (249, 142, 9), (252, 255, 164))
 RAMPS = {"viridis": _VIRIDIS, "inferno": _INFERNO}
 
 # ASPRS LAS 1.4 standard classes (R15 table 17) with conventional viewer colours.

@@ -122,6 +122,16 @@ def _fmt_deg(v: float, step: float, pos: str, neg: str) -> str:
     return f"{abs(v):.{nd}f}° {pos if v >= 0 else neg}"
 
 
+def _edge_label(group: Any, lat: float, lon: float, text: str, shift: str) -> None:
+    """A graticule label at (lat, lon), moved by the CSS ``translate(shift)`` off its line."""
+    import folium
+
+    folium.Marker([lat, lon], icon=folium.DivIcon(
+        html=f"<div style='font:10px Arial;color:#222;background:rgba(255,255,255,.75);"
+             f"white-space:nowrap;transform:translate({shift});display:inline-block'>"
+             f"{text}</div>")).add_to(group)
+
+
 def add_graticule(m: Any, bounds: tuple[float, float, float, float], lines: int = 4) -> None:
     """Latitude/longitude lines over ``bounds`` (W, S, E, N degrees), labelled on the edges."""
     import folium
@@ -135,20 +145,14 @@ def add_graticule(m: Any, bounds: tuple[float, float, float, float], lines: int 
         folium.PolyLine([[s - pad, lon], [n + pad, lon]], color="#555", weight=0.7,
                         opacity=0.7, dash_array="4 4").add_to(group)
         if w <= lon <= e:
-            folium.Marker([s, lon], icon=folium.DivIcon(
-                html=f"<div style='font:10px Arial;color:#222;background:rgba(255,255,255,.75);"
-                     f"white-space:nowrap;transform:translate(-50%,2px);display:inline-block'>"
-                     f"{_fmt_deg(lon, step, 'E', 'W')}</div>")).add_to(group)
+            _edge_label(group, s, lon, _fmt_deg(lon, step, "E", "W"), "-50%,2px")
         lon += step
     lat = math.floor((s - pad) / step) * step
     while lat <= n + pad:
         folium.PolyLine([[lat, w - pad], [lat, e + pad]], color="#555", weight=0.7,
                         opacity=0.7, dash_array="4 4").add_to(group)
         if s <= lat <= n:
-            folium.Marker([lat, w], icon=folium.DivIcon(
-                html=f"<div style='font:10px Arial;color:#222;background:rgba(255,255,255,.75);"
-                     f"white-space:nowrap;transform:translate(2px,-50%);display:inline-block'>"
-                     f"{_fmt_deg(lat, step, 'N', 'S')}</div>")).add_to(group)
+            _edge_label(group, lat, w, _fmt_deg(lat, step, "N", "S"), "2px,-50%")
         lat += step
     group.add_to(m)
 

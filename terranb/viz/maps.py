@@ -420,11 +420,7 @@ def result_map(
     extents: list[Bounds] = []
     if ortho is not None:
         ov = ortho_overlay(ortho, max_png_bytes=max_png_bytes, max_pixels=max_pixels, crs=ortho_crs)
-        folium.raster_layers.ImageOverlay(
-            image=ov.data_uri, bounds=ov.latlon_bounds, name="orthomosaic",
-            pixelated=False, opacity=1.0,
-        ).add_to(m)
-        extents.append(ov.bounds)
+        extents.append(_add_image(m, ov, "orthomosaic", pixelated=False, opacity=1.0))
         if deep_zoom:
             from terranb.viz.tile_server import maybe_add_deep_zoom
 
@@ -432,11 +428,7 @@ def result_map(
     if points is not None:
         dv = density_overlay(points, crs=points_crs, bins=density_bins,
                              max_png_bytes=density_png_bytes)
-        folium.raster_layers.ImageOverlay(
-            image=dv.data_uri, bounds=dv.latlon_bounds, name="point density",
-            pixelated=True, opacity=0.85,
-        ).add_to(m)
-        extents.append(dv.bounds)
+        extents.append(_add_image(m, dv, "point density", pixelated=True, opacity=0.85))
     if footprints is not None:
         fc = footprint_collection(footprints, max_bytes=max_vector_bytes)
         if fc["features"]:
@@ -468,6 +460,15 @@ def result_map(
                     footprints is not None, bboxes is not None, density_per_point)
     folium.LayerControl(collapsed=False).add_to(m)
     return m
+
+
+def _add_image(m: Any, overlay: Any, name: str, *, pixelated: bool, opacity: float) -> Any:
+    """Put a PNG overlay (``data_uri``, ``latlon_bounds``) on ``m``; return its ``bounds``."""
+    import folium
+
+    folium.raster_layers.ImageOverlay(image=overlay.data_uri, bounds=overlay.latlon_bounds,
+                                      name=name, pixelated=pixelated, opacity=opacity).add_to(m)
+    return overlay.bounds
 
 
 def _fitted_figure(width: int | str, height: int | str) -> Any:

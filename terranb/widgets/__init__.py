@@ -13,24 +13,12 @@ ipywidgets loads on first use of one of these names, not on import.
 
 from __future__ import annotations
 
-from typing import Any
+from terranb.lazy_exports import lazy_exports
 
 __all__ = ["JobTracker", "LedgerOps", "ResultBrowser", "SubmitOps", "SubmitWidget",
            "backends_for"]
 
-_WHERE = {
-    "JobTracker": "terranb.widgets.tracker",
-    "LedgerOps": "terranb.widgets.tracker",
-    "ResultBrowser": "terranb.widgets.browser",
-    "SubmitOps": "terranb.widgets.submit",
-    "SubmitWidget": "terranb.widgets.submit",
-    "backends_for": "terranb.widgets._common",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        import importlib
-
-        return getattr(importlib.import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'terranb.widgets' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, {
+    "JobTracker": "tracker", "LedgerOps": "tracker", "ResultBrowser": "browser",
+    "SubmitOps": "submit", "SubmitWidget": "submit", "backends_for": "_common",
+})

@@ -27,6 +27,7 @@ from terranb.errors import require
 
 __all__ = [
     "JobRow",
+    "StatusLine",
     "fmt_bytes",
     "fmt_duration",
     "job_row",
@@ -448,3 +449,23 @@ def submit_job(path: Any, *, backend: str, job_type: str, params: Any, name: str
     be = backend_factory(backend) if backend_factory is not None else make_backend(backend)
     return Job.submit(path, params, backend=be, job_type=job_type, name=name,
                       ledger=ledger, on_progress=on_progress)
+
+
+class StatusLine:
+    """Mixin: the status line of a widget and the errors it showed.
+
+    The widget sets ``self.status`` (an ``ipywidgets.HTML``) and ``self.errors`` (a
+    list, kept so that a notebook or a test can read what went wrong).
+    """
+
+    status: Any
+    errors: list[str]
+
+    def _say(self, text: str, error: bool = False) -> None:
+        colour = "#cf222e" if error else "#1f2328"
+        self.status.value = f"<span style='color:{colour}'>{html.escape(text)}</span>"
+        if error:
+            self.errors.append(text)
+
+    def _report_error(self, exc: BaseException) -> None:
+        self._say(f"{type(exc).__name__}: {exc}", error=True)

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from terranb.widgets._common import fmt_bytes, run_blocking, spawn, widgets
+from terranb.widgets._common import StatusLine, fmt_bytes, run_blocking, spawn, widgets
 
 __all__ = ["ResultBrowser", "tree_html"]
 
@@ -69,7 +69,7 @@ def tree_html(root: Path, *, max_lines: int = _MAX_TREE_LINES) -> str:
             + "".join(lines) + "</div>")
 
 
-class ResultBrowser:
+class ResultBrowser(StatusLine):
     """The result tree of a folder with Map, 3D view, Report and Download buttons.
 
     Args:
@@ -168,15 +168,7 @@ class ResultBrowser:
             for b in (self.map_button, self.view_button):
                 b.disabled = True
             return
-        parts = []
-        if t.ortho is not None:
-            parts.append("orthomosaic")
-        if t.meshes:
-            parts.append(f"{len(t.meshes)} mesh(es)")
-        if t.point_clouds:
-            parts.append(f"{len(t.point_clouds)} point cloud(s)")
-        if t.tiled_models:
-            parts.append(f"{len(t.tiled_models)} 3D Tiles tileset(s)")
+        parts = t.products()
         n_find = len(t.all_findings)
         self.summary.value = (f"<b>{html.escape(t.kind)}</b> result: "
                               f"{html.escape(', '.join(parts) or 'no products')}"
@@ -184,15 +176,6 @@ class ResultBrowser:
         self.map_button.disabled = not (t.ortho is not None or t.point_clouds or t.meshes
                                         or t.tiled_models)
         self.view_button.disabled = not (t.meshes or t.point_clouds or t.tiled_models)
-
-    def _say(self, text: str, error: bool = False) -> None:
-        colour = "#cf222e" if error else "#1f2328"
-        self.status.value = f"<span style='color:{colour}'>{html.escape(text)}</span>"
-        if error:
-            self.errors.append(text)
-
-    def _report_error(self, exc: BaseException) -> None:
-        self._say(f"{type(exc).__name__}: {exc}", error=True)
 
     def _run(self, label: str, fn: Callable[[], str]) -> None:
         """Build a view off the loop's critical path and show it from the loop."""

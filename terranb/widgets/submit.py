@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from terranb.widgets._common import (
+    StatusLine,
     fmt_bytes,
     footprint_map_html,
     make_params,
@@ -155,7 +156,7 @@ class FolderBrowser:
         self._on_change(self.cwd)
 
 
-class SubmitWidget:
+class SubmitWidget(StatusLine):
     """Folder, backend, job type, CRS and parameters; Check, then Submit.
 
     Args:
@@ -289,17 +290,11 @@ class SubmitWidget:
         return (self.report is not None and self._checked_key == self._key()
                 and count_errors(self.report) == 0 and not self._busy and self.job is None)
 
-    def _say(self, text: str, error: bool = False) -> None:
-        colour = "#cf222e" if error else "#1f2328"
-        self.status.value = f"<span style='color:{colour}'>{html.escape(text)}</span>"
-        if error:
-            self.errors.append(text)
-
     def _report_error(self, exc: BaseException) -> None:
         self._busy = False
         self.check_button.disabled = False
         self.submit_button.disabled = not self.can_submit
-        self._say(f"{type(exc).__name__}: {exc}", error=True)
+        super()._report_error(exc)
 
     # -- check ------------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from terranb.widgets._common import (
     JobRow,
+    StatusLine,
     fmt_bytes,
     job_row,
     jobs_table_html,
@@ -102,7 +103,7 @@ class LedgerOps:
         return Path(self.job(uuid).results(dest, on_progress=on_progress))
 
 
-class JobTracker:
+class JobTracker(StatusLine):
     """Live jobs table (status, progress, ETA, errors) with Cancel, Attach and Download.
 
     Args:
@@ -183,15 +184,6 @@ class JobTracker:
         row = self._selected()
         self.cancel_button.disabled = row is None or not row.active
         self.download_button.disabled = row is None or not row.finished
-
-    def _say(self, text: str, error: bool = False) -> None:
-        colour = "#cf222e" if error else "#1f2328"
-        self.status.value = f'<span style="color:{colour}">{html.escape(text)}</span>'
-        if error:
-            self.errors.append(text)
-
-    def _report_error(self, exc: BaseException) -> None:
-        self._say(f"{type(exc).__name__}: {exc}", error=True)
 
     def refresh(self) -> list[JobRow]:
         """Redraw the table from the ledger now (no service polls); returns the rows."""

@@ -194,12 +194,7 @@ def write_mesh_tileset(out_dir: str | os.PathLike[str], lods: Sequence[LodMesh],
             err = 0.0 if leaf else math.sqrt(2.0 * area / max(1, len(tf)))
             tiles[(level, i, j)] = _Tile(level, i, j, rel, tv.min(axis=0), tv.max(axis=0), err)
     # Link children to parents, then grow boxes bottom-up so each holds its subtree.
-    for (level, i, j), t in sorted(tiles.items(), key=lambda kv: -kv[0][0]):
-        parent = tiles.get((level - 1, i // 2, j // 2)) if level else None
-        if parent is not None:
-            parent.children.append(t)
-            parent.lo = np.minimum(parent.lo, t.lo)
-            parent.hi = np.maximum(parent.hi, t.hi)
+    _link_tiles(tiles)
     root = tiles.get((0, 0, 0))
     if root is None:
         raise ValidationError("the coarsest level of detail has no faces")
@@ -232,12 +227,7 @@ def write_mesh_tileset(out_dir: str | os.PathLike[str], lods: Sequence[LodMesh],
 
     root_doc = node(root, "")
     root_doc["transform"] = to_column_major(transform)
-    diag = float(np.linalg.norm(hi_all - lo_all))
-    doc = {"asset": {"version": "1.0", "generator": "terranb",
-                     "extras": {"crs": _srs(crs), "origin": list(origin)}},
-           "geometricError": round(max(diag, root.error * 2), 4), "root": root_doc}
-    _write_json(root_dir / "tileset.json", doc)
-    out.files.append(root_dir / "tileset.json")
+    _write_root(out, root_dir, root_doc, root.error, hi_all - lo_all, crs, origin)
     return out
 
 
@@ -331,13 +321,7 @@ def point_tileset(out_dir: str | os.PathLike[str], xyz: Any, rgb: Any, *, crs: C
                                                   p.max(axis=0), err)
         out.tiles_per_level.append(sum(1 for k in tiles if k[0] == level))
         out.faces_per_level.append(count)
-    for (level, i, j), t in sorted(tiles.items(), key=lambda kv: -kv[0][0]):
-        parent = tiles.get((level - 1, i // 2, j // 2)) if level else None
-        if parent is not None:
-            parent.children.append(t)
-            parent.lo = np.minimum(parent.lo, t.lo)
-            parent.hi = np.maximum(parent.hi, t.hi)
-            parent.error = max(parent.error, t.error * 1.5)
+    _link_tiles(tiles, grow_error=True)
 
     def node(t: _Tile) -> dict[str, Any]:
         d: dict[str, Any] = {"boundingVolume": {"box": _box(t.lo, t.hi)},
@@ -350,10 +334,31 @@ def point_tileset(out_dir: str | os.PathLike[str], xyz: Any, rgb: Any, *, crs: C
     root = tiles[(0, 0, 0)]
     root_doc = node(root)
     root_doc["transform"] = to_column_major(local_to_ecef(crs, origin, (*lo_all, *hi_all)))
-    diag = float(np.linalg.norm(hi_all - lo_all))
+    _write_root(out, root_dir, root_doc, root.error, hi_all - lo_all, crs, origin)
+    return out
+
+
+def _link_tiles(tiles: dict[tuple[int, int, int], Any], grow_error: bool = False) -> None:
+    """Hang each tile under its parent (level - 1, i // 2, j // 2), deepest first, so each
+    box grows to hold its subtree; with ``grow_error`` a parent's geometric error is at
+    least 1.5 times each child's."""
+    np = require("numpy", "geo")
+    for (level, i, j), t in sorted(tiles.items(), key=lambda kv: -kv[0][0]):
+        parent = tiles.get((level - 1, i // 2, j // 2)) if level else None
+        if parent is not None:
+            parent.children.append(t)
+            parent.lo = np.minimum(parent.lo, t.lo)
+            parent.hi = np.maximum(parent.hi, t.hi)
+            if grow_error:
+                parent.error = max(parent.error, t.error * 1.5)
+
+
+def _write_root(out: Any, root_dir: Path, root_doc: dict[str, Any], root_error: float,
+                extent: Any, crs: Any, origin: Any) -> None:
+    """Write the top ``tileset.json`` (CRS, origin in ``asset.extras``); list it in ``out``."""
+    diag = math.hypot(*(float(v) for v in extent))
     doc = {"asset": {"version": "1.0", "generator": "terranb",
                      "extras": {"crs": _srs(crs), "origin": list(origin)}},
-           "geometricError": round(max(diag, root.error * 2), 4), "root": root_doc}
+           "geometricError": round(max(diag, root_error * 2), 4), "root": root_doc}
     _write_json(root_dir / "tileset.json", doc)
     out.files.append(root_dir / "tileset.json")
-    return out
