@@ -76,8 +76,10 @@ class ResultBrowser:
         path: a result tree or a folder of result trees (as ``terranb demo`` writes).
         report_path: where the Report button writes the HTML (default
             ``<path>/survey_report.html``).
-        link_base: folder the notebook server serves files from, to make download
-            links relative to it (default: the working directory, as in Jupyter).
+        link_base: the folder a Jupyter server serves as its root, when the running
+            server cannot be found (default: found, see :mod:`terranb.widgets.links`;
+            under Voila, Voila's own root is used).
+        link_base_url: that server's base URL (default ``/``).
         open_results: injectable opener (default :func:`terranb.results.open_results`).
         remote: where the "Preview (no download)" button reads from: a finished
             :class:`~terranb.jobs.job.Job` (anything with ``preview(**budgets)``) or the
@@ -86,7 +88,7 @@ class ResultBrowser:
     """
 
     def __init__(self, path: str | os.PathLike[str], *, report_path: str | Path | None = None,
-                 link_base: str | Path | None = None,
+                 link_base: str | Path | None = None, link_base_url: str = "/",
                  open_results: Callable[[Path], Any] | None = None, remote: Any = None,
                  max_bytes: int | None = None) -> None:
         from terranb.report.survey import find_results
@@ -94,7 +96,8 @@ class ResultBrowser:
         w = widgets()
         self.root = Path(path)
         self.report_path = Path(report_path) if report_path else self.root / "survey_report.html"
-        self.link_base = Path(link_base) if link_base else Path.cwd()
+        self.link_base = Path(link_base) if link_base else None
+        self.link_base_url = link_base_url
         self._open = open_results
         self.trees: dict[str, Any] = {}
         self.errors: list[str] = []
@@ -183,7 +186,10 @@ class ResultBrowser:
                               f" <small>({n_find} finding(s))</small>")
         self.map_button.disabled = not (t.ortho is not None or t.point_clouds or t.meshes
                                         or t.tiled_models)
-        self.view_button.disabled = not (t.meshes or t.point_clouds or t.tiled_models)
+        # 2D results too: the DSM as relief, or the orthomosaic on a flat plane
+        self.view_button.disabled = not (t.meshes or t.point_clouds or t.tiled_models
+                                         or t.dsm is not None or t.ortho is not None
+                                         or "3dgs" in t.tilesets)
 
     def _say(self, text: str, error: bool = False) -> None:
         colour = "#cf222e" if error else "#1f2328"
@@ -235,6 +241,11 @@ class ResultBrowser:
             name = Path(t.tiled_models[0].path).parent.name
             scene = Scene3D.from_tileset(t.tiled_models[0], title=name, height=460)
             return iframe(scene.html(), 460, name)
+        if not t.meshes and not t.point_clouds:  # 3DGS splats, DSM relief, flat ortho
+            from terranb.viz.scene3d import Scene3D
+
+            scene = Scene3D.from_tree(t, height=460)
+            return iframe(scene.html(), 460, scene.title or "3D view")
         item = t.meshes[0] if t.meshes else t.point_clouds[0]
         doc, _png = scene_html(item, ReportOptions(png_views=False), item.path.name)
         return iframe(doc, 460, item.path.name)
@@ -295,20 +306,27 @@ class ResultBrowser:
         os.replace(part, target)
         return target
 
-    def _link(self, path: Path, text: str) -> str:
-        try:
-            rel = path.resolve().relative_to(self.link_base.resolve()).as_posix()
-        except ValueError:
-            return f"<code>{html.escape(str(path))}</code>"
-        return (f'<a href="{html.escape(rel)}" download target="_blank" '
-                f'style="color:#0969da">{html.escape(text)}</a>')
+    def _link(self, path: Path, text: str, *, download: bool = False) -> str:
+        """A link the front end serves (Voila or Jupyter's file URL), never a file path."""
+        from terranb.widgets.links import file_link
+
+        servers = None if self.link_base is None else [(self.link_base, self.link_base_url)]
+        link = file_link(path, servers=servers)
+        attrs = ' download' if download else ''
+        out = (f'<a href="{html.escape(link.href)}"{attrs} target="_blank" '
+               f'class="tnb-link tnb-link-{link.via}" style="color:#0969da">'
+               f'{html.escape(text)}</a>')
+        if link.note:
+            out += (f" <small class='tnb-link-note' style='color:#9a6700'>"
+                    f"({html.escape(link.note)})</small>")
+        return out
 
     def download(self) -> None:
         """The Download button: zip the selected result and offer a link."""
 
         def work() -> str:
             z = self.zip_selected()
-            return (f"<p class='tnb-download'>{self._link(z, 'download ' + z.name)} "
+            return (f"<p class='tnb-download'>{self._link(z, 'download ' + z.name, download=True)} "
                     f"({fmt_bytes(z.stat().st_size)})<br><small>{html.escape(str(z))}</small></p>")
 
         self._run("download", work)
