@@ -34,6 +34,16 @@ log = logging.getLogger(__name__)
 
 _MAX_TREE_LINES = 400
 
+# Inline SVG icons: the emoji folder/page (U+1F4C1, U+1F4C4) have no glyph in Debian's stock
+# fonts (DejaVu, Liberation) and show as boxes there; SVG draws the same everywhere.
+_SVG = ("<svg class='tnb-icon tnb-icon-{kind}' width='14' height='12' viewBox='0 0 14 12' "
+        "aria-hidden='true' style='vertical-align:-1px;margin-right:4px'>{body}</svg>")
+ICON_FOLDER = _SVG.format(kind="folder", body=(
+    "<path d='M0.5 1.5h4.5l1.5 1.5h7v8.5h-13z' fill='#54aeff' stroke='#0969da'/>"))
+ICON_FILE = _SVG.format(kind="file", body=(
+    "<path d='M2.5 0.5h6l3 3v8h-9z' fill='#f6f8fa' stroke='#6e7781'/>"
+    "<path d='M8.5 0.5v3h3' fill='none' stroke='#6e7781'/>"))
+
 
 def tree_html(root: Path, *, max_lines: int = _MAX_TREE_LINES) -> str:
     """An indented HTML listing of ``root`` (folders first, sizes right)."""
@@ -54,17 +64,17 @@ def tree_html(root: Path, *, max_lines: int = _MAX_TREE_LINES) -> str:
                 continue
             pad = "&nbsp;" * (4 * depth)
             if child.is_dir():
-                lines.append(f"<div>{pad}\U0001F4C1 <b>{html.escape(child.name)}/</b></div>")
+                lines.append(f"<div>{pad}{ICON_FOLDER}<b>{html.escape(child.name)}/</b></div>")
                 walk(child, depth + 1)
             else:
                 size = fmt_bytes(child.stat().st_size)
-                lines.append(f"<div>{pad}\U0001F4C4 {html.escape(child.name)} "
+                lines.append(f"<div>{pad}{ICON_FILE}{html.escape(child.name)} "
                              f"<span style='color:#6e7781'>{size}</span></div>")
 
     walk(root, 0)
     if hidden:
         lines.append(f"<div style='color:#6e7781'>... {hidden} more entries</div>")
-    return ("<div class='terranb-tree' style='font-family:monospace;font-size:12px;"
+    return ("<div class='terranb-tree' style='font-family:monospace;font-size:12px;line-height:1.5;"
             "max-height:320px;overflow:auto;border:1px solid #d0d7de;padding:4px'>"
             + "".join(lines) + "</div>")
 
