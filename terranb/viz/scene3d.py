@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import terranb.viz._assets as _assets
 import terranb.viz._png as _png
+import terranb.viz._scene3d_results as _results
 from terranb.errors import ValidationError, require
 from terranb.results.decimate import subsample_indices
 from terranb.viz._scene3d_inputs import (
@@ -357,29 +358,41 @@ class Scene3D:
 
     @classmethod
     def from_result(cls, result: Any, **kwargs: Any) -> Scene3D:
-        """A scene from any terranb.results object or file: point cloud or mesh.
+        """A scene of anything :func:`terranb.results.open_results` opens, or a results object.
 
-        LAS/LAZ paths and objects with ``decimate``/``xyz`` but no ``parts`` are point
-        clouds; OBJ paths and objects with ``parts``/``faces`` are meshes.
+        Folders (DJI Terra / FlightHub 2 trees, also one level up), ``tileset.json``,
+        LAS/LAZ, OBJ, 3DGS ``.ply``, rasters (a DSM as relief, an orthomosaic flat) and
+        ``ResultTree`` / ``Orthomosaic`` / point cloud / mesh objects. A tree shows its
+        best 3D product (:mod:`._scene3d_results` gives the order); a result with
+        nothing drawable (a report only) raises :class:`ValidationError` saying so.
         """
+        from terranb.results.layout import RASTER_SUFFIXES, ResultTree, open_results
+        from terranb.results.ortho import Orthomosaic
         from terranb.results.tiles.tileset import Tileset
 
         if isinstance(result, Tileset):
             return cls.from_tileset(result, **kwargs)
+        if isinstance(result, ResultTree):
+            return _results.scene_of_tree(cls, result, **kwargs)
+        if isinstance(result, Orthomosaic):
+            return _results.scene_of_tree(cls, ResultTree(result.path, "ortho", ortho=result),
+                                          **kwargs)
         if isinstance(result, (str, os.PathLike)):
             p = Path(result)
             if p.name.lower() == "tileset.json" or (p / "tileset.json").is_file():
                 return cls.from_tileset(p, **kwargs)
-            if p.is_dir():
-                from terranb.results.layout import open_results
-
-                return cls.from_tree(open_results(p), **kwargs)
             suffix = p.suffix.lower()
+            if p.is_dir() or suffix in (*RASTER_SUFFIXES, ".json"):
+                return _results.scene_of_tree(cls, open_results(p), **kwargs)
             if suffix in (".las", ".laz"):
                 return cls.from_pointcloud(result, **kwargs)
             if suffix == ".obj":
                 return cls.from_mesh(result, **kwargs)
-            raise ValidationError(f"no 3D viewer for {suffix or 'this'} files; use .las/.laz/.obj")
+            if suffix == ".ply":
+                return _results.scene_of_splats(cls, p, **kwargs)
+            raise ValidationError(
+                f"no 3D viewer for {suffix or 'this'} files ({p}); pass a result folder or a "
+                ".las/.laz/.obj/.ply/.tif/tileset.json file")
         if isinstance(result, (MeshPartsLike, MeshArraysLike)) or is_trimesh_scene(result):
             return cls.from_mesh(result, **kwargs)
         return cls.from_pointcloud(result, **kwargs)
@@ -387,21 +400,9 @@ class Scene3D:
     @classmethod
     def from_tree(cls, tree: Any, **kwargs: Any) -> Scene3D:
         """A scene of a ``terranb.results`` ``ResultTree``: its first mesh (OBJ, else b3dm
-        tileset), else point cloud (LAS/LAZ, else pnts tileset)."""
-        meshes = list(getattr(tree, "meshes", []) or [])
-        clouds = list(getattr(tree, "point_clouds", []) or [])
-        tiled = list(getattr(tree, "tiled_models", []) or [])
-        b3dm = [t for t in tiled if t.kind == "b3dm"]
-        if meshes:
-            return cls.from_mesh(meshes[0], **kwargs)
-        if b3dm:
-            return cls.from_tileset(b3dm[0], **kwargs)
-        if clouds:
-            return cls.from_pointcloud(clouds[0], **kwargs)
-        if tiled:
-            return cls.from_tileset(tiled[0], **kwargs)
-        raise ValidationError(
-            f"{getattr(tree, 'root', 'this result')} has no mesh or point cloud to show in 3D")
+        tileset), else point cloud (LAS/LAZ, else pnts tileset), else 3DGS splats, else
+        the DSM as relief (textured by the ortho), else the orthomosaic on a flat plane."""
+        return _results.scene_of_tree(cls, tree, **kwargs)
 
     # ------------------------------------------------------------------ build
     def _centre_radius(self) -> tuple[np.ndarray, float]:

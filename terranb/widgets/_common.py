@@ -378,7 +378,8 @@ def footprint_map_html(footprints: Any, height: int = 360) -> str:
     from terranb.viz.maps import map_html, result_map
 
     m = result_map(footprints=footprints, height=height)
-    return iframe(map_html(m), height + 12, "photo footprints")
+    # the frame is exactly the map's height (+ its 1 px border): no white band under it
+    return iframe(map_html(m), height, "photo footprints")
 
 
 _QUALITY = {"high": 1, "medium": 2, "low": 3}

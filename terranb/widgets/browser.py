@@ -34,6 +34,16 @@ log = logging.getLogger(__name__)
 
 _MAX_TREE_LINES = 400
 
+# Inline SVG icons: the emoji folder/page (U+1F4C1, U+1F4C4) have no glyph in Debian's stock
+# fonts (DejaVu, Liberation) and show as boxes there; SVG draws the same everywhere.
+_SVG = ("<svg class='tnb-icon tnb-icon-{kind}' width='14' height='12' viewBox='0 0 14 12' "
+        "aria-hidden='true' style='vertical-align:-1px;margin-right:4px'>{body}</svg>")
+ICON_FOLDER = _SVG.format(kind="folder", body=(
+    "<path d='M0.5 1.5h4.5l1.5 1.5h7v8.5h-13z' fill='#54aeff' stroke='#0969da'/>"))
+ICON_FILE = _SVG.format(kind="file", body=(
+    "<path d='M2.5 0.5h6l3 3v8h-9z' fill='#f6f8fa' stroke='#6e7781'/>"
+    "<path d='M8.5 0.5v3h3' fill='none' stroke='#6e7781'/>"))
+
 
 def tree_html(root: Path, *, max_lines: int = _MAX_TREE_LINES) -> str:
     """An indented HTML listing of ``root`` (folders first, sizes right)."""
@@ -54,17 +64,17 @@ def tree_html(root: Path, *, max_lines: int = _MAX_TREE_LINES) -> str:
                 continue
             pad = "&nbsp;" * (4 * depth)
             if child.is_dir():
-                lines.append(f"<div>{pad}\U0001F4C1 <b>{html.escape(child.name)}/</b></div>")
+                lines.append(f"<div>{pad}{ICON_FOLDER}<b>{html.escape(child.name)}/</b></div>")
                 walk(child, depth + 1)
             else:
                 size = fmt_bytes(child.stat().st_size)
-                lines.append(f"<div>{pad}\U0001F4C4 {html.escape(child.name)} "
+                lines.append(f"<div>{pad}{ICON_FILE}{html.escape(child.name)} "
                              f"<span style='color:#6e7781'>{size}</span></div>")
 
     walk(root, 0)
     if hidden:
         lines.append(f"<div style='color:#6e7781'>... {hidden} more entries</div>")
-    return ("<div class='terranb-tree' style='font-family:monospace;font-size:12px;"
+    return ("<div class='terranb-tree' style='font-family:monospace;font-size:12px;line-height:1.5;"
             "max-height:320px;overflow:auto;border:1px solid #d0d7de;padding:4px'>"
             + "".join(lines) + "</div>")
 
@@ -76,8 +86,10 @@ class ResultBrowser(StatusLine):
         path: a result tree or a folder of result trees (as ``terranb demo`` writes).
         report_path: where the Report button writes the HTML (default
             ``<path>/survey_report.html``).
-        link_base: folder the notebook server serves files from, to make download
-            links relative to it (default: the working directory, as in Jupyter).
+        link_base: the folder a Jupyter server serves as its root, when the running
+            server cannot be found (default: found, see :mod:`terranb.widgets.links`;
+            under Voila, Voila's own root is used).
+        link_base_url: that server's base URL (default ``/``).
         open_results: injectable opener (default :func:`terranb.results.open_results`).
         remote: where the "Preview (no download)" button reads from: a finished
             :class:`~terranb.jobs.job.Job` (anything with ``preview(**budgets)``) or the
@@ -86,7 +98,7 @@ class ResultBrowser(StatusLine):
     """
 
     def __init__(self, path: str | os.PathLike[str], *, report_path: str | Path | None = None,
-                 link_base: str | Path | None = None,
+                 link_base: str | Path | None = None, link_base_url: str = "/",
                  open_results: Callable[[Path], Any] | None = None, remote: Any = None,
                  max_bytes: int | None = None) -> None:
         from terranb.report.survey import find_results
@@ -94,7 +106,8 @@ class ResultBrowser(StatusLine):
         w = widgets()
         self.root = Path(path)
         self.report_path = Path(report_path) if report_path else self.root / "survey_report.html"
-        self.link_base = Path(link_base) if link_base else Path.cwd()
+        self.link_base = Path(link_base) if link_base else None
+        self.link_base_url = link_base_url
         self._open = open_results
         self.trees: dict[str, Any] = {}
         self.errors: list[str] = []
@@ -175,7 +188,10 @@ class ResultBrowser(StatusLine):
                               f" <small>({n_find} finding(s))</small>")
         self.map_button.disabled = not (t.ortho is not None or t.point_clouds or t.meshes
                                         or t.tiled_models)
-        self.view_button.disabled = not (t.meshes or t.point_clouds or t.tiled_models)
+        # 2D results too: the DSM as relief, or the orthomosaic on a flat plane
+        self.view_button.disabled = not (t.meshes or t.point_clouds or t.tiled_models
+                                         or t.dsm is not None or t.ortho is not None
+                                         or "3dgs" in t.tilesets)
 
     def _run(self, label: str, fn: Callable[[], str]) -> None:
         """Build a view off the loop's critical path and show it from the loop."""
@@ -218,6 +234,11 @@ class ResultBrowser(StatusLine):
             name = Path(t.tiled_models[0].path).parent.name
             scene = Scene3D.from_tileset(t.tiled_models[0], title=name, height=460)
             return iframe(scene.html(), 460, name)
+        if not t.meshes and not t.point_clouds:  # 3DGS splats, DSM relief, flat ortho
+            from terranb.viz.scene3d import Scene3D
+
+            scene = Scene3D.from_tree(t, height=460)
+            return iframe(scene.html(), 460, scene.title or "3D view")
         item = t.meshes[0] if t.meshes else t.point_clouds[0]
         doc, _png = scene_html(item, ReportOptions(png_views=False), item.path.name)
         return iframe(doc, 460, item.path.name)
@@ -278,20 +299,27 @@ class ResultBrowser(StatusLine):
         os.replace(part, target)
         return target
 
-    def _link(self, path: Path, text: str) -> str:
-        try:
-            rel = path.resolve().relative_to(self.link_base.resolve()).as_posix()
-        except ValueError:
-            return f"<code>{html.escape(str(path))}</code>"
-        return (f'<a href="{html.escape(rel)}" download target="_blank" '
-                f'style="color:#0969da">{html.escape(text)}</a>')
+    def _link(self, path: Path, text: str, *, download: bool = False) -> str:
+        """A link the front end serves (Voila or Jupyter's file URL), never a file path."""
+        from terranb.widgets.links import file_link
+
+        servers = None if self.link_base is None else [(self.link_base, self.link_base_url)]
+        link = file_link(path, servers=servers)
+        attrs = ' download' if download else ''
+        out = (f'<a href="{html.escape(link.href)}"{attrs} target="_blank" '
+               f'class="tnb-link tnb-link-{link.via}" style="color:#0969da">'
+               f'{html.escape(text)}</a>')
+        if link.note:
+            out += (f" <small class='tnb-link-note' style='color:#9a6700'>"
+                    f"({html.escape(link.note)})</small>")
+        return out
 
     def download(self) -> None:
         """The Download button: zip the selected result and offer a link."""
 
         def work() -> str:
             z = self.zip_selected()
-            return (f"<p class='tnb-download'>{self._link(z, 'download ' + z.name)} "
+            return (f"<p class='tnb-download'>{self._link(z, 'download ' + z.name, download=True)} "
                     f"({fmt_bytes(z.stat().st_size)})<br><small>{html.escape(str(z))}</small></p>")
 
         self._run("download", work)

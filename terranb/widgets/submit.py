@@ -126,7 +126,8 @@ class FolderBrowser:
             if child.name.startswith("."):
                 continue
             if child.is_dir():
-                opts.append((f"\U0001F4C1 {child.name}/", child.name))
+                # U+25B8 is in DejaVu (Debian's stock fonts); the folder emoji is not
+                opts.append((f"\u25b8 {child.name}/", child.name))
             else:
                 files += 1
                 if files <= 200:  # a folder of 20,000 photos must not freeze the browser

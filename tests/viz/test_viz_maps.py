@@ -276,12 +276,9 @@ def test_result_trees_map_and_view(kind: str, tmp_path: Path) -> None:
     html = map_html(tree_map(tree, max_png_bytes=50_000))
     assert ("orthomosaic" in html) == (kind == "2d")
     assert ("point density" in html) == (kind != "2d")
-    if kind == "2d":
-        with pytest.raises(ValidationError, match="no mesh or point cloud"):
-            Scene3D.from_tree(tree)
-    else:
-        layer = Scene3D.from_tree(tree).stats["layers"][0]
-        assert layer["kind"] == ("mesh" if kind == "3d" else "points")
+    layer = Scene3D.from_tree(tree).stats["layers"][0]
+    # 2D: the DSM as relief (tests/viz/test_scene3d_every_result.py covers every layout)
+    assert layer["kind"] == ("points" if kind == "lidar" else "mesh")
 
 
 @pytest.mark.parametrize(("height", "expected"), [(420, "420px"), ("30em", "30em")])

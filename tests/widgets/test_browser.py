@@ -35,7 +35,9 @@ def test_selecting_results_and_buttons(results: Path) -> None:
     b = ResultBrowser(results, link_base=results.parent)
     assert [label for label, _v in b.select.options] == ["2d", "3d", "lidar"]
     assert "orthomosaic" in b.summary.value
-    assert b.view_button.disabled and not b.map_button.disabled  # 2D: no 3D view
+    assert not b.view_button.disabled and not b.map_button.disabled  # 2D: DSM relief
+    b.view_button.click()
+    assert "<iframe" in b.view.value and not b.errors
     b.map_button.click()
     assert "<iframe" in b.view.value and not b.errors
     b.select.value = str(results / "lidar")
@@ -51,7 +53,8 @@ def test_download_zips_the_selected_result(results: Path) -> None:
     assert z.is_file()
     with zipfile.ZipFile(z) as zf:
         assert "2d/map/result.tif" in zf.namelist()
-    assert 'href="results/2d.zip"' in b.view.value
+    # link_base stands for the Jupyter server's root: its /files/ URL, never a file path
+    assert 'href="/files/results/2d.zip" download' in b.view.value
 
 
 def test_report_button_writes_the_survey_report(results: Path) -> None:
