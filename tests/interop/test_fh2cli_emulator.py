@@ -265,7 +265,7 @@ def test_every_other_operation_succeeds_or_gets_the_envelope(op, client, seen) -
         # model ids come from model.list; xdist may run this one first
         _remember("model.list", invoke(client, "model.list", {}, allow_dangerous=True), seen)
         if "model_id" not in seen:
-            pytest.skip("no map model yet on this worker: run the file in order (model.create first)")
+            pytest.skip("no map model yet: run the file in order (model.create first)")
     args = _args(op, seen)
     try:
         result = invoke(client, op.name, args, allow_dangerous=True)
