@@ -8,9 +8,9 @@ borders on request and is fast; with ``agg`` 5 instead of its default 7 it halve
 error for about the same time (0.43x clustering's distance to the analytic surface,
 0.19x both ways; agg 7: 0.77x). ``pyfqmr`` 0.5 wraps the same algorithm (same error
 as agg 7, no seam handling); the ``meshoptimizer`` binding (0.2.30a0) keeps only
-original vertices (3.3x clustering's distance to the analytic surface) and its attribute-aware entry point
-fails in ctypes; ``pymeshlab`` (wedge-UV quadrics) is a 100 MB GPL wheel, not needed
-once this passed.
+original vertices (3.3x clustering's distance to the analytic surface) and its
+attribute-aware entry point fails in ctypes; ``pymeshlab`` (wedge-UV quadrics) is a
+100 MB GPL wheel, not needed once this passed.
 
 How seams survive: terranb meshes keep one vertex per (position, UV) pair, so a
 texture seam is an open border of its chart. The simplifier runs on that split
