@@ -371,10 +371,15 @@ def case_mesh(workdir: Path) -> dict[str, Any]:
 def _remote_cases() -> dict[str, Callable[[Path], dict[str, Any]]]:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import preview_remote  # bench/preview_remote.py: the issue-14 cases
+    import preview_tileset  # bench/preview_tileset.py: tileset viewer vs OBJ viewer
 
+    CHILD_TASKS["tileset_viewer"] = preview_tileset.task_tileset_viewer
+    CHILD_TASKS["make_tileset"] = lambda obj, out: preview_tileset.make_tileset(Path(obj),
+                                                                                Path(out))
     return {"cog_remote": preview_remote.case_cog_remote,
             "copc_remote": preview_remote.case_copc_remote,
-            "simplify": preview_remote.case_simplify}
+            "simplify": preview_remote.case_simplify,
+            "tileset": preview_tileset.case_tileset}
 
 
 CASES: dict[str, Callable[[Path], dict[str, Any]]] = {
