@@ -19,9 +19,12 @@ its child tasks in ``CHILD_TASKS``, and registering it in ``CASES``):
 * ``ortho``: 16k x 16k RGBA uint8 GeoTIFF, no overviews (1 GiB). Naive = read
   everything then decimate; preview = ``Orthomosaic.read_preview(1_000_000)``.
   Target: preview peak memory <= 1/10 of naive (measured above the baseline).
-* ``pointcloud``: 20 M-point LAS (format 3). Raw = sequential read of the file's
-  bytes; naive = ``laspy.read`` then sample; preview = ``PointCloud.decimate(250_000)``.
-  Targets: preview peak RSS <= 300 MB, preview time <= 3x raw read.
+* ``pointcloud``: 100 M-point LAS (format 3, 3.4 GB; env ``TERRANB_BENCH_LAS_POINTS``).
+  Raw = sequential read of the file's bytes; naive = ``laspy.read`` then sample (one
+  run); preview = ``PointCloud.decimate(250_000)``. Raw and preview run ``PC_RUNS`` = 5
+  times each, interleaved; median, min and max are printed for both. Targets: raw
+  median >= 0.5 s (else the file is too small to time), preview peak RSS <= 300 MB,
+  preview median <= 3x raw median.
 * ``mesh``: 1 M-face textured OBJ (+ MTL + 4096 px JPEG with spaces in its name).
   Naive = the whole mesh as JSON arrays plus the texture file as base64 (what a
   hand-rolled three.js embed does); viewer = ``Scene3D.from_mesh(Mesh.open(obj),
@@ -36,6 +39,7 @@ import math
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -46,7 +50,11 @@ from typing import Any
 
 ORTHO_SIZE = 16_384
 ORTHO_PREVIEW_PIXELS = 1_000_000
-PC_POINTS = 20_000_000
+# 100 M points (3.4 GB): the issue asks for a file whose raw read takes >= 0.5 s; from
+# the page cache this machine reads 20 M points (680 MB) in 0.1-0.2 s.
+PC_POINTS = int(os.environ.get("TERRANB_BENCH_LAS_POINTS", "100000000"))
+PC_RUNS = 5
+PC_MIN_RAW_SECONDS = 0.5
 PC_PREVIEW = 250_000
 MESH_GRID = 708  # 708 x 708 vertices -> 2 * 707**2 = 999,698 triangles (about 1 M)
 MESH_FACES = 100_000
@@ -190,10 +198,10 @@ def task_mesh_viewer(obj: str, out: str, max_faces: str, max_bytes: str) -> dict
                          texture_bytes=scene.stats["texture_bytes"])
 
 
-def task_make(kind: str, path: str) -> dict[str, Any]:
+def task_make(kind: str, path: str, *size: str) -> dict[str, Any]:
     """Generate an input in a child, so the parent stays small for the measured children."""
     t0 = time.perf_counter()
-    (make_ortho if kind == "ortho" else make_las)(Path(path))
+    (make_ortho if kind == "ortho" else make_las)(Path(path), *(int(n) for n in size))
     return {"seconds": time.perf_counter() - t0}
 
 
@@ -286,27 +294,41 @@ def case_ortho(workdir: Path) -> dict[str, Any]:
             "time_ratio": prev["seconds"] / naive["seconds"], "pass": ratio <= 0.1}
 
 
+def _spread(runs: list[dict[str, Any]]) -> dict[str, float]:
+    secs = sorted(r["seconds"] for r in runs)
+    return {"median": statistics.median(secs), "min": secs[0], "max": secs[-1]}
+
+
 def case_pointcloud(workdir: Path) -> dict[str, Any]:
-    """20 M-point LAS: 250k preview vs raw sequential read and vs laspy.read()."""
-    las = workdir / "cloud20m.las"
+    """Big LAS: 250k preview vs raw sequential read (5 runs each) and vs laspy.read()."""
+    las = workdir / f"cloud{PC_POINTS // 1_000_000}m.las"
     if not las.exists():
-        made = run_child("make", "las", str(las))
+        made = run_child("make", "las", str(las), str(PC_POINTS))
         print(f"  generated {las} ({las.stat().st_size / 2**20:.0f} MiB) in "
               f"{made['seconds']:.1f} s")
-    # Interleaved best-of-two for both, so neither cache state nor a busy machine
-    # favours one side.
+    # Interleaved, so neither cache state nor a busy machine favours one side.
     raws, prevs = [], []
-    for _ in range(2):
+    for _ in range(PC_RUNS):
         raws.append(run_child("pc_raw", str(las)))
         prevs.append(run_child("pc_preview", str(las), str(PC_PREVIEW)))
-    raw = min(raws, key=lambda r: r["seconds"])
-    prev = min(prevs, key=lambda r: r["seconds"])
+    raw_s, prev_s = _spread(raws), _spread(prevs)
+    for label, sp in (("raw", raw_s), ("preview", prev_s)):
+        print(f"    {label:<8} {PC_RUNS} runs: median {sp['median']:.3f} s, min {sp['min']:.3f} s, "
+              f"max {sp['max']:.3f} s")
+    raw = dict(min(raws, key=lambda r: abs(r["seconds"] - raw_s["median"])))
+    prev = dict(min(prevs, key=lambda r: abs(r["seconds"] - prev_s["median"])))
     prev["peak_mb"] = max(r["peak_mb"] for r in prevs)
     naive = run_child("pc_naive", str(las), str(PC_PREVIEW))
-    time_ratio = prev["seconds"] / raw["seconds"]
-    return {"raw": raw, "preview": prev, "naive": naive, "time_ratio_vs_raw": time_ratio,
+    time_ratio = prev_s["median"] / raw_s["median"]
+    if raw_s["median"] < PC_MIN_RAW_SECONDS:
+        print(f"    raw read median {raw_s['median']:.3f} s < {PC_MIN_RAW_SECONDS} s: the file "
+              "is too small to time here; raise TERRANB_BENCH_LAS_POINTS")
+    return {"raw": raw, "preview": prev, "naive": naive, "raw_seconds": raw_s,
+            "preview_seconds": prev_s, "time_ratio_vs_raw": time_ratio,
+            "time_ratio_max_vs_min_raw": prev_s["max"] / raw_s["min"],
             "memory_ratio_vs_naive": prev["delta_mb"] / naive["delta_mb"],
-            "pass": prev["peak_mb"] <= 300 and time_ratio <= 3.0}
+            "pass": prev["peak_mb"] <= 300 and time_ratio <= 3.0
+            and raw_s["median"] >= PC_MIN_RAW_SECONDS}
 
 
 def make_obj(folder: Path, grid: int = MESH_GRID, tex_px: int = 4096) -> Path:
@@ -371,10 +393,15 @@ def case_mesh(workdir: Path) -> dict[str, Any]:
 def _remote_cases() -> dict[str, Callable[[Path], dict[str, Any]]]:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import preview_remote  # bench/preview_remote.py: the issue-14 cases
+    import preview_tileset  # bench/preview_tileset.py: tileset viewer vs OBJ viewer
 
+    CHILD_TASKS["tileset_viewer"] = preview_tileset.task_tileset_viewer
+    CHILD_TASKS["make_tileset"] = lambda obj, out: preview_tileset.make_tileset(Path(obj),
+                                                                                Path(out))
     return {"cog_remote": preview_remote.case_cog_remote,
             "copc_remote": preview_remote.case_copc_remote,
-            "simplify": preview_remote.case_simplify}
+            "simplify": preview_remote.case_simplify,
+            "tileset": preview_tileset.case_tileset}
 
 
 CASES: dict[str, Callable[[Path], dict[str, Any]]] = {
