@@ -56,12 +56,30 @@ def _nodes_by_level(reader: Any) -> dict[int, list[Any]]:
     """Every node with points, per level, from the hierarchy pages (no point data read)."""
     from laspy.copc import load_octree_for_query
 
-    nodes = load_octree_for_query(reader.source, reader.copc_info, reader.root_page,
+    info = reader.copc_info
+    size = int(getattr(reader.source, "size", 0) or 0)
+    offset, length = int(info.hierarchy_root_offset), int(info.hierarchy_root_size)
+    # laspy reads whatever bytes sit at the stated offset and parses whole 32-byte entries
+    # only, so a page past the end of the file or cut short reads as an empty octree: a
+    # "preview" of zero points. Check the page's own numbers first.
+    if length <= 0 or length % 32 or (size and offset + length > size):
+        raise ValueError(f"the root hierarchy page ({length} bytes at offset {offset}) "
+                                f"is not a whole number of 32-byte entries inside the file "
+                                f"({size} bytes)")
+    nodes = load_octree_for_query(reader.source, info, reader.root_page,
                                   level_range=range(0, _MAX_DEPTH))
     out: dict[int, list[Any]] = {}
+    listed = 0
     for node in nodes:
         if node.point_count > 0:
             out.setdefault(node.key.level, []).append(node)
+            listed += int(node.point_count)
+    # Every point of a COPC file sits in exactly one node, so the hierarchy must account
+    # for the header's count; a garbled page lists fewer (or nonsense) nodes.
+    expected = int(reader.header.point_count)
+    if listed != expected:
+        raise ValueError(f"its nodes hold {listed:,} points but the header "
+                                f"announces {expected:,}")
     return out
 
 
@@ -123,8 +141,9 @@ def read_remote_copc(source: Any, label: str, *, max_points: int = DEFAULT_MAX_P
         except ResultFormatError:
             raise
         except Exception as exc:
-            raise ResultFormatError(f"{label}: the COPC hierarchy is broken ({exc}); the file "
-                                    "cannot be previewed, check the upload") from exc
+            raise ResultFormatError(f"{label}: the COPC hierarchy is broken ({exc}); the "
+                                    "file cannot be previewed by range (download it to "
+                                    "inspect it)") from exc
         chosen: list[Any] = []
         total = 0
         depth = -1

@@ -218,3 +218,55 @@ def test_copc_crs_in_an_evlr_is_read_by_range(tmp_path: Path) -> None:
     item = p.items[0]
     assert item.status == "previewed", item.message
     assert item.result.crs is not None and item.result.crs.to_epsg() == 32615
+
+
+def _copc(tmp_path: Path, n: int = 20_000) -> Path:
+    laspy = pytest.importorskip("laspy")
+    pytest.importorskip("copclib")
+    from terranb.emulator.outputs_copc import write_copc
+
+    header = laspy.LasHeader(point_format=6, version="1.4")
+    header.scales = np.array([0.01, 0.01, 0.01])
+    header.offsets = np.array([500000.0, 2500000.0, 0.0])
+    las = laspy.LasData(header)
+    rng = np.random.default_rng(0)
+    las.x = 500000 + rng.uniform(0, 100, n)
+    las.y = 2500000 + rng.uniform(0, 100, n)
+    las.z = rng.uniform(0, 5, n)
+    las.write(str(tmp_path / "src.las"))
+    out = tmp_path / "good.copc.laz"
+    write_copc(tmp_path / "src.las", out)
+    return out
+
+
+@pytest.mark.parametrize("damage", ["page past the end", "garbled page", "odd page size"])
+def test_copc_with_broken_hierarchy_page_is_named(tmp_path: Path, damage: str) -> None:
+    """laspy alone reads these as an empty octree: a silent zero-point 'preview'."""
+    import struct
+
+    import laspy
+
+    good = _copc(tmp_path)
+    with laspy.CopcReader.open(str(good)) as reader:
+        offset = reader.copc_info.hierarchy_root_offset
+        length = reader.copc_info.hierarchy_root_size
+    data = bytearray(good.read_bytes())
+    info = data.find(struct.pack("<QQ", offset, length), 0, 2000)
+    assert info > 0
+    if damage == "page past the end":
+        data[info:info + 8] = struct.pack("<Q", len(data) + 1_000_000)
+    elif damage == "garbled page":
+        data[offset:offset + length] = b"\xff" * length
+    else:
+        data[info + 8:info + 16] = struct.pack("<Q", length - 1)
+    (tmp_path / "bad.copc.laz").write_bytes(bytes(data))
+    with serve(tmp_path) as st:
+        files = [RemoteFile(f"lidars/{n}.copc.laz", (tmp_path / f"{n}.copc.laz").stat().st_size,
+                            None, f"{st.base}/{n}.copc.laz") for n in ("bad", "good")]
+        p = preview_files(files, max_points=500)
+    by = {i.name: i for i in p.items}
+    bad = by["lidars/bad.copc.laz"]
+    assert bad.status == "error" and bad.result is None
+    assert "lidars/bad.copc.laz" in bad.message and "hierarchy is broken" in bad.message
+    good_item = by["lidars/good.copc.laz"]  # the rest of the preview is still shown
+    assert good_item.status == "previewed" and len(good_item.result) == 500
