@@ -527,6 +527,11 @@ class PointCloud:
             raise
         except Exception as exc:
             raise _reader_error(self.path, exc) from None
+        if got == 0 and self.point_count > 0:
+            # laspy reads a garbled or misplaced hierarchy page as an empty octree
+            raise ResultFormatError(f"{self.path}: the COPC hierarchy lists no points although "
+                                    f"the header announces {self.point_count:,}; the file is "
+                                    "damaged (download it again)")
         arrays = self._drop_nonfinite(_concat(parts, np_) if parts else
                                       _concat([_empty(np_)], np_), np_)
         m = arrays["xyz"].shape[0]

@@ -270,3 +270,22 @@ def test_copc_with_broken_hierarchy_page_is_named(tmp_path: Path, damage: str) -
     assert "lidars/bad.copc.laz" in bad.message and "hierarchy is broken" in bad.message
     good_item = by["lidars/good.copc.laz"]  # the rest of the preview is still shown
     assert good_item.status == "previewed" and len(good_item.result) == 500
+
+
+def test_local_copc_with_garbled_hierarchy_is_named(tmp_path: Path) -> None:
+    """The local reader too: no silent empty sample from a damaged hierarchy."""
+    import laspy
+
+    from terranb.results.pointcloud import PointCloud
+
+    good = _copc(tmp_path)
+    assert len(PointCloud.open(good).decimate(300)) == 300
+    with laspy.CopcReader.open(str(good)) as reader:
+        offset = reader.copc_info.hierarchy_root_offset
+        length = reader.copc_info.hierarchy_root_size
+    data = bytearray(good.read_bytes())
+    data[offset:offset + length] = b"\xff" * length
+    bad = tmp_path / "bad.copc.laz"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(ResultFormatError, match=r"bad\.copc\.laz.*hierarchy lists no points"):
+        PointCloud.open(bad).decimate(300)
