@@ -20,7 +20,6 @@ Choices where DJI is silent (docs/flighthub2-dock.md):
 
 from __future__ import annotations
 
-import hmac
 import json
 import time
 import uuid as uuid_mod
@@ -29,7 +28,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 
 import terranb.emulator.errors_wire as E
-from terranb.emulator.auth import FH2AuthError, ctx_of, flighthub_auth, read_body
+from terranb.emulator.auth import check_org_key, ctx_of, flighthub_auth, read_body
 from terranb.emulator.config import FH2_BUCKET, FH2_REGION
 from terranb.emulator.context import EmulatorContext
 from terranb.emulator.dock_mission import DOCK_SN, DRONE_SN, ensure_dock_mission, folder_resource
@@ -56,8 +55,7 @@ async def token_auth(request: Request) -> str:
     ctx = ctx_of(request)
     await read_body(request)
     token = request.headers.get("x-user-token", "")
-    if not token or not hmac.compare_digest(token.encode(), ctx.user_token.encode()):
-        raise FH2AuthError(200401, "X-User-Token is missing or invalid; send the organization key")
+    check_org_key(ctx, token)
     return token
 
 
