@@ -29,7 +29,7 @@ from fastapi import APIRouter, Depends, Request
 
 import terranb.emulator.errors_wire as E
 from terranb.emulator.auth import check_org_key, ctx_of, flighthub_auth, read_body
-from terranb.emulator.config import FH2_BUCKET, FH2_REGION
+from terranb.emulator.config import FH2_BUCKET, FH2_REGION, model_preview_key
 from terranb.emulator.context import EmulatorContext
 from terranb.emulator.dock_mission import DOCK_SN, DRONE_SN, ensure_dock_mission, folder_resource
 from terranb.emulator.errors_wire import FH2Error
@@ -193,7 +193,11 @@ def _map_model_json(ctx: EmulatorContext, row: dict[str, Any], detail: bool) -> 
                 if status == "success" else [])
         out["url"] = urls[0] if urls else ""
         out["urls"] = urls
-        out["preview_url"] = urls[0] if urls else ""
+        # A picture (a 2D model's screennail), not the archive; "" when none was made.
+        previews = [model_preview_key(m["zip_file_key"]) for m in done] if urls else []
+        out["preview_url"] = next(
+            (ctx.storage.presigned_get_url(FH2_BUCKET, k) for k in previews
+             if ctx.storage.head_object(FH2_BUCKET, k) is not None), "")
     return out
 
 
