@@ -46,11 +46,12 @@ Local emulator of DJI's cloud reconstruction APIs for terranb (not a DJI product
   headers `X-User-Token`, `X-Project-Uuid`; envelope `{"code","message","data"}` with HTTP 200.
   Error codes are the emulator's own (DJI's list is not public): 200401 bad token
   (HTTP 401 when a key is sent that is not this organisation's, as on the live gateways;
-  HTTP 200 when none is sent), 200403 bad project, 200400 bad parameter, 200404 not found, 200409 invalid state,
-  200610 missing parameter, 210429 too many running models (running + requested > 2),
-  210500 server error, 211400 `resource_uuid` is not the batch id of the callback's
-  `store_path` (`fh/organizations/<org>/open_reconstruction/tmp/<batch>/{fileName}`),
-  212400 more than 100 files in one `upload_callback`; an unknown route under `/openapi/`
+  HTTP 200 when none is sent), 200403 bad project, 200400 bad parameter, 200404 not found,
+  200409 invalid state, 200610 missing parameter, 210429 too many running models
+  (running + requested > 2), 210500 server error, 211400 `resource_uuid` is not the batch id
+  of the callback's `store_path`
+  (`fh/organizations/<org>/open_reconstruction/tmp/<batch>/{fileName}`), 212400 more
+  than 100 files in one `upload_callback`; an unknown route under `/openapi/`
   is HTTP 404 with code 200501 in the same envelope.
 * **Cloud API demo** under `/manage/api/v1`, `/media/api/v1`, `/storage/api/v1`: header
   `x-auth-token` (JWT from login), snake_case, HTTP 401 with an empty body without a valid token.

@@ -18,11 +18,11 @@ __all__ = [
     "CLOUDAPI_WORKSPACE_ID",
     "FH2_BUCKET",
     "TERRA_BUCKET",
-    "model_preview_key",
     "TERRA_REGION",
     "CloudApiUser",
     "EmulatorInfo",
     "EmulatorOptions",
+    "model_preview_key",
 ]
 
 # The quick start hard-codes these (protocol.md §1.1); NOTES.md decision.
