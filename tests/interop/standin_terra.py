@@ -30,7 +30,11 @@ files computed from the job's inputs (the bound file names and the parameters
 string), served at presigned-style URLs with an ``&`` in the query,
 JSON-escaped as ``\\u0026`` the way Go does. With ``lean=True`` a file's detail
 carries only what the seeds show (``uuid``, ``name``, ``url``): no size, no
-checksum.
+checksum. With ``s3=True`` an object store (moto's server, standing in for the
+bucket the token names) takes the uploads, and ``upload_callback`` binds a file
+only when an object is at ``storePath`` with ``{fileName}`` = its name and its
+ETag is the ``etag`` sent (quotes stripped), as the quick start's upload script
+records them.
 """
 
 from __future__ import annotations
@@ -74,6 +78,7 @@ class StandinState:
     app_key: str
     secret_key: str
     lean: bool = False
+    s3_url: str = ""
     resources: dict[str, dict[str, Any]] = field(default_factory=dict)
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -205,9 +210,11 @@ class _Handler(BaseHTTPRequestHandler):
         cb = base64.b64encode(uuid.uuid4().bytes).decode()
         store = f"standin/tmp/{uuid.uuid4()}/{{fileName}}"
         self.server.state.tokens[cb] = store
+        # TerraAPI's token names no endpoint (protocol.md §1.5.1): the client is told the
+        # object store's URL separately, as for the real service's default AWS endpoint.
         self._json(200, _ok({"accessKeyID": "STS.standin", "secretAccessKey": "x",
                              "sessionToken": "y", "region": "us-east-1",
-                             "cloudBucketName": "standin-bucket", "cloudName": "aws_s3",
+                             "cloudBucketName": BUCKET, "cloudName": "aws_s3",
                              "storePath": store, "callbackParam": cb,
                              "expireTime": 4102444800}))
 
@@ -232,9 +239,16 @@ class _Handler(BaseHTTPRequestHandler):
             if not isinstance(item, dict) or not all(
                     isinstance(item.get(k), str) and item[k] for k in ("name", "etag", "checksum")):
                 return self._json(400, _err(102001, "every file needs name, etag, checksum"))
+            size = 0
+            if st.s3_url:
+                key = st.tokens[body["callbackParam"]].replace("{fileName}", item["name"])
+                size = _object_size(st.s3_url, key, item["etag"].strip('"'))
+                if size is None:
+                    return self._json(400, _err(102001, f"no object {key} with etag "
+                                                        f"{item['etag']} in the bucket"))
             fid = str(uuid.uuid4())
             st.files[fid] = {"uuid": fid, "name": item["name"], "checksum": item["checksum"],
-                             "size": 0}
+                             "size": size}
             res["fileUuids"].append(fid)
             out.append(st.files[fid])
         self._json(200, _ok(out))
@@ -347,6 +361,26 @@ class _Handler(BaseHTTPRequestHandler):
         return {k: v for k, v in job.items() if k != "polls"}
 
 
+BUCKET = "standin-bucket"
+
+
+def _s3(url: str) -> Any:
+    import boto3
+
+    return boto3.client("s3", endpoint_url=url, region_name="us-east-1",
+                        aws_access_key_id="STS.standin", aws_secret_access_key="x",
+                        aws_session_token="y")
+
+
+def _object_size(url: str, key: str, etag: str) -> int | None:
+    """Size of ``key`` in the stand-in's bucket when its ETag is ``etag``, else None."""
+    try:
+        head = _s3(url).head_object(Bucket=BUCKET, Key=key)
+    except Exception:  # botocore's ClientError for a missing key
+        return None
+    return int(head["ContentLength"]) if head["ETag"].strip('"') == etag else None
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -358,21 +392,39 @@ class _Server(ThreadingHTTPServer):
 class StrictTerraStandin:
     """Start with ``with StrictTerraStandin(ak, sk) as s:``; ``s.url`` is the origin."""
 
-    def __init__(self, app_key: str, secret_key: str, *, lean: bool = False) -> None:
+    def __init__(self, app_key: str, secret_key: str, *, lean: bool = False,
+                 s3: bool = False) -> None:
         self.state = StandinState(app_key, secret_key, lean=lean)
         self._server = _Server(self.state)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._moto: Any = None
+        if s3:
+            from moto.server import ThreadedMotoServer
+
+            self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
 
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
+    @property
+    def s3_url(self) -> str:
+        """The object store's origin ("" without ``s3=True``)."""
+        return self.state.s3_url
+
     def __enter__(self) -> StrictTerraStandin:
+        if self._moto is not None:
+            self._moto.start()
+            host, port = self._moto.get_host_and_port()
+            self.state.s3_url = f"http://{host}:{port}"
+            _s3(self.state.s3_url).create_bucket(Bucket=BUCKET)
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._moto is not None:
+            self._moto.stop()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(5)
