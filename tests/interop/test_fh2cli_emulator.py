@@ -59,7 +59,8 @@ OTHERS = [op for op in OPERATIONS if op.name not in OPEN_MODEL]
 # models; "no-route" = HTTP 404 + FlightHub's envelope, code 200501 (the emulator does not
 # serve it); an int = HTTP 200 with that documented business code.
 SUCCEED_NOW = {"system.status", "project.list", "project.find", "device.list",
-               "project.sts-token", "task.list", "task.get", "task.media", "model.list",
+               "project.sts-token", "task.list", "task.get", "task.media", "task.track",
+               "model.list",
                "model.get", "model.create"}
 OUTCOMES: dict[str, Any] = {}
 WKT_4326 = ('GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563]],'
@@ -198,6 +199,11 @@ def test_dock_mission_commands_succeed_through_the_cli(emulator_process, seen) -
         f"emulator: task detail folder_info {task.get('folder_info')} vs list folder_id")
     media = _cli(info, "task", "media", tasks[0]["uuid"])
     assert len(media) == 16 and all(m["original_url"].startswith("http") for m in media)
+    track = _cli(info, "task", "track", tasks[0]["uuid"])["track"]
+    points = track["points"]
+    assert len(points) == 16 and track["flight_distance"] > 0, f"emulator: track {track}"
+    assert all(-90 <= p["latitude"] <= 90 and -180 <= p["longitude"] <= 180 for p in points)
+    assert [p["timestamp"] for p in points] == sorted(p["timestamp"] for p in points)
     created = _cli(info, "model", "create", "--name", "interop map", "--task-folder-id",
                    str(tasks[0]["folder_id"]), "--type", "2d",
                    "--format", "mesh", "--wkt", WKT_4326, "--quality", "low")
