@@ -10,7 +10,9 @@ It serves exactly the eight calls the quick start shows and nothing else:
 Every other route, including the paged ``GET /v2/files?resourceUuid=`` that
 third-party SDKs use, a trailing slash or an empty path segment, gets what Go's
 ``net/http`` mux answers for an unknown path: HTTP 404 with the text ``404 page
-not found``. What it checks, each from the quick start's own scripts:
+not found`` (HTTP 405 ``Method Not Allowed`` when the path is documented for
+another method, e.g. ``DELETE /v2/jobs/{uuid}``). What it checks, each from the
+quick start's own scripts:
 
 * the HMAC headers exactly as the scripts build them (checked here with
   ``hmac``/``hashlib`` directly, not with terranb's signing code): ``Date`` in
@@ -169,8 +171,12 @@ class _Handler(BaseHTTPRequestHandler):
         if not parts.path.startswith(PREFIX + "/v2/"):
             return self._not_found()
         route = parts.path[len(PREFIX):]
-        handler = self._route(self.command, route, bool(parts.query))
+        handler = self._route(self.command, route)
         if handler is None:
+            others = [m for m in ("GET", "POST") if m != self.command
+                      and self._route(m, route) is not None]
+            if others:  # Go 1.22's ServeMux: the path exists for another method
+                return self._send(405, b"Method Not Allowed\n", "text/plain; charset=utf-8")
             return self._not_found()
         refusal = self._gateway_refusal(body)
         if refusal:
@@ -186,9 +192,8 @@ class _Handler(BaseHTTPRequestHandler):
         fn, arg = handler
         fn(arg, payload)
 
-    def _route(self, method: str, route: str, has_query: bool) -> tuple[Any, str] | None:
-        if has_query:
-            return None  # no documented call has a query string
+    def _route(self, method: str, route: str) -> tuple[Any, str] | None:
+        # By path, as Go's mux routes (a query string plays no part; none is documented).
         seg = route.strip("/").split("/")[1:]  # drop "v2"
         table: dict[tuple[str, ...], Any] = {
             ("POST", "store", "obtain_token"): self._obtain_token,

@@ -121,6 +121,10 @@ def test_cli_download_and_cancel_against_the_strict_server(
     assert "does not offer GET /v2/files" in err and "--resource UUID" in err, err
     assert main(["resources", "list"]) == 1
     assert "does not offer GET /v2/resources" in capsys.readouterr().err
+    # A documented path with an undocumented method (405 from Go's mux): the same answer.
+    assert main(["resources", "delete", out_uuid]) == 1
+    err = capsys.readouterr().err
+    assert f"does not offer DELETE /v2/resources/{out_uuid}" in err and "405" in err, err
 
 
 def _raw(standin: StrictTerraStandin, method: str, target: str, body: bytes = b"", *,
@@ -162,6 +166,7 @@ def test_the_standin_refuses_what_the_quick_start_would_not_send(standin) -> Non
     # Paths: exact, no trailing slash, no query on documented calls.
     assert _raw(standin, "GET", f"{p}/resources/{rid}/")[0] == 404
     assert _raw(standin, "GET", f"{p}/files?resourceUuid={rid}")[0] == 404
+    assert _raw(standin, "DELETE", f"{p}/resources/{rid}")[0] == 405  # GET-only path
     # Gateway: wrong SK, stale or non-GMT Date, Digest not over the body.
     assert _raw(standin, "GET", f"{p}/resources/{rid}", key="other")[0] == 401
     status, text = _raw(standin, "GET", f"{p}/resources/{rid}",
