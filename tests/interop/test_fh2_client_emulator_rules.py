@@ -70,8 +70,18 @@ def test_binding_over_100_uploads_keeps_the_rules(emulator_process) -> None:
     assert sorted(fh.get_resource(rid).file_names) == names
 
 
-def test_starts_never_exceed_the_limit_by_themselves(emulator_process) -> None:
-    fh = _client(emulator_process)
+@pytest.fixture(scope="module")
+def slow_emulator(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """An emulator whose models run for a minute (the limit test needs them running)."""
+    emulator = pytest.importorskip("terranb.emulator")
+    with emulator.serve(job_seconds=60, seed=2,
+                        data_dir=tmp_path_factory.mktemp("slow-emu")) as emu:
+        yield {"user_token": emu.user_token, "project_uuid": emu.project_uuid,
+               "base_url": emu.base_url}
+
+
+def test_starts_never_exceed_the_limit_by_themselves(slow_emulator) -> None:
+    fh = _client(slow_emulator)
     backend = FlightHubBackend(fh, sleep=lambda s: None)
     creds = fh.obtain_token()
     rid = backend.new_resource("limit", store_path=creds.store_path)
