@@ -158,9 +158,26 @@ def resources_delete(args: argparse.Namespace) -> int:
 
 def files_list(args: argparse.Namespace) -> int:
     """``terranb files list``."""
+    from terranb.errors import UnsupportedRouteError
+
     with _terra(args) as c:
-        items = list(c.files.list(resource_uuid=args.resource, need_url=args.url,
-                                  search=args.search, limit=args.limit))
+        if args.resource and not args.search:
+            # Seed 001's documented path (resource detail -> fileUuids -> file detail),
+            # the paged list only as a shortcut the server may lack.
+            from terranb.jobs.terra_backend import TerraBackend
+
+            items = TerraBackend(c).resource_files(args.resource, need_url=args.url)
+            items = items[:args.limit] if args.limit is not None else items
+        else:
+            try:
+                items = list(c.files.list(resource_uuid=args.resource, need_url=args.url,
+                                          search=args.search, limit=args.limit))
+            except UnsupportedRouteError as exc:
+                raise UnsupportedRouteError(
+                    exc.message, status_code=exc.status_code, route=exc.route, body=exc.body,
+                    hint="this server has only DJI's documented calls; list one resource's "
+                         "files with `terranb files list --resource UUID` (no --search)",
+                ) from exc
     lines = [f"{f.uuid}  {_size(f.size):>9}  {f.name}" + (f"\n    {f.url}" if args.url else "")
              for f in items] or ["(no files)"]
     return emit(args, items, "\n".join(lines))

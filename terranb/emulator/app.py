@@ -44,12 +44,14 @@ Local emulator of DJI's cloud reconstruction APIs for terranb (not a DJI product
   409 for 102003, 429 for 801, 402 for 102116, 500 for 102000, 401 for 701.
 * **FlightHub 2 open modeling** under `/openapi/v0.1/open_model` and `/openapi/v2.0/open_model`:
   headers `X-User-Token`, `X-Project-Uuid`; envelope `{"code","message","data"}` with HTTP 200.
-  Error codes are the emulator's own (DJI's list is not public): 200401 bad token,
-  200403 bad project, 200400 bad parameter, 200404 not found, 200409 invalid state,
-  200610 missing parameter, 210429 too many running models (running + requested > 2),
-  210500 server error, 211400 `resource_uuid` is not the batch id of the callback's
-  `store_path` (`fh/organizations/<org>/open_reconstruction/tmp/<batch>/{fileName}`),
-  212400 more than 100 files in one `upload_callback`; an unknown route under `/openapi/`
+  Error codes are the emulator's own (DJI's list is not public): 200401 bad token
+  (HTTP 401 when a key is sent that is not this organisation's, as on the live gateways;
+  HTTP 200 when none is sent), 200403 bad project, 200400 bad parameter, 200404 not found,
+  200409 invalid state, 200610 missing parameter, 210429 too many running models
+  (running + requested > 2), 210500 server error, 211400 `resource_uuid` is not the batch id
+  of the callback's `store_path`
+  (`fh/organizations/<org>/open_reconstruction/tmp/<batch>/{fileName}`), 212400 more
+  than 100 files in one `upload_callback`; an unknown route under `/openapi/`
   is HTTP 404 with code 200501 in the same envelope.
 * **Cloud API demo** under `/manage/api/v1`, `/media/api/v1`, `/storage/api/v1`: header
   `x-auth-token` (JWT from login), snake_case, HTTP 401 with an empty body without a valid token.
@@ -124,7 +126,8 @@ def create_app(ctx: EmulatorContext) -> FastAPI:
 
     @app.exception_handler(FH2AuthError)
     async def _fh2_auth(_: Request, exc: FH2AuthError) -> Response:
-        return GoJSONResponse({"code": exc.code, "message": exc.message, "data": {}})
+        return GoJSONResponse({"code": exc.code, "message": exc.message, "data": {}},
+                              status_code=exc.status)
 
     @app.exception_handler(FH2Error)
     async def _fh2(_: Request, exc: FH2Error) -> Response:
@@ -157,8 +160,12 @@ def create_app(ctx: EmulatorContext) -> FastAPI:
             return GoJSONResponse(
                 {
                     "code": E.FH2_NO_ROUTE,
-                    "message": f"this server does not serve {request.method} {path} "
-                    "(no such FlightHub 2 route in the terranb emulator)",
+                    # "404 page not found" is what the live gateways answer for a route
+                    # they do not serve (flighthub2-cli's cli/common.py looks for it).
+                    "message": ("404 page not found" if exc.status_code == 404 else
+                                "405 method not allowed") + ": this server does not serve "
+                    f"{request.method} {path} (no such FlightHub 2 route in the terranb "
+                    "emulator)",
                     "data": {},
                 },
                 status_code=exc.status_code,

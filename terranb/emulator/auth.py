@@ -35,6 +35,7 @@ __all__ = [
     "CloudApiUnauthorized",
     "FH2AuthError",
     "GatewayAuthError",
+    "check_org_key",
     "cloudapi_user",
     "flighthub_auth",
     "issue_cloudapi_token",
@@ -54,12 +55,13 @@ class GatewayAuthError(Exception):
 
 
 class FH2AuthError(Exception):
-    """FlightHub 2 rejected the organisation key or the project."""
+    """FlightHub 2 rejected the organisation key or the project (envelope, ``status``)."""
 
-    def __init__(self, code: int, message: str) -> None:
+    def __init__(self, code: int, message: str, status: int = 200) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.status = status
 
 
 class CloudApiUnauthorized(Exception):
@@ -116,17 +118,18 @@ async def terra_auth(request: Request) -> str:
 
 
 # FlightHub 2 auth codes. DJI's error-code page was not retrievable (protocol.md §6.15);
-# these follow the AERO contract fixtures (synthetic values, unverified) so clients
-# at least see a stable non-zero code with HTTP 200.
+# these follow the AERO contract fixtures (synthetic values, unverified). HTTP status:
+# a key that is sent but not this organisation's gets 401, as flighthub2-cli's README
+# reports from the live gateways ("a key issued by the EU cloud is rejected by the US
+# gateway with 401"); a missing key gets HTTP 200 with the code, as AERO notes for an
+# unauthenticated system_status. Project errors stay HTTP 200 (no live evidence).
 FH2_CODE_UNAUTHORIZED = 200401
 FH2_CODE_FORBIDDEN = 200403
+FH2_STATUS_WRONG_KEY = 401
 
 
-async def flighthub_auth(request: Request) -> str:
-    """FastAPI dependency: check X-User-Token and X-Project-Uuid, return the project."""
-    ctx = ctx_of(request)
-    await read_body(request)
-    token = request.headers.get("x-user-token", "")
+def check_org_key(ctx: EmulatorContext, token: str) -> None:
+    """Raise :class:`FH2AuthError` unless ``token`` is this organisation's key."""
     if not token:
         raise FH2AuthError(
             FH2_CODE_UNAUTHORIZED, "X-User-Token header is missing; send the organization key"
@@ -134,8 +137,17 @@ async def flighthub_auth(request: Request) -> str:
     if not hmac.compare_digest(token.encode(), ctx.user_token.encode()):
         raise FH2AuthError(
             FH2_CODE_UNAUTHORIZED,
-            "X-User-Token is invalid; use the organization key of this organization",
+            "X-User-Token is invalid; use the organization key of this organization (a key "
+            "works only on the gateway of the region that issued it)",
+            status=FH2_STATUS_WRONG_KEY,
         )
+
+
+async def flighthub_auth(request: Request) -> str:
+    """FastAPI dependency: check X-User-Token and X-Project-Uuid, return the project."""
+    ctx = ctx_of(request)
+    await read_body(request)
+    check_org_key(ctx, request.headers.get("x-user-token", ""))
     project = request.headers.get("x-project-uuid", "")
     if not project:
         raise FH2AuthError(FH2_CODE_FORBIDDEN, "X-Project-Uuid header is missing")

@@ -22,6 +22,7 @@ __all__ = [
     "CloudApiUser",
     "EmulatorInfo",
     "EmulatorOptions",
+    "model_preview_key",
 ]
 
 # The quick start hard-codes these (protocol.md §1.1); NOTES.md decision.
@@ -30,6 +31,16 @@ TERRA_REGION = "us-east-1"
 TERRA_CLOUD_NAME = "aws_s3"
 FH2_BUCKET = "fh2-open-model"
 FH2_REGION = "us-east-1"
+# A finished model's preview image (a 2D model's dom_screennail.png) lies beside its zip:
+# a map model's preview_url is a picture, its url the archive.
+MODEL_PREVIEW_SOURCE = "map/report/dom_screennail.png"
+
+
+def model_preview_key(zip_key: str) -> str:
+    """Bucket key of the preview image of the model zipped at ``zip_key``."""
+    return zip_key.removesuffix(".zip") + "_preview.png"
+
+
 CLOUDAPI_BUCKET = "cloudapi-bucket"
 CLOUDAPI_REGION = "us-east-1"
 CLOUDAPI_OBJECT_PREFIX = "media"

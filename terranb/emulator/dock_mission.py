@@ -59,6 +59,20 @@ def ensure_dock_mission(ctx: EmulatorContext) -> None:
         _seed(ctx, project)
 
 
+def _camera_positions(flight: Any) -> list[dict[str, float]]:
+    """WGS 84 position and height above ground of each photo's camera (the flown track)."""
+    from pyproj import Transformer
+
+    to_wgs84 = Transformer.from_crs(f"EPSG:{flight.epsg}", "EPSG:4326", always_xy=True)
+    out = []
+    for cam in flight.cameras:
+        lon, lat = to_wgs84.transform(cam.east, cam.north)
+        # TerraAPI's File.position spells altitude "attitude" (protocol.md §1.5.3).
+        out.append({"latitude": float(lat), "longitude": float(lon),
+                    "attitude": float(cam.height)})
+    return out
+
+
 def _seed(ctx: EmulatorContext, project: str) -> None:
     from terranb.dataset.synthetic import make_sample_flight
 
@@ -69,13 +83,14 @@ def _seed(ctx: EmulatorContext, project: str) -> None:
     with tempfile.TemporaryDirectory(prefix="terranb-dock-") as tmp:
         flight = make_sample_flight(Path(tmp), seed=seed, photos=MISSION_PHOTOS,
                                     image_size=MISSION_IMAGE_SIZE, lidar=False)
+        places = _camera_positions(flight)
         rows: list[dict[str, Any]] = []
-        for photo in flight.photos:
+        for photo, place in zip(flight.photos, places, strict=True):
             key = f"{project}/media/{task_uuid}/{photo.name}"
             etag = ctx.storage.upload_file(FH2_BUCKET, key, photo)
             rows.append({"uuid": str(uuid_mod.uuid4()), "owner": project, "name": photo.name,
                          "checksum": etag, "etag": etag, "size": photo.stat().st_size,
-                         "meta": "", "position": {}, "bucket": FH2_BUCKET, "object_key": key,
+                         "meta": "", "position": place, "bucket": FH2_BUCKET, "object_key": key,
                          "created_at": now, "updated_at": now})
     with ctx.state.transaction() as st:
         st.insert("resources", {"uuid": resource, "api": "fh2_media", "owner": project,

@@ -1,7 +1,7 @@
 """FlightHub 2 beyond open modeling under ``/openapi/v0.1`` (protocol.md §3.7).
 
-System status, projects (+ storage credentials), devices, flight tasks and their
-media, map models and ``POST /model/create``. Shapes follow flighthub2-cli 0.1.2's
+System status, projects (+ storage credentials), devices, flight tasks, their
+media and flown track, map models and ``POST /model/create``. Shapes follow flighthub2-cli 0.1.2's
 models (verified live per its docstrings); DJI's seed 004 names the endpoints only.
 
 Choices where DJI is silent (docs/flighthub2-dock.md):
@@ -11,7 +11,8 @@ Choices where DJI is silent (docs/flighthub2-dock.md):
 * A map model row carries ``status`` (``processing``/``success``/``failed``) and
   ``progress``; ``url`` (presigned zip of the result tree) appears once it succeeded.
 * ``model/create`` runs one engine model per ``reconstruction_type`` on the folder's
-  photos; ``url`` is the zip of the first, ``urls`` lists all.
+  photos; ``url`` is the zip of the first, ``urls`` lists all; ``preview_url`` the 2D
+  model's screennail (``""`` when there is none).
   ``quality_level`` high/medium/low -> 1/2/3, ``simplified_factor`` -> ``model_simplify``,
   ``generate_model_formats`` mesh/pointcloud -> ``output_mesh``/``output_pointcloud``,
   ``wkt`` (WKT or ``EPSG:n``) -> ``output_geo_desc.geo_cs_wkt``; ``reconstruction_mode``
@@ -20,8 +21,9 @@ Choices where DJI is silent (docs/flighthub2-dock.md):
 
 from __future__ import annotations
 
-import hmac
+import itertools
 import json
+import math
 import time
 import uuid as uuid_mod
 from typing import Any
@@ -29,8 +31,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 
 import terranb.emulator.errors_wire as E
-from terranb.emulator.auth import FH2AuthError, ctx_of, flighthub_auth, read_body
-from terranb.emulator.config import FH2_BUCKET, FH2_REGION
+from terranb.emulator.auth import check_org_key, ctx_of, flighthub_auth, read_body
+from terranb.emulator.config import FH2_BUCKET, FH2_REGION, model_preview_key
 from terranb.emulator.context import EmulatorContext
 from terranb.emulator.dock_mission import DOCK_SN, DRONE_SN, ensure_dock_mission, folder_resource
 from terranb.emulator.errors_wire import FH2Error
@@ -56,8 +58,7 @@ async def token_auth(request: Request) -> str:
     ctx = ctx_of(request)
     await read_body(request)
     token = request.headers.get("x-user-token", "")
-    if not token or not hmac.compare_digest(token.encode(), ctx.user_token.encode()):
-        raise FH2AuthError(200401, "X-User-Token is missing or invalid; send the organization key")
+    check_org_key(ctx, token)
     return token
 
 
@@ -145,6 +146,38 @@ def task_list(request: Request, project: str = Depends(flighthub_auth)) -> Any:
     return ok({"list": [_task_summary(r) for r in rows]})
 
 
+@router.get("/flight-task/{task_uuid}/track", operation_id="fh2_task_track",
+            summary="Flown trajectory of a finished flight task")
+def task_track(task_uuid: str, request: Request, project: str = Depends(flighthub_auth)) -> Any:
+    """The camera positions of the task's photos, in flight order, as the track.
+
+    Shape: flighthub2-cli's ``TaskTrack`` / ``Track`` / ``TrackPoint``. DJI does not say
+    the unit of ``timestamp``; the emulator sends unix seconds, like ``begin_at`` of
+    ``/flight-task/list``, spread evenly over the flight. ``flight_distance`` in metres
+    (photo to photo), ``flight_duration`` in seconds.
+    """
+    ctx = _ctx(request)
+    row = _task(ctx, project, task_uuid)
+    files = ctx.state.resource_files(folder_resource(project, int(row["folder_id"])))
+    places = [f["position"] for f in files if (f["position"] or {}).get("latitude") is not None]
+    begin, end = float(row["begin_at"]), float(row["end_at"])
+    step = (end - begin) / max(1, len(places) - 1)
+    points = [{"timestamp": int(begin + i * step), "latitude": p["latitude"],
+               "longitude": p["longitude"], "height": p.get("attitude")}
+              for i, p in enumerate(places)]
+    distance = 0.0
+    for a, b in itertools.pairwise(places):  # equirectangular: metres over a survey extent
+        mean_lat = math.radians((a["latitude"] + b["latitude"]) / 2)
+        dx = math.radians(b["longitude"] - a["longitude"]) * math.cos(mean_lat)
+        dy = math.radians(b["latitude"] - a["latitude"])
+        distance += 6_371_008.8 * math.hypot(dx, dy)
+    return ok({"name": row["name"], "status": row["status"], "wayline_uuid": None,
+               "track": {"track_id": str(uuid_mod.uuid5(uuid_mod.NAMESPACE_URL,
+                                                        f"terranb-track:{task_uuid}")),
+                         "drone_sn": DRONE_SN, "flight_distance": round(distance, 1),
+                         "flight_duration": int(end - begin), "points": points}})
+
+
 @router.get("/flight-task/{task_uuid}", operation_id="fh2_task_get", summary="Flight task")
 def task_get(task_uuid: str, request: Request, project: str = Depends(flighthub_auth)) -> Any:
     row = _task(_ctx(request), project, task_uuid)
@@ -195,7 +228,11 @@ def _map_model_json(ctx: EmulatorContext, row: dict[str, Any], detail: bool) -> 
                 if status == "success" else [])
         out["url"] = urls[0] if urls else ""
         out["urls"] = urls
-        out["preview_url"] = urls[0] if urls else ""
+        # A picture (a 2D model's screennail), not the archive; "" when none was made.
+        previews = [model_preview_key(m["zip_file_key"]) for m in done] if urls else []
+        out["preview_url"] = next(
+            (ctx.storage.presigned_get_url(FH2_BUCKET, k) for k in previews
+             if ctx.storage.head_object(FH2_BUCKET, k) is not None), "")
     return out
 
 

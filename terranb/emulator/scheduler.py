@@ -411,7 +411,7 @@ class Scheduler:
         self._run(_MODELS, model_uuid, self._model_stages, self._model_failed)
 
     def _model_stages(self, run: _Run) -> None:
-        from terranb.emulator.config import FH2_BUCKET
+        from terranb.emulator.config import FH2_BUCKET, MODEL_PREVIEW_SOURCE, model_preview_key
 
         model_uuid, row, update, check = run.uuid, run.row, run.update, run.check
         total = self.job_seconds
@@ -459,6 +459,9 @@ class Scheduler:
                 )
         key = f"{row['project']}/open_model/{model_uuid}/{model_uuid}.zip"
         self.ctx.storage.upload_file(FH2_BUCKET, key, zip_path)
+        preview = out_dir.joinpath(*MODEL_PREVIEW_SOURCE.split("/"))
+        if preview.is_file():
+            self.ctx.storage.upload_file(FH2_BUCKET, model_preview_key(key), preview)
         hold(
             STAGE_SHARES[3], s, lambda f: update(allow_done=True, zip_progress=90 + int(9 * f))
         )

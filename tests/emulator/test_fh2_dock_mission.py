@@ -75,5 +75,11 @@ def test_model_create_runs_engine(fh: FlightHubClient) -> None:
     import zipfile
 
     with urllib.request.urlopen(m.url) as r:
-        names = zipfile.ZipFile(io.BytesIO(r.read())).namelist()
+        archive = zipfile.ZipFile(io.BytesIO(r.read()))
+    names = archive.namelist()
     assert any(n.endswith(".tif") for n in names), names
+    # preview_url is a picture (the ortho's screennail), not the archive again.
+    with urllib.request.urlopen(m.preview_url) as r:
+        preview = r.read()
+    assert preview[:8] == b"\x89PNG\r\n\x1a\n", preview[:16]
+    assert preview == archive.read("map/report/dom_screennail.png")

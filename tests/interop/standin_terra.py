@@ -8,13 +8,35 @@ It serves exactly the eight calls the quick start shows and nothing else:
     GET  /v2/resources/{uuid}          GET  /v2/files/{uuid}
 
 Every other route, including the paged ``GET /v2/files?resourceUuid=`` that
-third-party SDKs use, gets what Go's ``net/http`` mux answers for an unknown
-path: HTTP 404 with the text ``404 page not found``. Requests must carry the
-quick start's HMAC headers (checked here with ``hmac``/``hashlib`` directly,
-not with terranb's signing code). A started job finishes on the second status
-poll; its output resource holds files computed from the job's inputs (the
-bound file names and the parameters string), served at presigned-style URLs
-with an ``&`` in the query, JSON-escaped as ``\\u0026`` the way Go does.
+third-party SDKs use, a trailing slash or an empty path segment, gets what Go's
+``net/http`` mux answers for an unknown path: HTTP 404 with the text ``404 page
+not found`` (HTTP 405 ``Method Not Allowed`` when the path is documented for
+another method, e.g. ``DELETE /v2/jobs/{uuid}``). What it checks, each from the
+quick start's own scripts:
+
+* the HMAC headers exactly as the scripts build them (checked here with
+  ``hmac``/``hashlib`` directly, not with terranb's signing code): ``Date`` in
+  the scripts' ``%a, %d %b %Y %H:%M:%S GMT`` form and within 300 s of now,
+  ``Digest`` over the exact body bytes (the empty string for GET and
+  obtain_token), ``headers="date @request-target digest"``;
+* ``Content-Type: application/json`` on every request with a body;
+* body keys spelled as the scripts spell them (``resourceUUID`` in
+  upload_callback; ``resourceUuid`` or, as the 3D example writes it,
+  ``resourceUUID`` in start), ``type`` 13/14/15, ``parameters`` a JSON string;
+* at least ten images in a 2D/3D job's resource (seed 000, FAQ);
+* presigned download URLs fetched without signing (an ``Authorization`` header
+  gets S3's 400 "Only one auth mechanism allowed").
+
+A started job finishes on the second status poll; its output resource holds
+files computed from the job's inputs (the bound file names and the parameters
+string), served at presigned-style URLs with an ``&`` in the query,
+JSON-escaped as ``\\u0026`` the way Go does. With ``lean=True`` a file's detail
+carries only what the seeds show (``uuid``, ``name``, ``url``): no size, no
+checksum. With ``s3=True`` an object store (moto's server, standing in for the
+bucket the token names) takes the uploads, and ``upload_callback`` binds a file
+only when an object is at ``storePath`` with ``{fileName}`` = its name and its
+ETag is the ``etag`` sent (quotes stripped), as the quick start's upload script
+records them.
 """
 
 from __future__ import annotations
@@ -25,8 +47,10 @@ import hmac
 import json
 import re
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -34,6 +58,13 @@ from urllib.parse import parse_qs, urlsplit
 PREFIX = "/terra-rescon-be"
 _AUTH = re.compile(r'hmac username="([^"]*)", algorithm="hmac-sha256", '
                    r'headers="date @request-target digest", signature="([^"]*)"')
+_DATE = re.compile(r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep"
+                   r"|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d GMT")
+_CLOCK_SKEW = 300  # Kong hmac-auth's default (protocol.md §1.2)
+_MIN_IMAGES = 10  # seed 000: "A minimum of ten images is required" (2D/3D)
+# Gateway answers (Kong's texts, protocol.md §1.2).
+_BAD_DATE = ("HMAC signature cannot be verified, a valid date or x-date header is required "
+             "for HMAC Authentication")
 
 
 def _ok(data: Any) -> dict[str, Any]:
@@ -48,6 +79,8 @@ def _err(code: int, msg: str) -> dict[str, Any]:
 class StandinState:
     app_key: str
     secret_key: str
+    lean: bool = False
+    s3_url: str = ""
     resources: dict[str, dict[str, Any]] = field(default_factory=dict)
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -90,10 +123,22 @@ class _Handler(BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(n) if n else b""
 
-    def _authorized(self, body: bytes) -> bool:
+    def _gateway_refusal(self, body: bytes) -> str:
+        """Kong's 401 text for a request the quick start would not send, else ""."""
+        date = self.headers.get("Date", "")
+        if not _DATE.fullmatch(date):
+            return _BAD_DATE
+        if abs(time.time() - parsedate_to_datetime(date).timestamp()) > _CLOCK_SKEW:
+            return _BAD_DATE
+        if not self.headers.get("Authorization"):
+            return "Unauthorized"
+        if not self._authorized(body, date):
+            return "HMAC signature does not match"
+        return ""
+
+    def _authorized(self, body: bytes, date: str) -> bool:
         st = self.server.state
         m = _AUTH.fullmatch(self.headers.get("Authorization", ""))
-        date = self.headers.get("Date", "")
         digest = "SHA-256=" + base64.b64encode(hashlib.sha256(body).digest()).decode()
         if not m or m.group(1) != st.app_key or self.headers.get("Digest") != digest:
             return False
@@ -121,24 +166,34 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._body()
         if parts.path.startswith("/download/"):
             return self._download(parts.path.rsplit("/", 1)[-1], parse_qs(parts.query))
+        if "//" in parts.path or parts.path.endswith("/"):
+            return self._not_found()  # Go's mux: exact paths only
         if not parts.path.startswith(PREFIX + "/v2/"):
             return self._not_found()
         route = parts.path[len(PREFIX):]
-        handler = self._route(self.command, route, bool(parts.query))
+        handler = self._route(self.command, route)
         if handler is None:
+            others = [m for m in ("GET", "POST") if m != self.command
+                      and self._route(m, route) is not None]
+            if others:  # Go 1.22's ServeMux: the path exists for another method
+                return self._send(405, b"Method Not Allowed\n", "text/plain; charset=utf-8")
             return self._not_found()
-        if not self._authorized(body):
-            return self._json(401, {"message": "HMAC signature does not match"})
+        refusal = self._gateway_refusal(body)
+        if refusal:
+            return self._json(401, {"message": refusal})
+        if body and not (self.headers.get("Content-Type") or "").startswith("application/json"):
+            return self._json(400, _err(102001, "Content-Type must be application/json"))
         try:
             payload = json.loads(body) if body else {}
         except ValueError:
             return self._json(400, _err(102001, "body is not JSON"))
+        if not isinstance(payload, dict):
+            return self._json(400, _err(102001, "body must be a JSON object"))
         fn, arg = handler
-        fn(arg, {k.lower(): v for k, v in payload.items()} if isinstance(payload, dict) else {})
+        fn(arg, payload)
 
-    def _route(self, method: str, route: str, has_query: bool) -> tuple[Any, str] | None:
-        if has_query:
-            return None  # no documented call has a query string
+    def _route(self, method: str, route: str) -> tuple[Any, str] | None:
+        # By path, as Go's mux routes (a query string plays no part; none is documented).
         seg = route.strip("/").split("/")[1:]  # drop "v2"
         table: dict[tuple[str, ...], Any] = {
             ("POST", "store", "obtain_token"): self._obtain_token,
@@ -160,9 +215,11 @@ class _Handler(BaseHTTPRequestHandler):
         cb = base64.b64encode(uuid.uuid4().bytes).decode()
         store = f"standin/tmp/{uuid.uuid4()}/{{fileName}}"
         self.server.state.tokens[cb] = store
+        # TerraAPI's token names no endpoint (protocol.md §1.5.1): the client is told the
+        # object store's URL separately, as for the real service's default AWS endpoint.
         self._json(200, _ok({"accessKeyID": "STS.standin", "secretAccessKey": "x",
                              "sessionToken": "y", "region": "us-east-1",
-                             "cloudBucketName": "standin-bucket", "cloudName": "aws_s3",
+                             "cloudBucketName": BUCKET, "cloudName": "aws_s3",
                              "storePath": store, "callbackParam": cb,
                              "expireTime": 4102444800}))
 
@@ -176,16 +233,27 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _upload_callback(self, _: str, body: dict[str, Any]) -> None:
         st = self.server.state
-        res = st.resources.get(str(body.get("resourceuuid")))
-        if res is None or body.get("callbackparam") not in st.tokens:
+        res = st.resources.get(str(body.get("resourceUUID")))
+        if res is None or body.get("callbackParam") not in st.tokens:
             return self._json(400, _err(102001, "unknown resourceUUID or callbackParam"))
+        files = body.get("files")
+        if not isinstance(files, list) or not files:
+            return self._json(400, _err(102001, "files must be a non-empty array"))
         out = []
-        for item in body.get("files") or []:
-            if not item.get("name") or not item.get("etag") or not item.get("checksum"):
+        for item in files:
+            if not isinstance(item, dict) or not all(
+                    isinstance(item.get(k), str) and item[k] for k in ("name", "etag", "checksum")):
                 return self._json(400, _err(102001, "every file needs name, etag, checksum"))
+            size = 0
+            if st.s3_url:
+                key = st.tokens[body["callbackParam"]].replace("{fileName}", item["name"])
+                size = _object_size(st.s3_url, key, item["etag"].strip('"'))
+                if size is None:
+                    return self._json(400, _err(102001, f"no object {key} with etag "
+                                                        f"{item['etag']} in the bucket"))
             fid = str(uuid.uuid4())
             st.files[fid] = {"uuid": fid, "name": item["name"], "checksum": item["checksum"],
-                             "size": 0}
+                             "size": size}
             res["fileUuids"].append(fid)
             out.append(st.files[fid])
         self._json(200, _ok(out))
@@ -203,10 +271,22 @@ class _Handler(BaseHTTPRequestHandler):
         job = st.jobs.get(jid)
         if job is None:
             return self._json(404, _err(102114, "job does not exist"))
-        res = st.resources.get(str(body.get("resourceuuid")))
-        if res is None or not isinstance(body.get("parameters"), str) or job["status"] != 0:
-            return self._json(400, _err(102001, "resourceUuid and a parameters string needed"))
-        job.update(status=1, type=int(body.get("type") or 0), parameters=body["parameters"],
+        if job["status"] != 0:
+            return self._json(400, _err(102003, "job has been started"))
+        # The quick start writes resourceUuid (2D, LiDAR) and resourceUUID (3D).
+        res = st.resources.get(str(body.get("resourceUuid") or body.get("resourceUUID")))
+        params = body.get("parameters")
+        try:
+            parsed = json.loads(params) if isinstance(params, str) else None
+        except ValueError:
+            parsed = None
+        if res is None or not isinstance(parsed, dict) or body.get("type") not in (13, 14, 15):
+            return self._json(400, _err(102001, "type 13/14/15, resourceUuid and a "
+                                                "parameters JSON string needed"))
+        if body["type"] in (14, 15) and len(res["fileUuids"]) < _MIN_IMAGES:
+            return self._json(400, _err(102001, f"a minimum of {_MIN_IMAGES} images is "
+                                                "required"))
+        job.update(status=1, type=body["type"], parameters=params,
                    originResourceUuid=res["uuid"])
         self._json(200, _ok(self._job_json(jid)))
 
@@ -258,9 +338,17 @@ class _Handler(BaseHTTPRequestHandler):
         if f is None:
             return self._json(404, _err(102002, "can not find resource"))
         host = f"http://{self.server.server_address[0]}:{self.server.server_address[1]}"
-        self._json(200, _ok({**f, "url": f"{host}/download/{fid}?X-Expires=4102444800&X-Sig=ok"}))
+        shown = {k: f[k] for k in ("uuid", "name")} if self.server.state.lean else f
+        self._json(200, _ok({**shown,
+                             "url": f"{host}/download/{fid}?X-Expires=4102444800&X-Sig=ok"}))
 
     def _download(self, fid: str, query: dict[str, list[str]]) -> None:
+        if self.command != "GET":
+            return self._send(405, b"<Error><Code>MethodNotAllowed</Code></Error>",
+                              "application/xml")
+        if self.headers.get("Authorization"):
+            return self._send(400, b"<Error><Code>InvalidArgument</Code><Message>Only one auth "
+                                   b"mechanism allowed</Message></Error>", "application/xml")
         data = self.server.state.blobs.get(fid)
         if data is None or query.get("X-Sig") != ["ok"]:
             return self._send(403, b"<Error><Code>AccessDenied</Code></Error>",
@@ -278,6 +366,26 @@ class _Handler(BaseHTTPRequestHandler):
         return {k: v for k, v in job.items() if k != "polls"}
 
 
+BUCKET = "standin-bucket"
+
+
+def _s3(url: str) -> Any:
+    import boto3
+
+    return boto3.client("s3", endpoint_url=url, region_name="us-east-1",
+                        aws_access_key_id="STS.standin", aws_secret_access_key="x",
+                        aws_session_token="y")
+
+
+def _object_size(url: str, key: str, etag: str) -> int | None:
+    """Size of ``key`` in the stand-in's bucket when its ETag is ``etag``, else None."""
+    try:
+        head = _s3(url).head_object(Bucket=BUCKET, Key=key)
+    except Exception:  # botocore's ClientError for a missing key
+        return None
+    return int(head["ContentLength"]) if head["ETag"].strip('"') == etag else None
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -289,21 +397,39 @@ class _Server(ThreadingHTTPServer):
 class StrictTerraStandin:
     """Start with ``with StrictTerraStandin(ak, sk) as s:``; ``s.url`` is the origin."""
 
-    def __init__(self, app_key: str, secret_key: str) -> None:
-        self.state = StandinState(app_key, secret_key)
+    def __init__(self, app_key: str, secret_key: str, *, lean: bool = False,
+                 s3: bool = False) -> None:
+        self.state = StandinState(app_key, secret_key, lean=lean)
         self._server = _Server(self.state)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._moto: Any = None
+        if s3:
+            from moto.server import ThreadedMotoServer
+
+            self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
 
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
+    @property
+    def s3_url(self) -> str:
+        """The object store's origin ("" without ``s3=True``)."""
+        return self.state.s3_url
+
     def __enter__(self) -> StrictTerraStandin:
+        if self._moto is not None:
+            self._moto.start()
+            host, port = self._moto.get_host_and_port()
+            self.state.s3_url = f"http://{host}:{port}"
+            _s3(self.state.s3_url).create_bucket(Bucket=BUCKET)
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._moto is not None:
+            self._moto.stop()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(5)

@@ -59,7 +59,8 @@ OTHERS = [op for op in OPERATIONS if op.name not in OPEN_MODEL]
 # models; "no-route" = HTTP 404 + FlightHub's envelope, code 200501 (the emulator does not
 # serve it); an int = HTTP 200 with that documented business code.
 SUCCEED_NOW = {"system.status", "project.list", "project.find", "device.list",
-               "project.sts-token", "task.list", "task.get", "task.media", "model.list",
+               "project.sts-token", "task.list", "task.get", "task.media", "task.track",
+               "model.list",
                "model.get", "model.create"}
 OUTCOMES: dict[str, Any] = {}
 WKT_4326 = ('GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563]],'
@@ -198,6 +199,11 @@ def test_dock_mission_commands_succeed_through_the_cli(emulator_process, seen) -
         f"emulator: task detail folder_info {task.get('folder_info')} vs list folder_id")
     media = _cli(info, "task", "media", tasks[0]["uuid"])
     assert len(media) == 16 and all(m["original_url"].startswith("http") for m in media)
+    track = _cli(info, "task", "track", tasks[0]["uuid"])["track"]
+    points = track["points"]
+    assert len(points) == 16 and track["flight_distance"] > 0, f"emulator: track {track}"
+    assert all(-90 <= p["latitude"] <= 90 and -180 <= p["longitude"] <= 180 for p in points)
+    assert [p["timestamp"] for p in points] == sorted(p["timestamp"] for p in points)
     created = _cli(info, "model", "create", "--name", "interop map", "--task-folder-id",
                    str(tasks[0]["folder_id"]), "--type", "2d",
                    "--format", "mesh", "--wkt", WKT_4326, "--quality", "low")
@@ -213,6 +219,59 @@ def test_dock_mission_commands_succeed_through_the_cli(emulator_process, seen) -
         f"emulator: model detail without a download url after 90 s: {detail}")
     seen.update(sn=sn, task_uuid=tasks[0]["uuid"], folder_id=tasks[0]["folder_id"],
                 model_id=str(model_id))
+
+
+def _cli_exit(info: dict[str, Any], *args: str, **over: str) -> tuple[int, str]:
+    """``fh2 ARGS`` expected to fail: (exit code, everything it printed)."""
+    from flighthub2.cli.main import app
+    from typer.testing import CliRunner
+
+    opts = {"token": info["user_token"], "project": info["project_uuid"], **over}
+    result = CliRunner().invoke(app, [
+        "--base-url", info["base_url"], "--token", opts["token"], "--project",
+        opts["project"], "-o", "json", "--yes", *args])
+    return result.exit_code, " ".join(result.output.split())
+
+
+def test_error_paths_as_flighthub2_cli_reports_them(emulator_process, client) -> None:
+    """A user's mistakes through flighthub2-cli's CLI: each gets the exit code and hint
+    flighthub2-cli has for what the live service answers (its README, errors.py)."""
+    info = emulator_process
+    # Wrong organisation key: live gateways answer HTTP 401 -> exit 4 "auth".
+    code, out = _cli_exit(info, "project", "list", token="not-this-organisations-key")
+    assert code == 4 and "HTTP 401" in out and "region" in out, (
+        f"emulator: a wrong X-User-Token should be HTTP 401 (flighthub2-cli exit 4), "
+        f"got exit {code}: {out}")
+    # Wrong project: a business code (HTTP 200) -> exit 6.
+    code, out = _cli_exit(info, "openmodel", "running", project=str(uuid.uuid4()))
+    assert code == 6 and "200403" in out, f"emulator: wrong project -> exit {code}: {out}"
+    # A resource uuid that is not the token's batch.
+    token = client.open_model.obtain_token()
+    code, out = _cli_exit(info, "openmodel", "upload-callback", "--resource-uuid",
+                          str(uuid.uuid4()), "--callback-param", token.callback_param,
+                          "--files", '[{"name": "a.JPG", "etag": "x"}]')
+    assert code == 6 and str(E.FH2_NOT_BATCH) in out and token.resource_uuid in out, out
+    # Unknown model / resource: business code 200404, not an HTTP 404.
+    code, out = _cli_exit(info, "openmodel", "get", str(uuid.uuid4()))
+    assert code == 6 and str(E.FH2_NOT_FOUND) in out, out
+    # A route the emulator does not serve: HTTP 404 + envelope, and flighthub2-cli's
+    # "not served by your deployment" hint (it looks for "404 page not found").
+    code, out = _cli_exit(info, "wayline", "list")
+    assert code == 5 and "not served by your FlightHub 2 deployment" in out, out
+    # More than 100 files: flighthub2-cli refuses before sending (exit 2) ...
+    many = json.dumps([{"name": f"p{i}.JPG", "etag": "x"} for i in range(101)])
+    code, out = _cli_exit(info, "openmodel", "upload-callback", "--resource-uuid",
+                          token.resource_uuid, "--callback-param", token.callback_param,
+                          "--files", many)
+    assert code == 2 and "at most 100" in out, out
+    # ... and the emulator refuses the same body sent past flighthub2-cli's check.
+    with pytest.raises(fh2_errors.BusinessError) as too_many:
+        client._transport.request("POST", "/openapi/v0.1/open_model/stores/upload_callback",
+                                  require_project=True,
+                                  json_body={"resource_uuid": token.resource_uuid,
+                                             "callback_param": token.callback_param,
+                                             "files": json.loads(many)})
+    assert too_many.value.code == E.FH2_TOO_MANY_FILES, too_many.value
 
 
 def _args(op: Any, seen: dict[str, Any]) -> dict[str, Any]:

@@ -1,6 +1,8 @@
 """End to end: the emulator's dock mission -> Job.from_flight_task (a FlightHub 2 map
 model built from the flight's media, nothing uploaded) -> wait -> results ->
-open_results; and the same photos through open modeling give an overlapping ortho."""
+open_results -> the model's preview image and the survey report; and the same photos
+through open modeling give the same ortho: overlapping extents, the same ground sample
+distance, and pixels that agree over the common area."""
 
 from __future__ import annotations
 
@@ -42,6 +44,9 @@ def test_dock_mission_to_map_model_results(tmp_path):
         assert job.status().state.value in ("queued", "running", "processing", "succeeded")
         assert job.wait(interval=0.3, timeout=180).state.value == "succeeded"
         out = job.results(tmp_path / "map_model")
+        detail = fh.map_models.get(job.id)
+        with urllib.request.urlopen(detail.preview_url) as r:
+            preview_png = r.read()
         # The same photos (downloaded from the task's media) through open modeling.
         photos = tmp_path / "photos"
         photos.mkdir()
@@ -60,3 +65,41 @@ def test_dock_mission_to_map_model_results(tmp_path):
     ratio = _overlap(tree.ortho.bounds, ref.ortho.bounds)
     print(f"map model vs open modeling ortho extent overlap: {ratio:.3f}")
     assert ratio > 0.9
+    gsd, gsd_ref = tree.ortho.gsd_m, ref.ortho.gsd_m
+    assert gsd and gsd_ref and abs(gsd / gsd_ref - 1) < 0.05, (gsd, gsd_ref)
+    corr = _pixel_agreement(tree.ortho.path, ref.ortho.path)
+    print(f"ortho GSD {gsd:.4f} vs {gsd_ref:.4f} m; luminance correlation {corr:.3f}")
+    assert corr > 0.9
+
+    # Preview: the map model's preview_url is its screennail, the one in the results.
+    assert preview_png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert preview_png == (out / "map/report/dom_screennail.png").read_bytes()
+    # Report: the survey report of the map model's results, from the photos it used.
+    from terranb.report import build_report
+
+    html = build_report(out, tmp_path / "dock_mission.html", title="Dock mission").read_text(
+        encoding="utf-8")
+    for section in ("Map", "Statistics"):
+        assert f">{section}</h2>" in html, section
+    assert "EPSG:32615" in html or "32615" in html
+
+
+def _pixel_agreement(a, b) -> float:
+    """Correlation of the two orthos' luminance over their common extent (same grid)."""
+    import numpy as np
+    import rasterio
+    from rasterio.windows import from_bounds
+
+    with rasterio.open(a) as ra, rasterio.open(b) as rb:
+        left, bottom = max(ra.bounds.left, rb.bounds.left), max(ra.bounds.bottom,
+                                                                  rb.bounds.bottom)
+        right, top = min(ra.bounds.right, rb.bounds.right), min(ra.bounds.top, rb.bounds.top)
+        shape = (256, 256)
+        bands = [1, 2, 3]
+        la = ra.read(bands, window=from_bounds(left, bottom, right, top, ra.transform),
+                     out_shape=(3, *shape)).astype(float).mean(axis=0)
+        lb = rb.read(bands, window=from_bounds(left, bottom, right, top, rb.transform),
+                     out_shape=(3, *shape)).astype(float).mean(axis=0)
+    valid = (la > 0) & (lb > 0)
+    assert valid.mean() > 0.5, "the common area is mostly empty"
+    return float(np.corrcoef(la[valid], lb[valid])[0, 1])
