@@ -223,9 +223,12 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
                            key=lambda t: t.begin_at, reverse=True)
         else:
             items = fh.flight_tasks.recent(args.days)
+    # The list items carry no file counts (only the detail does): leave the column blank
+    # rather than print a placeholder.
     lines = [f"{t.uuid}  {_when(t.begin_at)}  {t.status:<10} folder={t.folder_id or '-':<6} "
-             f"{t.uploaded_file_count if t.uploaded_file_count is not None else '?':>5} files  "
-             f"{t.name}" for t in items]
+             + (f"{t.uploaded_file_count:>5} files  " if t.uploaded_file_count is not None
+                else " " * 13)
+             + t.name for t in items]
     emit(args, items, "\n".join(lines) or f"(no flight tasks in the last {args.days:g} days)")
     return EXIT_OK
 
