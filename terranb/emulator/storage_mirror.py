@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import logging
 import os
@@ -62,9 +63,19 @@ def _moto_key_info(fake: Any) -> dict[str, Any]:
 
 
 def _copy_moto_value(fake: Any, out: Any) -> None:
-    """Write a moto key's bytes to ``out`` in 1 MiB pieces, under the key's own lock."""
+    """Write a moto key's bytes to ``out``, under the key's own lock.
+
+    moto keeps an object below its spill size in a ``BytesIO``, whose ``getvalue()``
+    hands out the stored bytes without copying them (copy-on-write), so they go to
+    the file in one write instead of being copied out 1 MiB at a time first. A value
+    moto spilled to a temporary file is copied in 1 MiB pieces.
+    """
     with fake.lock:
         buf = fake._value_buffer
+        inner = getattr(buf, "_file", None)
+        if isinstance(inner, io.BytesIO):
+            out.write(inner.getvalue())
+            return
         buf.seek(0)
         while True:
             chunk = buf.read(1 << 20)
