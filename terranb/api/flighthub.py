@@ -302,7 +302,7 @@ class FlightHubClient(Closable):
     def get_resource(self, resource_uuid: str) -> FlightHubResource:
         """``GET /open_model/resource/{uuid}``."""
         data = self.call("GET", f"/open_model/resource/{resource_uuid}")
-        return FlightHubResource.from_api(data if isinstance(data, Mapping) else {})
+        return FlightHubResource.from_api(data)
 
     def delete_resource(self, resource_uuid: str) -> None:
         """``DELETE /open_model/resource/{uuid}``."""
@@ -344,7 +344,7 @@ class FlightHubClient(Closable):
     def get_model(self, model_uuid: str) -> Model:
         """``GET /open_model/models/{uuid}``."""
         data = self.call("GET", f"/open_model/models/{model_uuid}")
-        model = Model.from_api(data if isinstance(data, Mapping) else {})
+        model = Model.from_api(data)
         if not model.model_uuid:
             model = dataclasses.replace(model, model_uuid=model_uuid)
         return model

@@ -22,12 +22,11 @@ Example:
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from terranb.api.wire_fields import WireFields, WireModel, parse_time, short_id
+from terranb.api.wire_fields import RawWireModel, WireFields, parse_time, short_id
 
 __all__ = [
     "File",
@@ -181,7 +180,7 @@ class Page:
 
 
 @dataclass(frozen=True)
-class Resource(WireModel):
+class Resource(RawWireModel):
     """A TerraAPI resource: a set of files (an upload, or a job's output)."""
 
     _camel = True
@@ -198,8 +197,6 @@ class Resource(WireModel):
     upload_used_time: float | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __repr__(self) -> str:
         return (f"Resource({short_id(self.uuid)!r}, {self.name!r}, type={self.type!r}, "
@@ -207,7 +204,7 @@ class Resource(WireModel):
 
 
 @dataclass(frozen=True)
-class ResourceDetail(WireModel):
+class ResourceDetail(RawWireModel):
     """``GET /v2/resources/{uuid}``: the resource plus its file and job uuids."""
 
     _camel = True
@@ -216,8 +213,6 @@ class ResourceDetail(WireModel):
     file_uuids: tuple[str, ...] = ()
     input_job_uuids: tuple[str, ...] = ()
     output_job_uuids: tuple[str, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def uuid(self) -> str:
@@ -226,8 +221,7 @@ class ResourceDetail(WireModel):
 
     @classmethod
     def _given(cls, fields: WireFields) -> dict[str, Any]:
-        summary = fields.get("summary")
-        return {"summary": Resource.from_api(summary if isinstance(summary, Mapping) else {})}
+        return {"summary": Resource.from_api(fields.mapping("summary"))}
 
     def __repr__(self) -> str:
         return (f"ResourceDetail({short_id(self.uuid)!r}, {self.summary.name!r}, "
@@ -235,7 +229,7 @@ class ResourceDetail(WireModel):
 
 
 @dataclass(frozen=True)
-class File(WireModel):
+class File(RawWireModel):
     """A TerraAPI file; ``name`` is its relative path, ``url`` a presigned GET URL."""
 
     _camel = True
@@ -249,8 +243,6 @@ class File(WireModel):
     position: dict[str, float] | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __repr__(self) -> str:
         # The url is a presigned credential-bearing link: never shown.
@@ -259,7 +251,7 @@ class File(WireModel):
 
 
 @dataclass(frozen=True)
-class Job(WireModel):
+class Job(RawWireModel):
     """A TerraAPI reconstruction job (protocol.md §1.6)."""
 
     _camel = True
@@ -280,8 +272,6 @@ class Job(WireModel):
     parameters: str = ""
     meta: str = ""
     pixels: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def is_terminal(self) -> bool:
