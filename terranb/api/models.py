@@ -22,7 +22,7 @@ Example:
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -167,6 +167,16 @@ class ResourceStatus(_UnknownIntEnum):
 
 
 @dataclass(frozen=True)
+class _TerraRecord(RawWireModel):
+    """What every TerraAPI object shares: camelCase keys and its creation / update times."""
+
+    _camel = True
+
+    created_at: datetime | None = field(default=None, kw_only=True)
+    updated_at: datetime | None = field(default=None, kw_only=True)
+
+
+@dataclass(frozen=True)
 class Page:
     """One page of a TerraAPI list: ``{list, page, rows, total}``."""
 
@@ -180,10 +190,8 @@ class Page:
 
 
 @dataclass(frozen=True)
-class Resource(RawWireModel):
+class Resource(_TerraRecord):
     """A TerraAPI resource: a set of files (an upload, or a job's output)."""
-
-    _camel = True
 
     uuid: str
     name: str = ""
@@ -195,8 +203,6 @@ class Resource(RawWireModel):
     revisable: bool | None = None
     download_used_time: float | None = None
     upload_used_time: float | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
 
     def __repr__(self) -> str:
         return (f"Resource({short_id(self.uuid)!r}, {self.name!r}, type={self.type!r}, "
@@ -229,10 +235,8 @@ class ResourceDetail(RawWireModel):
 
 
 @dataclass(frozen=True)
-class File(RawWireModel):
+class File(_TerraRecord):
     """A TerraAPI file; ``name`` is its relative path, ``url`` a presigned GET URL."""
-
-    _camel = True
 
     uuid: str
     name: str = ""
@@ -241,8 +245,6 @@ class File(RawWireModel):
     url: str = ""
     meta: str = ""
     position: dict[str, float] | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
 
     def __repr__(self) -> str:
         # The url is a presigned credential-bearing link: never shown.
@@ -251,10 +253,8 @@ class File(RawWireModel):
 
 
 @dataclass(frozen=True)
-class Job(RawWireModel):
+class Job(_TerraRecord):
     """A TerraAPI reconstruction job (protocol.md §1.6)."""
-
-    _camel = True
 
     uuid: str
     name: str = ""
@@ -267,8 +267,6 @@ class Job(RawWireModel):
     output_resource_uuid: str = ""
     started_at: datetime | None = None
     completed_at: datetime | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
     parameters: str = ""
     meta: str = ""
     pixels: float | None = None

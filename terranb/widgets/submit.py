@@ -308,25 +308,41 @@ class SubmitWidget(StatusLine):
             return
         folder = Path(self.path.value).expanduser()
         if not folder.exists():
-            self.report = None
-            self.submit_button.disabled = True
-            self._say(f"{folder} does not exist: type a folder path or use Browse", error=True)
+            self._refuse_check(f"{folder} does not exist: type a folder path or use Browse")
             return
+        key = self._start_check("checking ...")
+
+        async def go() -> None:
+            self._finish_check(key, await run_blocking(self.ops.preflight, folder, key[1],
+                                                       key[2]))
+
+        spawn(go(), self._report_error)
+
+    # The folder check above and the dock mission's (mission_source.check_mission) share
+    # these three steps, so both leave the buttons and the checked key in the same state.
+
+    def _refuse_check(self, why: str) -> None:
+        """A check that cannot run: no report, no submit, and the reason shown as an error."""
+        self.report = None
+        self.submit_button.disabled = True
+        self._say(why, error=True)
+
+    def _start_check(self, note: str) -> tuple[str, ...]:
+        """Lock both buttons while a check runs, show ``note``; the key being checked."""
         key = self._key()
         self._busy = True
         self.check_button.disabled = True
         self.submit_button.disabled = True
-        self.summary.value = "checking ..."
+        self.summary.value = note
+        return key
 
-        async def go() -> None:
-            report = await run_blocking(self.ops.preflight, folder, key[1], key[2])
-            self.report = report
-            self._checked_key = key
-            self._busy = False
-            self.check_button.disabled = False
-            self._show_report(report)
-
-        spawn(go(), self._report_error)
+    def _finish_check(self, key: tuple[str, ...], report: Any) -> None:
+        """Keep the report of ``key``, unlock Check and show the findings."""
+        self.report = report
+        self._checked_key = key
+        self._busy = False
+        self.check_button.disabled = False
+        self._show_report(report)
 
     def _show_report(self, report: Any) -> None:
         n_err, n_warn = count_errors(report), count_warnings(report)
