@@ -187,22 +187,12 @@ def submit_mission(sw: Any) -> None:
     project, task = sw.mission.key()
     job_type = sw.job_type.value
     name = sw.name.value.strip()
-    sw._busy = True
-    sw.submit_button.disabled = True
-    sw.check_button.disabled = True
-    sw._say("starting a map model from the flight task's media (nothing is uploaded) ...")
+    sw._start_submit("starting a map model from the flight task's media (nothing is uploaded) ...")
 
     async def go() -> None:
         crs = sw.crs.value.strip() or await run_blocking(sw.ops_mission.crs, project, task)
         params = sw.ops.params(job_type, crs, sw.quality.value)
         job = await run_blocking(sw.ops_mission.submit, project, task, params, name)
-        sw.job = job
-        sw._busy = False
-        sw.check_button.disabled = False
-        sw._say(f"map model started on FlightHub 2 ({crs}):")
-        sw.status.value += f" <code class='tnb-job-uuid'>{html.escape(str(job.id))}</code>"
-        if sw.tracker is not None:
-            await sw.tracker.refresh_async(poll=False)
-            sw.tracker.start()
+        await sw._job_started(job, f"map model started on FlightHub 2 ({crs}):")
 
     spawn(go(), sw._report_error)

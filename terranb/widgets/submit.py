@@ -389,13 +389,10 @@ class SubmitWidget(StatusLine):
         folder = Path(self.path.value).expanduser()
         backend, job_type = self.backend.value, self.job_type.value
         name = self.name.value.strip() or f"{folder.name} {job_type}"
-        self._busy = True
-        self.submit_button.disabled = True
-        self.check_button.disabled = True
+        self._start_submit(f"uploading {folder.name} to {backend} ...")
         self.progress_box.layout.display = ""
         self._progress_event = None
         self._step_text = ""
-        self._say(f"uploading {folder.name} to {backend} ...")
 
         def on_progress(event: Any) -> None:
             # called from upload worker threads: keep the latest event only; the
@@ -416,19 +413,31 @@ class SubmitWidget(StatusLine):
             while not future.done():
                 self._draw_progress()
                 await asyncio.wait([future], timeout=0.2)
-            job = future.result()
             self._draw_progress(final=True)
-            self.job = job
-            self._busy = False
-            self.check_button.disabled = False
-            uuid = getattr(job, "id", None) or getattr(job, "uuid", None) or "?"
-            self._say(f"job started on {backend}:")
-            self.status.value += f" <code class='tnb-job-uuid'>{html.escape(str(uuid))}</code>"
-            if self.tracker is not None:
-                await self.tracker.refresh_async(poll=False)
-                self.tracker.start()
+            await self._job_started(future.result(), f"job started on {backend}:")
 
         spawn(go(), self._report_error)
+
+    # Shared with the dock mission's submit (mission_source.submit_mission).
+
+    def _start_submit(self, note: str) -> None:
+        """Lock both buttons while a submit runs and say what it does."""
+        self._busy = True
+        self.submit_button.disabled = True
+        self.check_button.disabled = True
+        self._say(note)
+
+    async def _job_started(self, job: Any, said: str) -> None:
+        """Keep the started ``job``, unlock Check, name its id and let the tracker follow it."""
+        self.job = job
+        self._busy = False
+        self.check_button.disabled = False
+        uuid = getattr(job, "id", None) or getattr(job, "uuid", None) or "?"
+        self._say(said)
+        self.status.value += f" <code class='tnb-job-uuid'>{html.escape(str(uuid))}</code>"
+        if self.tracker is not None:
+            await self.tracker.refresh_async(poll=False)
+            self.tracker.start()
 
     def _draw_progress(self, final: bool = False) -> None:
         if self._step_text and not final:
