@@ -62,7 +62,21 @@ class _UnknownIntEnum(enum.IntEnum):
             return cls(-1)
 
 
-class TerraJobStatus(_UnknownIntEnum):
+class _LifecycleEnum(_UnknownIntEnum):
+    """A status enum whose end states are listed once, in ``_ENDS`` below the enums."""
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the value can no longer change."""
+        return self in _ENDS[type(self)][0]
+
+    @property
+    def is_success(self) -> bool:
+        """True for an end that succeeded (what it made can be downloaded)."""
+        return self in _ENDS[type(self)][1]
+
+
+class TerraJobStatus(_LifecycleEnum):
     """TerraAPI job status (protocol.md §1.7). Terminal: STOPPED, FINISHED, FAILED."""
 
     UNKNOWN = -1
@@ -74,16 +88,6 @@ class TerraJobStatus(_UnknownIntEnum):
     STOPPED = 5
     FINISHED = 6
     FAILED = 7
-
-    @property
-    def is_terminal(self) -> bool:
-        """True once the job can no longer change (stopped, finished or failed)."""
-        return self in (TerraJobStatus.STOPPED, TerraJobStatus.FINISHED, TerraJobStatus.FAILED)
-
-    @property
-    def is_success(self) -> bool:
-        """True when the job finished and its outputs can be downloaded."""
-        return self is TerraJobStatus.FINISHED
 
     @property
     def can_stop(self) -> bool:
@@ -111,7 +115,7 @@ class ModelType(_UnknownIntEnum):
     LIDAR = 4
 
 
-class ModelStatus(_UnknownIntEnum):
+class ModelStatus(_LifecycleEnum):
     """FlightHub 2 ``model_status`` / start ``status`` (protocol.md §3.5).
 
     ``MAP_SUCCEEDED`` (9) is treated as a successful end state for 2D models.
@@ -126,20 +130,8 @@ class ModelStatus(_UnknownIntEnum):
     SUCCEEDED = 15
     CANCELED = 16
 
-    @property
-    def is_terminal(self) -> bool:
-        """True when the model will not change any more."""
-        return self in (ModelStatus.FAILED, ModelStatus.MAP_SUCCEEDED,
-                        ModelStatus.REQUEST_RESOURCE_FAILED, ModelStatus.SUCCEEDED,
-                        ModelStatus.CANCELED)
 
-    @property
-    def is_success(self) -> bool:
-        """True for the two "reconstruction succeeded" states."""
-        return self in (ModelStatus.MAP_SUCCEEDED, ModelStatus.SUCCEEDED)
-
-
-class ZipStatus(_UnknownIntEnum):
+class ZipStatus(_LifecycleEnum):
     """FlightHub 2 ``zip_status`` of a finished model's download archive."""
 
     UNKNOWN = -1
@@ -148,10 +140,19 @@ class ZipStatus(_UnknownIntEnum):
     FINISHED = 2
     FAILED = 3
 
-    @property
-    def is_terminal(self) -> bool:
-        """True when zipping finished or failed."""
-        return self in (ZipStatus.FINISHED, ZipStatus.FAILED)
+
+# (terminal members, successful members) of each status enum. Two FlightHub 2 states
+# count as success: MAP_SUCCEEDED ends a 2D model, SUCCEEDED any other.
+_ENDS: dict[type[_LifecycleEnum], tuple[frozenset[Any], frozenset[Any]]] = {
+    TerraJobStatus: (frozenset({TerraJobStatus.STOPPED, TerraJobStatus.FINISHED,
+                                TerraJobStatus.FAILED}),
+                     frozenset({TerraJobStatus.FINISHED})),
+    ModelStatus: (frozenset({ModelStatus.FAILED, ModelStatus.MAP_SUCCEEDED,
+                             ModelStatus.REQUEST_RESOURCE_FAILED, ModelStatus.SUCCEEDED,
+                             ModelStatus.CANCELED}),
+                  frozenset({ModelStatus.MAP_SUCCEEDED, ModelStatus.SUCCEEDED})),
+    ZipStatus: (frozenset({ZipStatus.FINISHED, ZipStatus.FAILED}), frozenset({ZipStatus.FINISHED})),
+}
 
 
 class ResourceStatus(_UnknownIntEnum):
