@@ -280,6 +280,19 @@ class Settings:
             values["fh2_region"] = values["fh2_region"].lower()
         return cls(profile=name, sources=sources, **values)
 
+    @classmethod
+    def for_client(cls, settings: Settings | None = None, **given: Any) -> Settings:
+        """What an API client runs with: ``settings`` (else :meth:`load`) with the keyword
+        arguments its caller gave (the non-``None`` ``given`` values) put over it.
+
+        Raises:
+            ConfigError: as :meth:`load`, or a ``given`` value that fails validation.
+        """
+        given = {k: v for k, v in given.items() if v is not None}
+        if settings is None:
+            return cls.load(**given)
+        return dataclasses.replace(settings, **given) if given else settings
+
     # ----------------------------------------------------------------- derived
 
     @property

@@ -26,7 +26,6 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -58,9 +57,9 @@ class DemoResult:
 
 
 def _iso(ts: float | None) -> str:
-    if not ts:
-        return ""
-    return datetime.fromtimestamp(ts, timezone.utc).replace(microsecond=0).isoformat()
+    from terranb.report.runcard import utc_iso
+
+    return utc_iso(ts) if ts else ""
 
 
 class _Progress:

@@ -91,9 +91,11 @@ def _dumps(obj: Any) -> str:
 # --------------------------------------------------------------------------- parameter sets
 
 
-def _p(wire: str, kind: str, **spec: Any) -> Any:
-    """A parameter field: ``None`` by default; ``wire`` is its JSON name."""
-    return field(default=None, metadata={"wire": wire, "kind": kind, **spec})
+def _p(kind: str, *, wire: str | None = None, **spec: Any) -> Any:
+    """A parameter field of ``kind``: ``None`` by default; its JSON name is the attribute's
+    unless ``wire`` names another (DJI spells a few with capitals: ``SfM_method``)."""
+    return field(default=None, metadata={"kind": kind, **({"wire": wire} if wire else {}),
+                                         **spec})
 
 
 _COMMON_ORDER = (
@@ -114,20 +116,19 @@ class _JobParams:
     _own_order: ClassVar[tuple[str, ...]] = ()
     _tail_order: ClassVar[tuple[str, ...]] = ()
 
-    sfm_method: str | None = _p("SfM_method", "choice", choices=("GLOBAL", "INCREMENTAL"))
-    sfm_feature_quantity_level: int | None = _p("sfm_feature_quantity_level", "enum",
-                                                choices=(1, 2, 3))
-    use_image_position: bool | None = _p("use_image_position", "bool")
-    generate_blocks_exchange_xml: bool | None = _p("generate_blocks_exchange_xml", "bool")
-    blocks_exchange_xml_geo_desc: GeoDesc | None = _p("blocks_exchange_xml_geo_desc", "geo")  # noqa: RUF009
-    output_pointcloud: bool | None = _p("output_pointcloud", "bool")
-    generate_pnts: bool | None = _p("generate_pnts", "bool")
-    generate_las: bool | None = _p("generate_las", "bool")
-    generate_point_s3mb: bool | None = _p("generate_point_s3mb", "bool")
-    generate_point_ply: bool | None = _p("generate_point_ply", "bool")
-    generate_pcd: bool | None = _p("generate_pcd", "bool")
-    merge_point: bool | None = _p("merge_point", "bool")
-    output_geo_desc: GeoDesc | None = _p("output_geo_desc", "geo")  # noqa: RUF009
+    sfm_method: str | None = _p("choice", wire="SfM_method", choices=("GLOBAL", "INCREMENTAL"))
+    sfm_feature_quantity_level: int | None = _p("enum", choices=(1, 2, 3))
+    use_image_position: bool | None = _p("bool")
+    generate_blocks_exchange_xml: bool | None = _p("bool")
+    blocks_exchange_xml_geo_desc: GeoDesc | None = _p("geo")  # noqa: RUF009
+    output_pointcloud: bool | None = _p("bool")
+    generate_pnts: bool | None = _p("bool")
+    generate_las: bool | None = _p("bool")
+    generate_point_s3mb: bool | None = _p("bool")
+    generate_point_ply: bool | None = _p("bool")
+    generate_pcd: bool | None = _p("bool")
+    merge_point: bool | None = _p("bool")
+    output_geo_desc: GeoDesc | None = _p("geo")  # noqa: RUF009
     predefine_aoi: PredefineAOI | None = None
     export: ExportParameter | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -140,7 +141,7 @@ class _JobParams:
             value = getattr(self, f.name)
             if value is None:
                 continue
-            wire = f.metadata["wire"]
+            wire = f.metadata.get("wire", f.name)
             if kind == "bool":
                 if not isinstance(value, bool):
                     raise ValidationError(f"{wire} must be true or false, not {value!r}")
@@ -187,8 +188,8 @@ class _JobParams:
 
     @classmethod
     def _wire_names(cls) -> dict[str, str]:
-        return {f.name: f.metadata["wire"] for f in dataclasses.fields(cls)
-                if "wire" in f.metadata}
+        return {f.name: f.metadata.get("wire", f.name) for f in dataclasses.fields(cls)
+                if "kind" in f.metadata}
 
     @classmethod
     def _wire(cls, name: str) -> str:
@@ -284,12 +285,12 @@ class Params2D(_JobParams):
     _own_order: ClassVar[tuple[str, ...]] = (
         "map_mode", "quality_level", "use_wallis", "use_dehaze", "use_gcj02", "dom_tile_size")
 
-    map_mode: int | None = _p("map_mode", "enum", choices=(0, 1, 2))
-    quality_level: int | None = _p("quality_level", "enum", choices=(1, 2, 3))
-    use_wallis: bool | None = _p("use_Wallis", "bool")
-    use_dehaze: bool | None = _p("use_Dehaze", "bool")
-    use_gcj02: bool | None = _p("use_gcj02", "bool")
-    dom_tile_size: int | None = _p("dom_tile_size", "int")
+    map_mode: int | None = _p("enum", choices=(0, 1, 2))
+    quality_level: int | None = _p("enum", choices=(1, 2, 3))
+    use_wallis: bool | None = _p("bool", wire="use_Wallis")
+    use_dehaze: bool | None = _p("bool", wire="use_Dehaze")
+    use_gcj02: bool | None = _p("bool")
+    dom_tile_size: int | None = _p("int")
 
     def _check(self) -> None:
         size = self.dom_tile_size
@@ -317,22 +318,22 @@ class Params3D(_JobParams):
         "quality_level", "global_min_depth", "output_ply_with_normals",
         "ply_with_normals_level", "stereo_mode", "usable_memory_gb")
 
-    output_mesh: bool | None = _p("output_mesh", "bool")
-    generate_ply: bool | None = _p("generate_ply", "bool")
-    generate_obj: bool | None = _p("generate_obj", "bool")
-    generate_b3dm: bool | None = _p("generate_b3dm", "bool")
-    generate_osgb: bool | None = _p("generate_osgb", "bool")
-    generate_s3mb: bool | None = _p("generate_s3mb", "bool")
-    generate_i3s: bool | None = _p("generate_i3s", "bool")
-    water_refine: bool | None = _p("water_refine", "bool")
-    model_simplify: float | None = _p("model_simplify", "number", min=0.05, max=1.0)
-    cut_aoi: bool | None = _p("cut_AOI", "bool")
-    quality_level: int | None = _p("quality_level", "enum", choices=(1, 2, 3))
-    global_min_depth: float | None = _p("global_min_depth", "number")
-    output_ply_with_normals: bool | None = _p("output_ply_with_normals", "bool")
-    ply_with_normals_level: int | None = _p("ply_with_normals_level", "int")
-    stereo_mode: bool | None = _p("stereo_mode", "bool")
-    usable_memory_gb: float | None = _p("usable_memory_GB", "number", positive=True)
+    output_mesh: bool | None = _p("bool")
+    generate_ply: bool | None = _p("bool")
+    generate_obj: bool | None = _p("bool")
+    generate_b3dm: bool | None = _p("bool")
+    generate_osgb: bool | None = _p("bool")
+    generate_s3mb: bool | None = _p("bool")
+    generate_i3s: bool | None = _p("bool")
+    water_refine: bool | None = _p("bool")
+    model_simplify: float | None = _p("number", min=0.05, max=1.0)
+    cut_aoi: bool | None = _p("bool", wire="cut_AOI")
+    quality_level: int | None = _p("enum", choices=(1, 2, 3))
+    global_min_depth: float | None = _p("number")
+    output_ply_with_normals: bool | None = _p("bool")
+    ply_with_normals_level: int | None = _p("int")
+    stereo_mode: bool | None = _p("bool")
+    usable_memory_gb: float | None = _p("number", wire="usable_memory_GB", positive=True)
 
     def _check(self) -> None:
         on = [self._wire(n) for n in _MESH_FLAGS if getattr(self, n) is True]
@@ -363,23 +364,22 @@ class ParamsLidar(_JobParams):
     _tail_order: ClassVar[tuple[str, ...]] = (
         "ground_extract", *_GROUND_PARAMS, "generate_dem", "dem_resolution", "lidar_files")
 
-    colorize_point: bool | None = _p("colorize_point", "bool")
-    lpp_optimise: bool | None = _p("lpp_optimise", "bool")
-    refine_calibrate: float | None = _p("refine_calibrate", "number")
-    lidar_point_max_distance: float | None = _p("lidar_point_max_distance", "number",
-                                                positive=True)
-    smooth_point: bool | None = _p("smooth_point", "bool")
-    sample_distance: float | None = _p("sample_distance", "number", positive=True)
-    output_height_offset: float | None = _p("output_height_offset", "number")
-    quality_level: int | None = _p("quality_level", "enum", choices=(1, 2, 3))
-    ground_extract: bool | None = _p("ground_extract", "bool")
-    scene_type: int | None = _p("scene_type", "enum", choices=(0, 1, 2))
-    max_size_building: float | None = _p("max_size_building", "number", positive=True)
-    iter_dist: float | None = _p("iter_dist", "number", positive=True)
-    iter_angle: float | None = _p("iter_angle", "number", positive=True)
-    generate_dem: bool | None = _p("generate_dem", "bool")
-    dem_resolution: float | None = _p("dem_resolution", "number", positive=True)
-    lidar_files: Any = _p("lidar_files", "any")  # noqa: RUF009
+    colorize_point: bool | None = _p("bool")
+    lpp_optimise: bool | None = _p("bool")
+    refine_calibrate: float | None = _p("number")
+    lidar_point_max_distance: float | None = _p("number", positive=True)
+    smooth_point: bool | None = _p("bool")
+    sample_distance: float | None = _p("number", positive=True)
+    output_height_offset: float | None = _p("number")
+    quality_level: int | None = _p("enum", choices=(1, 2, 3))
+    ground_extract: bool | None = _p("bool")
+    scene_type: int | None = _p("enum", choices=(0, 1, 2))
+    max_size_building: float | None = _p("number", positive=True)
+    iter_dist: float | None = _p("number", positive=True)
+    iter_angle: float | None = _p("number", positive=True)
+    generate_dem: bool | None = _p("bool")
+    dem_resolution: float | None = _p("number", positive=True)
+    lidar_files: Any = _p("any")  # noqa: RUF009
 
     def _check(self) -> None:
         if self.quality_level is not None and self.sample_distance is not None:

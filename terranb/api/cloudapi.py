@@ -16,7 +16,6 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -135,11 +134,9 @@ class CloudApiClient(Closable):
         now: Callable[[], float] = time.time,
         **transport: Unpack[Transport],
     ) -> None:
-        given: dict[str, Any] = {"cloudapi_base_url": base_url, "cloudapi_username": username,
-                 "cloudapi_password": password, "cloudapi_workspace_id": workspace_id}
-        given = {k: v for k, v in given.items() if v is not None}
-        settings = (Settings.load(**given) if settings is None
-                    else dataclasses.replace(settings, **given) if given else settings)
+        settings = Settings.for_client(
+            settings, cloudapi_base_url=base_url, cloudapi_username=username,
+            cloudapi_password=password, cloudapi_workspace_id=workspace_id)
         if not settings.cloudapi_base_url:
             raise ConfigError("Cloud API base URL missing: pass base_url= or set "
                               "TERRANB_CLOUDAPI_BASE_URL")

@@ -192,12 +192,10 @@ class FlightHubClient(Closable):
         request_id: Callable[[], str] = _uuid4,
         **transport: Unpack[Transport],
     ) -> None:
-        given: dict[str, Any] = {"fh2_user_token": user_token, "fh2_project_uuid": project_uuid,
-                 "fh2_base_url": base_url, "fh2_region": region,
-                 "fh2_api_version": api_version, "language": language}
-        given = {k: v for k, v in given.items() if v is not None}
-        settings = (Settings.load(**given) if settings is None
-                    else dataclasses.replace(settings, **given) if given else settings)
+        settings = Settings.for_client(
+            settings, fh2_user_token=user_token, fh2_project_uuid=project_uuid,
+            fh2_base_url=base_url, fh2_region=region, fh2_api_version=api_version,
+            language=language)
         self.settings = settings_without_secrets(settings)  # the secrets live in Secrets
         token, self.project_uuid = settings.require_flighthub()
         self._token = Secret(token)  # the organisation key; revealed only into the header
@@ -302,7 +300,7 @@ class FlightHubClient(Closable):
     def get_resource(self, resource_uuid: str) -> FlightHubResource:
         """``GET /open_model/resource/{uuid}``."""
         data = self.call("GET", f"/open_model/resource/{resource_uuid}")
-        return FlightHubResource.from_api(data if isinstance(data, Mapping) else {})
+        return FlightHubResource.from_api(data)
 
     def delete_resource(self, resource_uuid: str) -> None:
         """``DELETE /open_model/resource/{uuid}``."""
@@ -344,7 +342,7 @@ class FlightHubClient(Closable):
     def get_model(self, model_uuid: str) -> Model:
         """``GET /open_model/models/{uuid}``."""
         data = self.call("GET", f"/open_model/models/{model_uuid}")
-        model = Model.from_api(data if isinstance(data, Mapping) else {})
+        model = Model.from_api(data)
         if not model.model_uuid:
             model = dataclasses.replace(model, model_uuid=model_uuid)
         return model

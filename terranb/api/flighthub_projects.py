@@ -169,7 +169,7 @@ class FlightTasksApi(_Area):
     def get(self, task_uuid: str) -> FlightTask:
         """``GET /flight-task/{uuid}`` (with ``folder_info``)."""
         data = self._get(f"/flight-task/{_seg(task_uuid, 'task_uuid')}")
-        task = FlightTask.from_api(data if isinstance(data, Mapping) else {})
+        task = FlightTask.from_api(data)
         return task if task.uuid else FlightTask.from_api({**task.raw, "uuid": task_uuid})
 
     def media(self, task_uuid: str) -> builtins.list[TaskMedia]:
@@ -188,7 +188,7 @@ class MapModelsApi(_Area):
     def get(self, model_id: int | str) -> MapModel:
         """``GET /model/{id}`` with download ``url`` and ``preview_url``."""
         data = self._get(f"/model/{_seg(model_id, 'model_id')}")
-        model = MapModel.from_api(data if isinstance(data, Mapping) else {})
+        model = MapModel.from_api(data)
         return model if model.id else MapModel.from_api({**model.raw, "id": model_id})
 
     def create(self, *, name: str, task_folder_id: int, wkt: str,

@@ -22,12 +22,11 @@ Example:
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from terranb.api.wire_fields import WireFields, WireModel, parse_time, short_id
+from terranb.api.wire_fields import RawWireModel, WireFields, parse_time, short_id
 
 __all__ = [
     "File",
@@ -63,7 +62,21 @@ class _UnknownIntEnum(enum.IntEnum):
             return cls(-1)
 
 
-class TerraJobStatus(_UnknownIntEnum):
+class _LifecycleEnum(_UnknownIntEnum):
+    """A status enum whose end states are listed once, in ``_ENDS`` below the enums."""
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the value can no longer change."""
+        return self in _ENDS[type(self)][0]
+
+    @property
+    def is_success(self) -> bool:
+        """True for an end that succeeded (what it made can be downloaded)."""
+        return self in _ENDS[type(self)][1]
+
+
+class TerraJobStatus(_LifecycleEnum):
     """TerraAPI job status (protocol.md §1.7). Terminal: STOPPED, FINISHED, FAILED."""
 
     UNKNOWN = -1
@@ -75,16 +88,6 @@ class TerraJobStatus(_UnknownIntEnum):
     STOPPED = 5
     FINISHED = 6
     FAILED = 7
-
-    @property
-    def is_terminal(self) -> bool:
-        """True once the job can no longer change (stopped, finished or failed)."""
-        return self in (TerraJobStatus.STOPPED, TerraJobStatus.FINISHED, TerraJobStatus.FAILED)
-
-    @property
-    def is_success(self) -> bool:
-        """True when the job finished and its outputs can be downloaded."""
-        return self is TerraJobStatus.FINISHED
 
     @property
     def can_stop(self) -> bool:
@@ -112,7 +115,7 @@ class ModelType(_UnknownIntEnum):
     LIDAR = 4
 
 
-class ModelStatus(_UnknownIntEnum):
+class ModelStatus(_LifecycleEnum):
     """FlightHub 2 ``model_status`` / start ``status`` (protocol.md §3.5).
 
     ``MAP_SUCCEEDED`` (9) is treated as a successful end state for 2D models.
@@ -127,20 +130,8 @@ class ModelStatus(_UnknownIntEnum):
     SUCCEEDED = 15
     CANCELED = 16
 
-    @property
-    def is_terminal(self) -> bool:
-        """True when the model will not change any more."""
-        return self in (ModelStatus.FAILED, ModelStatus.MAP_SUCCEEDED,
-                        ModelStatus.REQUEST_RESOURCE_FAILED, ModelStatus.SUCCEEDED,
-                        ModelStatus.CANCELED)
 
-    @property
-    def is_success(self) -> bool:
-        """True for the two "reconstruction succeeded" states."""
-        return self in (ModelStatus.MAP_SUCCEEDED, ModelStatus.SUCCEEDED)
-
-
-class ZipStatus(_UnknownIntEnum):
+class ZipStatus(_LifecycleEnum):
     """FlightHub 2 ``zip_status`` of a finished model's download archive."""
 
     UNKNOWN = -1
@@ -149,10 +140,19 @@ class ZipStatus(_UnknownIntEnum):
     FINISHED = 2
     FAILED = 3
 
-    @property
-    def is_terminal(self) -> bool:
-        """True when zipping finished or failed."""
-        return self in (ZipStatus.FINISHED, ZipStatus.FAILED)
+
+# (terminal members, successful members) of each status enum. Two FlightHub 2 states
+# count as success: MAP_SUCCEEDED ends a 2D model, SUCCEEDED any other.
+_ENDS: dict[type[_LifecycleEnum], tuple[frozenset[Any], frozenset[Any]]] = {
+    TerraJobStatus: (frozenset({TerraJobStatus.STOPPED, TerraJobStatus.FINISHED,
+                                TerraJobStatus.FAILED}),
+                     frozenset({TerraJobStatus.FINISHED})),
+    ModelStatus: (frozenset({ModelStatus.FAILED, ModelStatus.MAP_SUCCEEDED,
+                             ModelStatus.REQUEST_RESOURCE_FAILED, ModelStatus.SUCCEEDED,
+                             ModelStatus.CANCELED}),
+                  frozenset({ModelStatus.MAP_SUCCEEDED, ModelStatus.SUCCEEDED})),
+    ZipStatus: (frozenset({ZipStatus.FINISHED, ZipStatus.FAILED}), frozenset({ZipStatus.FINISHED})),
+}
 
 
 class ResourceStatus(_UnknownIntEnum):
@@ -165,6 +165,16 @@ class ResourceStatus(_UnknownIntEnum):
 
 
 # --------------------------------------------------------------------------- TerraAPI
+
+
+@dataclass(frozen=True)
+class _TerraRecord(RawWireModel):
+    """What every TerraAPI object shares: camelCase keys and its creation / update times."""
+
+    _camel = True
+
+    created_at: datetime | None = field(default=None, kw_only=True)
+    updated_at: datetime | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -181,10 +191,8 @@ class Page:
 
 
 @dataclass(frozen=True)
-class Resource(WireModel):
+class Resource(_TerraRecord):
     """A TerraAPI resource: a set of files (an upload, or a job's output)."""
-
-    _camel = True
 
     uuid: str
     name: str = ""
@@ -196,10 +204,6 @@ class Resource(WireModel):
     revisable: bool | None = None
     download_used_time: float | None = None
     upload_used_time: float | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __repr__(self) -> str:
         return (f"Resource({short_id(self.uuid)!r}, {self.name!r}, type={self.type!r}, "
@@ -207,7 +211,7 @@ class Resource(WireModel):
 
 
 @dataclass(frozen=True)
-class ResourceDetail(WireModel):
+class ResourceDetail(RawWireModel):
     """``GET /v2/resources/{uuid}``: the resource plus its file and job uuids."""
 
     _camel = True
@@ -216,8 +220,6 @@ class ResourceDetail(WireModel):
     file_uuids: tuple[str, ...] = ()
     input_job_uuids: tuple[str, ...] = ()
     output_job_uuids: tuple[str, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def uuid(self) -> str:
@@ -226,8 +228,7 @@ class ResourceDetail(WireModel):
 
     @classmethod
     def _given(cls, fields: WireFields) -> dict[str, Any]:
-        summary = fields.get("summary")
-        return {"summary": Resource.from_api(summary if isinstance(summary, Mapping) else {})}
+        return {"summary": Resource.from_api(fields.mapping("summary"))}
 
     def __repr__(self) -> str:
         return (f"ResourceDetail({short_id(self.uuid)!r}, {self.summary.name!r}, "
@@ -235,10 +236,8 @@ class ResourceDetail(WireModel):
 
 
 @dataclass(frozen=True)
-class File(WireModel):
+class File(_TerraRecord):
     """A TerraAPI file; ``name`` is its relative path, ``url`` a presigned GET URL."""
-
-    _camel = True
 
     uuid: str
     name: str = ""
@@ -247,10 +246,6 @@ class File(WireModel):
     url: str = ""
     meta: str = ""
     position: dict[str, float] | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __repr__(self) -> str:
         # The url is a presigned credential-bearing link: never shown.
@@ -259,10 +254,8 @@ class File(WireModel):
 
 
 @dataclass(frozen=True)
-class Job(WireModel):
+class Job(_TerraRecord):
     """A TerraAPI reconstruction job (protocol.md §1.6)."""
-
-    _camel = True
 
     uuid: str
     name: str = ""
@@ -275,13 +268,9 @@ class Job(WireModel):
     output_resource_uuid: str = ""
     started_at: datetime | None = None
     completed_at: datetime | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
     parameters: str = ""
     meta: str = ""
     pixels: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def is_terminal(self) -> bool:

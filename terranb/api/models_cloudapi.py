@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from terranb.api.wire_fields import WireModel, short_id
+from terranb.api.wire_fields import RawWireModel, WireModel, short_id
 
 __all__ = ["CloudUser", "MediaFile"]
 
@@ -23,7 +23,6 @@ class CloudUser(WireModel):
     mqtt_password: str = field(default="", repr=False)
     access_token: str = field(default="", repr=False)
     mqtt_addr: str = ""
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready view without the secrets (used by the CLI)."""
@@ -39,7 +38,7 @@ class CloudUser(WireModel):
 
 
 @dataclass(frozen=True)
-class MediaFile(WireModel):
+class MediaFile(RawWireModel):
     """One Cloud API media file (``MediaFileDTO``)."""
 
     file_id: str
@@ -53,8 +52,6 @@ class MediaFile(WireModel):
     fingerprint: str = ""
     create_time: datetime | None = None
     job_id: str = ""
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __repr__(self) -> str:
         return f"MediaFile({short_id(self.file_id)!r}, {self.file_name!r}, drone={self.drone!r})"

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from terranb.api.wire_fields import WireFields, WireModel, number, text
+from terranb.api.wire_fields import RawWireModel, WireFields, number, text
 
 __all__ = ["FlightTask", "MapModel", "Project", "SystemStatus", "TaskMedia", "items_of"]
 
@@ -48,7 +48,7 @@ class SystemStatus:
 
 
 @dataclass(frozen=True)
-class Project(WireModel):
+class Project(RawWireModel):
     """A project of the organization (``GET /project``)."""
 
     uuid: str
@@ -58,19 +58,16 @@ class Project(WireModel):
     updated_at: int = 0
     latitude: float | None = None
     longitude: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def _given(cls, fields: WireFields) -> dict[str, Any]:
-        centre = fields.get("project_work_center_point") or {}
-        centre = centre if isinstance(centre, Mapping) else {}
+        centre = fields.mapping("project_work_center_point")
         return {"latitude": number(centre.get("latitude")),
                 "longitude": number(centre.get("longitude"))}
 
 
 @dataclass(frozen=True)
-class FlightTask(WireModel):
+class FlightTask(RawWireModel):
     """A flight task: an item of ``/flight-task/list`` or ``/flight-task/{uuid}``.
 
     ``folder_id`` is the media folder ``POST /model/create`` takes as
@@ -89,13 +86,10 @@ class FlightTask(WireModel):
     expected_file_count: int | None = None
     uploaded_file_count: int | None = None
     media_upload_status: str = ""
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def _given(cls, fields: WireFields) -> dict[str, Any]:
-        info = fields.get("folder_info") or {}
-        info = info if isinstance(info, Mapping) else {}
+        info = fields.mapping("folder_info")
         folder = fields.get("folder_id")
         if folder is None:
             folder = info.get("folder_id")
@@ -106,7 +100,7 @@ class FlightTask(WireModel):
 
 
 @dataclass(frozen=True)
-class MapModel(WireModel):
+class MapModel(RawWireModel):
     """A model on the project map (``/model``, ``/model/{id}``).
 
     Attributes:
@@ -129,8 +123,6 @@ class MapModel(WireModel):
     status: str = ""
     progress: float = 0.0
     message: str = ""
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def state(self) -> str:
@@ -141,7 +133,7 @@ class MapModel(WireModel):
 
 
 @dataclass(frozen=True)
-class TaskMedia(WireModel):
+class TaskMedia(RawWireModel):
     """One media file a flight task produced (``/flight-task/{uuid}/media``).
 
     ``original_url`` is a presigned GET of the full file (it supports HTTP Range
@@ -156,8 +148,6 @@ class TaskMedia(WireModel):
     preview_url: str = field(default="", repr=False)
     original_url: str = field(default="", repr=False)
     create_at: str = ""
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def is_photo(self) -> bool:

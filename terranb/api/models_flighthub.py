@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from terranb.api.models import ModelStatus, ModelType, ResourceStatus, ZipStatus
-from terranb.api.wire_fields import WireFields, WireModel, short_id, text
+from terranb.api.wire_fields import RawWireModel, WireFields, WireModel, short_id, text
 
 __all__ = ["FlightHubResource", "Model", "ModelRef", "UploadCallbackResult"]
 
@@ -19,14 +19,13 @@ class ModelRef(WireModel):
     uuid: str
     status: ModelStatus = ModelStatus.UNKNOWN
     sub_error_code: int = 0
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __repr__(self) -> str:
         return f"ModelRef({short_id(self.uuid)!r}, {self.status.name})"
 
 
 @dataclass(frozen=True)
-class Model(WireModel):
+class Model(RawWireModel):
     """A FlightHub 2 open model (details, or an item of ``running``)."""
 
     model_uuid: str
@@ -39,8 +38,6 @@ class Model(WireModel):
     zip_status: ZipStatus = ZipStatus.UNKNOWN
     zip_progress: int = 0
     zip_file_key: str = ""
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def uuid(self) -> str:
@@ -64,15 +61,13 @@ class Model(WireModel):
 
 
 @dataclass(frozen=True)
-class FlightHubResource(WireModel):
+class FlightHubResource(RawWireModel):
     """A FlightHub 2 open-modeling resource (``GET /open_model/resource/{uuid}``)."""
 
     resource_uuid: str
     status: ResourceStatus = ResourceStatus.UNKNOWN
     resource_size: int = 0
     file_names: tuple[str, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def uuid(self) -> str:
@@ -91,7 +86,6 @@ class UploadCallbackResult(WireModel):
     resource_uuid: str
     upload_count: int = 0
     file_name_list: tuple[str, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def merge(cls, parts: Iterable[UploadCallbackResult]) -> UploadCallbackResult:

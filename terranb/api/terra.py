@@ -231,17 +231,9 @@ class TerraClient(Closable):
         use_x_date: bool = False,
         **transport: Unpack[Transport],
     ) -> None:
-        if settings is None:
-            settings = Settings.load(app_key=app_key, secret_key=secret_key, base_url=base_url,
-                                     region=region, s3_endpoint_url=s3_endpoint_url)
-        else:
-            pairs = (("app_key", app_key), ("secret_key", secret_key), ("base_url", base_url),
-                     ("region", region), ("s3_endpoint_url", s3_endpoint_url))
-            overrides: dict[str, Any] = {k: v for k, v in pairs if v is not None}
-            if overrides:
-                import dataclasses
-
-                settings = dataclasses.replace(settings, **overrides)
+        settings = Settings.for_client(settings, app_key=app_key, secret_key=secret_key,
+                                       base_url=base_url, region=region,
+                                       s3_endpoint_url=s3_endpoint_url)
         self.settings = settings_without_secrets(settings)  # the secrets live in Secrets
         app, secret = settings.require_terra()
         # The SK lives in a Secret (masked repr, registered for the log filter); only

@@ -124,7 +124,7 @@ class ResourcesAPI(_Endpoint):
             payload["files"] = list(files)
         data = self._c.call("POST", "/v2/resources", json_body=payload,
                             headers={"Return-Detail": "true"}, idempotent=False)
-        return Resource.from_api(data if isinstance(data, Mapping) else {})
+        return Resource.from_api(data)
 
     def list(self, *, search: str | None = None, uuids: Sequence[str] | None = None,
              type: str | None = None, page_size: int = DEFAULT_PAGE_SIZE,
@@ -136,7 +136,7 @@ class ResourcesAPI(_Endpoint):
     def get(self, uuid: str) -> ResourceDetail:
         """``GET /v2/resources/{uuid}`` -> summary plus file and job uuids."""
         data = self._c.call("GET", f"/v2/resources/{uuid}")
-        return ResourceDetail.from_api(data if isinstance(data, Mapping) else {})
+        return ResourceDetail.from_api(data)
 
     def delete(self, uuid: str, delete_mode: int = 0) -> None:
         """``DELETE /v2/resources/{uuid}?deleteMode=N``.
@@ -164,7 +164,7 @@ class FilesAPI(_Endpoint):
     def get(self, uuid: str) -> File:
         """``GET /v2/files/{uuid}`` -> File with its download ``url`` (``\\u0026`` decoded)."""
         data = self._c.call("GET", f"/v2/files/{uuid}")
-        return File.from_api(data if isinstance(data, Mapping) else {})
+        return File.from_api(data)
 
     def delete(self, uuid: str) -> None:
         """``DELETE /v2/files/{uuid}``."""
@@ -181,7 +181,7 @@ class JobsAPI(_Endpoint):
             payload["meta"] = meta
         data = self._c.call("POST", "/v2/jobs", json_body=payload,
                             headers={"Return-Detail": "true"}, idempotent=False)
-        return Job.from_api(data if isinstance(data, Mapping) else {})
+        return Job.from_api(data)
 
     def list(self, *, search: str | None = None, uuids: Sequence[str] | None = None,
              type: int | str | JobType | None = None, status: int | None = None,
@@ -198,7 +198,7 @@ class JobsAPI(_Endpoint):
     def get(self, uuid: str) -> Job:
         """``GET /v2/jobs/{uuid}`` -> Job."""
         data = self._c.call("GET", f"/v2/jobs/{uuid}")
-        return Job.from_api(data if isinstance(data, Mapping) else {})
+        return Job.from_api(data)
 
     def start(self, uuid: str, type: int | str | JobType, resource_uuid: str,
               parameters: Any, *, output_resource_uuid: str | None = None) -> Job:

@@ -20,8 +20,10 @@ An absent key or a JSON ``null`` gives the field's default (``X | None`` fields
 therefore stay ``None``). The wire key is the attribute name (FlightHub 2 and the
 Cloud API are snake_case) or, for TerraAPI (``camel = True``), its camelCase,
 matched case-insensitively as DJI's Go backend does (protocol.md §1.9). Keys no
-field reads are kept in ``extra`` and the decoded dict in ``raw`` (where the model
-has those fields), so a newer server does not break an older client.
+field reads are kept in ``extra`` and, for a :class:`RawWireModel`, the decoded dict
+in ``raw``, so a newer server does not break an older client. Both are declared once,
+here, as keyword-only fields (so a model's own fields keep their order in its
+constructor).
 """
 
 from __future__ import annotations
@@ -35,7 +37,10 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, TypeVar
 
-__all__ = ["WireFields", "WireModel", "from_wire", "number", "parse_time", "short_id", "text"]
+__all__ = [
+    "RawWireModel", "WireFields", "WireModel", "from_wire", "number", "parse_time", "short_id",
+    "text",
+]
 
 _T = TypeVar("_T")
 _M = TypeVar("_M", bound="WireModel")
@@ -58,6 +63,11 @@ class WireFields:
         self.used.add(key)
         value = self.data[key]
         return default if value is None else value
+
+    def mapping(self, name: str) -> Mapping[str, Any]:
+        """The JSON object at ``name``; empty when it is absent, ``null`` or not an object."""
+        value = self.get(name)
+        return value if isinstance(value, Mapping) else {}
 
     def extra(self) -> dict[str, Any]:
         """The keys nobody read."""
@@ -203,21 +213,39 @@ def from_wire(cls: type[_T], fields: WireFields, camel: bool = False, **given: A
     return cls(**values, **given)
 
 
+@dataclasses.dataclass(frozen=True)
 class WireModel:
     """Base of the API models: ``from_api`` reads a wire dict by the field types.
 
     A model whose wire shape needs more than its field types (two spellings of one
     key, a nested object) overrides :meth:`_given` and returns those values.
+    ``extra`` holds the keys no field read.
     """
 
     _camel: ClassVar[bool] = False
 
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False, compare=False,
+                                              kw_only=True)
+
     @classmethod
-    def from_api(cls: type[_M], data: Mapping[str, Any] | None) -> _M:
-        """Build from the decoded JSON object the service answered."""
-        fields = WireFields(data, case_insensitive=cls._camel)
+    def from_api(cls: type[_M], data: Any) -> _M:
+        """Build from the decoded JSON object the service answered (anything else reads as
+        an empty object, so a ``null`` or malformed ``data`` gives the defaults)."""
+        fields = WireFields(data if isinstance(data, Mapping) else None,
+                            case_insensitive=cls._camel)
         return from_wire(cls, fields, cls._camel, **cls._given(fields))
 
     @classmethod
     def _given(cls, fields: WireFields) -> dict[str, Any]:
         return {}
+
+
+@dataclasses.dataclass(frozen=True)
+class RawWireModel(WireModel):
+    """A :class:`WireModel` that also keeps the whole decoded answer in ``raw``.
+
+    Not for an answer that carries secrets (the Cloud API login): ``raw`` would hold them.
+    """
+
+    raw: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False, compare=False,
+                                            kw_only=True)

@@ -38,8 +38,10 @@ def to_jsonable(obj: Any) -> Any:
     if hasattr(obj, "to_dict") and callable(obj.to_dict):
         return to_jsonable(obj.to_dict())
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)
-                if f.name != "raw"}
+        # keyword-only fields last: the API models inherit ``extra`` (and the TerraAPI ones
+        # their times) from a base, and a reader looks for the model's own fields first
+        fields = sorted(dataclasses.fields(obj), key=lambda f: bool(f.kw_only))
+        return {f.name: to_jsonable(getattr(obj, f.name)) for f in fields if f.name != "raw"}
     if isinstance(obj, enum.Enum):
         return obj.value
     if isinstance(obj, (datetime, date)):

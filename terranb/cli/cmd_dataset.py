@@ -71,8 +71,7 @@ def register(subparsers: Any) -> None:
                    help="job type the data set is meant for (default 2d)")
     p.add_argument("--bandwidth", type=_positive_float, metavar="MBIT",
                    help="upload speed in Mbit/s for the time estimate (default 50)")
-    p.add_argument("--ground-elevation", type=float,
-                   help="ground height in m for photos without RelativeAltitude (default: none)")
+    _add_ground_elevation(p)
 
     p = add_command(subparsers, "mosaic", _mosaic,
         help="quick direct-georeferenced orthomosaic (GeoTIFF + .tfw + .prj)",
@@ -82,6 +81,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("out", type=cli_path, help="output GeoTIFF")
     p.add_argument("--crs", help="output CRS, e.g. EPSG:32633 (default: UTM zone of the photos)")
     p.add_argument("--gsd", type=_positive_float, help="pixel size in CRS units (default: auto)")
+    _add_ground_elevation(p)
+
+
+def _add_ground_elevation(p: argparse.ArgumentParser) -> None:
+    # preflight and mosaic both place photos on the ground; one flag, one meaning
     p.add_argument("--ground-elevation", type=float,
                    help="ground height in m for photos without RelativeAltitude (default: none)")
 

@@ -24,15 +24,19 @@ def register(subparsers: Any) -> None:
                     description=__doc__.replace("``", ""))
     p.add_argument("target", help="job id (TerraAPI) or an http(s) URL of a COG/COPC/tileset.json")
     p.add_argument("--out", default=None, help="write the map/3D/byte-count page here (HTML)")
-    p.add_argument("--max-bytes", type=int, default=256 * 1024 * 1024,
-                   help="hard cap on bytes fetched (default 268435456 = 256 MiB)")
-    p.add_argument("--max-pixels", type=int, default=1_000_000,
-                   help="ortho preview pixel budget (default 1000000 pixels)")
-    p.add_argument("--max-points", type=int, default=250_000,
-                   help="point cloud preview size (default 250000 points)")
-    p.add_argument("--max-faces", type=int, default=200_000,
-                   help="tileset level face budget (default 200000 faces)")
+    for flag, default, text in _BUDGETS:
+        p.add_argument(flag, type=int, default=default, help=text)
     add_service_flags(p, ledger=True, backend=True)
+
+
+# The four budgets are options of one kind (a whole number capping what a preview reads);
+# each help names its default through argparse, so the text cannot drift from the value.
+_BUDGETS = (
+    ("--max-bytes", 256 * 1024 * 1024, "hard cap on bytes fetched (default %(default)s = 256 MiB)"),
+    ("--max-pixels", 1_000_000, "ortho preview pixel budget (default %(default)s pixels)"),
+    ("--max-points", 250_000, "point cloud preview size (default %(default)s points)"),
+    ("--max-faces", 200_000, "tileset level face budget (default %(default)s faces)"),
+)
 
 
 def _run(args: argparse.Namespace) -> int:

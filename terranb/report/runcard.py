@@ -29,7 +29,9 @@ from typing import Any
 
 from terranb._version import __version__
 
-__all__ = ["RUNCARD_NAME", "FileSum", "JobRecord", "RunCard", "file_checksums", "sha256_file"]
+__all__ = [
+    "RUNCARD_NAME", "FileSum", "JobRecord", "RunCard", "file_checksums", "sha256_file", "utc_iso",
+]
 
 RUNCARD_NAME = "runcard.json"
 _CHUNK = 1 << 20
@@ -124,8 +126,11 @@ class JobRecord:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+def utc_iso(ts: float | None = None) -> str:
+    """ISO-8601 UTC time to the second, of now or of unix time ``ts``: how run cards and
+    reports write their times."""
+    when = datetime.now(timezone.utc) if ts is None else datetime.fromtimestamp(ts, timezone.utc)
+    return when.replace(microsecond=0).isoformat()
 
 
 @dataclass
@@ -134,7 +139,7 @@ class RunCard:
 
     backend: str = ""
     service_url: str = ""
-    created_at: str = field(default_factory=_now)
+    created_at: str = field(default_factory=utc_iso)
     terranb_version: str = __version__
     python: str = field(default_factory=lambda: sys.version.split()[0])
     platform: str = field(default_factory=platform.platform)

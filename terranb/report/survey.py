@@ -29,14 +29,13 @@ import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import terranb.report.template as T
 from terranb.errors import ResultFormatError, ValidationError
 from terranb.report.readable import class_name, report_rows
-from terranb.report.runcard import RunCard, file_checksums
+from terranb.report.runcard import RunCard, file_checksums, utc_iso
 from terranb.report.runcard_html import runcard_section
 
 __all__ = ["ReportOptions", "ResultEntry", "build_report", "find_results", "report_html",
@@ -499,7 +498,7 @@ def report_html(results: str | os.PathLike[str], *, runcard: RunCard | None = No
         map_sec = T.section("map", "Map", f"<p class='warn'>map unavailable: {T.esc(str(exc))}</p>")
     step("3D views")
     views = _views_section(entries, opts)
-    generated = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    generated = utc_iso()
     accuracy = A.accuracy_section(entries, summary, checks, A.checks_label(opts.check_points),
                                   check_error)
     sections = [A.project_section(opts, generated), _overview(entries),

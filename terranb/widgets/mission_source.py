@@ -164,31 +164,18 @@ def check_mission(sw: Any) -> None:
     project, task = sw.mission.key()
     job_type = sw.job_type.value
     if not task:
-        sw.report = None
-        sw.submit_button.disabled = True
-        sw._say("choose a flight task first (press Load to list the projects' tasks)",
-                error=True)
+        sw._refuse_check("choose a flight task first (press Load to list the projects' tasks)")
         return
     if job_type not in ("2d", "3d"):
-        sw.report = None
-        sw.submit_button.disabled = True
-        sw._say(f"a dock mission's photos make a 2D or 3D map model, not {job_type}: choose "
-                "2D orthomosaic or 3D model", error=True)
+        sw._refuse_check(f"a dock mission's photos make a 2D or 3D map model, not {job_type}: "
+                         "choose 2D orthomosaic or 3D model")
         return
-    key = sw._key()
-    sw._busy = True
-    sw.check_button.disabled = True
-    sw.submit_button.disabled = True
-    sw.summary.value = "reading the photos' headers by HTTP Range ..."
+    key = sw._start_check("reading the photos' headers by HTTP Range ...")
 
     async def go() -> None:
         pre = await run_blocking(sw.ops_mission.preflight, project, task, job_type)
         sw.mission_preflight = pre
-        sw.report = pre.report
-        sw._checked_key = key
-        sw._busy = False
-        sw.check_button.disabled = False
-        sw._show_report(pre.report)
+        sw._finish_check(key, pre.report)
         sw.summary.value += (f" <small class='tnb-range-read'>{html.escape(pre.read_line())}"
                              "</small>")
 
@@ -200,22 +187,12 @@ def submit_mission(sw: Any) -> None:
     project, task = sw.mission.key()
     job_type = sw.job_type.value
     name = sw.name.value.strip()
-    sw._busy = True
-    sw.submit_button.disabled = True
-    sw.check_button.disabled = True
-    sw._say("starting a map model from the flight task's media (nothing is uploaded) ...")
+    sw._start_submit("starting a map model from the flight task's media (nothing is uploaded) ...")
 
     async def go() -> None:
         crs = sw.crs.value.strip() or await run_blocking(sw.ops_mission.crs, project, task)
         params = sw.ops.params(job_type, crs, sw.quality.value)
         job = await run_blocking(sw.ops_mission.submit, project, task, params, name)
-        sw.job = job
-        sw._busy = False
-        sw.check_button.disabled = False
-        sw._say(f"map model started on FlightHub 2 ({crs}):")
-        sw.status.value += f" <code class='tnb-job-uuid'>{html.escape(str(job.id))}</code>"
-        if sw.tracker is not None:
-            await sw.tracker.refresh_async(poll=False)
-            sw.tracker.start()
+        await sw._job_started(job, f"map model started on FlightHub 2 ({crs}):")
 
     spawn(go(), sw._report_error)

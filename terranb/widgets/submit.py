@@ -308,25 +308,41 @@ class SubmitWidget(StatusLine):
             return
         folder = Path(self.path.value).expanduser()
         if not folder.exists():
-            self.report = None
-            self.submit_button.disabled = True
-            self._say(f"{folder} does not exist: type a folder path or use Browse", error=True)
+            self._refuse_check(f"{folder} does not exist: type a folder path or use Browse")
             return
+        key = self._start_check("checking ...")
+
+        async def go() -> None:
+            self._finish_check(key, await run_blocking(self.ops.preflight, folder, key[1],
+                                                       key[2]))
+
+        spawn(go(), self._report_error)
+
+    # The folder check above and the dock mission's (mission_source.check_mission) share
+    # these three steps, so both leave the buttons and the checked key in the same state.
+
+    def _refuse_check(self, why: str) -> None:
+        """A check that cannot run: no report, no submit, and the reason shown as an error."""
+        self.report = None
+        self.submit_button.disabled = True
+        self._say(why, error=True)
+
+    def _start_check(self, note: str) -> tuple[str, ...]:
+        """Lock both buttons while a check runs, show ``note``; the key being checked."""
         key = self._key()
         self._busy = True
         self.check_button.disabled = True
         self.submit_button.disabled = True
-        self.summary.value = "checking ..."
+        self.summary.value = note
+        return key
 
-        async def go() -> None:
-            report = await run_blocking(self.ops.preflight, folder, key[1], key[2])
-            self.report = report
-            self._checked_key = key
-            self._busy = False
-            self.check_button.disabled = False
-            self._show_report(report)
-
-        spawn(go(), self._report_error)
+    def _finish_check(self, key: tuple[str, ...], report: Any) -> None:
+        """Keep the report of ``key``, unlock Check and show the findings."""
+        self.report = report
+        self._checked_key = key
+        self._busy = False
+        self.check_button.disabled = False
+        self._show_report(report)
 
     def _show_report(self, report: Any) -> None:
         n_err, n_warn = count_errors(report), count_warnings(report)
@@ -373,13 +389,10 @@ class SubmitWidget(StatusLine):
         folder = Path(self.path.value).expanduser()
         backend, job_type = self.backend.value, self.job_type.value
         name = self.name.value.strip() or f"{folder.name} {job_type}"
-        self._busy = True
-        self.submit_button.disabled = True
-        self.check_button.disabled = True
+        self._start_submit(f"uploading {folder.name} to {backend} ...")
         self.progress_box.layout.display = ""
         self._progress_event = None
         self._step_text = ""
-        self._say(f"uploading {folder.name} to {backend} ...")
 
         def on_progress(event: Any) -> None:
             # called from upload worker threads: keep the latest event only; the
@@ -400,19 +413,31 @@ class SubmitWidget(StatusLine):
             while not future.done():
                 self._draw_progress()
                 await asyncio.wait([future], timeout=0.2)
-            job = future.result()
             self._draw_progress(final=True)
-            self.job = job
-            self._busy = False
-            self.check_button.disabled = False
-            uuid = getattr(job, "id", None) or getattr(job, "uuid", None) or "?"
-            self._say(f"job started on {backend}:")
-            self.status.value += f" <code class='tnb-job-uuid'>{html.escape(str(uuid))}</code>"
-            if self.tracker is not None:
-                await self.tracker.refresh_async(poll=False)
-                self.tracker.start()
+            await self._job_started(future.result(), f"job started on {backend}:")
 
         spawn(go(), self._report_error)
+
+    # Shared with the dock mission's submit (mission_source.submit_mission).
+
+    def _start_submit(self, note: str) -> None:
+        """Lock both buttons while a submit runs and say what it does."""
+        self._busy = True
+        self.submit_button.disabled = True
+        self.check_button.disabled = True
+        self._say(note)
+
+    async def _job_started(self, job: Any, said: str) -> None:
+        """Keep the started ``job``, unlock Check, name its id and let the tracker follow it."""
+        self.job = job
+        self._busy = False
+        self.check_button.disabled = False
+        uuid = getattr(job, "id", None) or getattr(job, "uuid", None) or "?"
+        self._say(said)
+        self.status.value += f" <code class='tnb-job-uuid'>{html.escape(str(uuid))}</code>"
+        if self.tracker is not None:
+            await self.tracker.refresh_async(poll=False)
+            self.tracker.start()
 
     def _draw_progress(self, final: bool = False) -> None:
         if self._step_text and not final:

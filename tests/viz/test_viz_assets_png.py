@@ -13,7 +13,7 @@ from PIL import Image
 from terranb.errors import ValidationError
 from terranb.viz import _assets, _png
 
-# Must match terranb/viz/static/README.md (npm three@0.160.1 and leaflet@1.9.4, unmodified).
+# Must match terranb/viz/vendor/README.md (npm three@0.160.1 and leaflet@1.9.4, unmodified).
 VENDORED = {
     "three.min.js": "170c6789f43217c96b3170f4b42fafe135de7f7cd48497a4218f9757ee1d49fa",
     "leaflet.js": "db49d009c841f5ca34a888c96511ae936fd9f5533e90d8b2c4d57596f4e5641a",
@@ -29,15 +29,15 @@ VENDORED = {
 
 @pytest.mark.parametrize("name", sorted(VENDORED))
 def test_vendored_files_are_the_published_builds(name: str) -> None:
-    assert hashlib.sha256(_assets.read_static(name)).hexdigest() == VENDORED[name]
+    assert hashlib.sha256(_assets.read_vendored(name)).hexdigest() == VENDORED[name]
 
 
 def test_vendored_licences_present() -> None:
-    assert b"MIT" in _assets.read_static("three.LICENSE")
-    assert b"BSD 2-Clause" in _assets.read_static("leaflet.LICENSE")
-    readme = _assets.read_static("README.md").decode()
+    assert b"MIT" in _assets.read_vendored("three.LICENSE")
+    assert b"BSD 2-Clause" in _assets.read_vendored("leaflet.LICENSE")
+    readme = _assets.read_vendored("README.md").decode()
     for name in ("three.min.js", "leaflet.js", "leaflet.css"):
-        assert VENDORED[name] in readme, f"static/README.md does not list {name}'s checksum"
+        assert VENDORED[name] in readme, f"vendor/README.md does not list {name}'s checksum"
     assert "three@0.160.1" in readme and "leaflet@1.9.4" in readme
 
 
