@@ -257,7 +257,7 @@ def _size(path: Path) -> str:
 def _map_section(entries: list[ResultEntry], opts: ReportOptions, photos: Any = None,
                  checks: Any = None) -> str:
     from terranb.report.accuracy import survey_layers
-    from terranb.viz.maps import map_html, result_map
+    from terranb.viz.maps import result_map
 
     ortho = next((e.tree.ortho for e in entries if e.tree.ortho is not None), None)
     bboxes: dict[str, Any] = {}
@@ -293,7 +293,7 @@ def _map_section(entries: list[ResultEntry], opts: ReportOptions, photos: Any = 
                            max_png_bytes=opts.map_png_bytes, max_pixels=opts.map_pixels,
                            height=560, deep_zoom=False)  # a static page: no tile server
             survey_layers(m, photos, checks)
-            parts.append(T.iframe(map_html(m), 580, "map")
+            parts.append(T.iframe(_frame_filling(m), 560, "map")
                          + '<p class="note">Orthomosaic, photo footprints and centres, check '
                          "points and the extent of every product; layers switch on and off in "
                          "the layer list (top right).</p>")
@@ -305,7 +305,8 @@ def _map_section(entries: list[ResultEntry], opts: ReportOptions, photos: Any = 
             m = result_map(points=points, bboxes={points_label: bboxes[points_label]}
                            if points_label in bboxes else None, density_bins=bins, height=420,
                            density_per_point=per)
-            parts.append("<h3>LiDAR point density</h3>" + T.iframe(map_html(m), 440, "density")
+            parts.append("<h3>LiDAR point density</h3>"
+                         + T.iframe(_frame_filling(m), 420, "density")
                          + f'<p class="note">Points per cell of a grid {bins} cells across the '
                          f"cloud (from a {len(points):,}-point sample).</p>")
     # budget notes (e.g. footprints dropped) are for the reader; library deprecations are not
@@ -313,6 +314,15 @@ def _map_section(entries: list[ResultEntry], opts: ReportOptions, photos: Any = 
                     if issubclass(w.category, UserWarning))
     offline = '<p class="note">No base map is loaded, so the page works offline.</p>'
     return T.section("map", "Map", "".join(parts) + offline + notes)
+
+
+def _frame_filling(m: Any) -> str:
+    """The map's page with the map as tall as its frame: a fixed-height map in a taller
+    frame left a white band under every report map."""
+    from terranb.viz.maps import map_html
+
+    m.width, m.height = (100.0, "%"), (100.0, "%")
+    return map_html(m)
 
 
 def density_bins(n_points: int) -> int:

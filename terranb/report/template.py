@@ -37,8 +37,10 @@ iframe{width:100%;border:1px solid #d0d7de;border-radius:4px;background:#fff}
 .warn{color:#9a6700} .err{color:#cf222e}
 nav a{margin-right:14px;color:#0969da;text-decoration:none;font-size:13px}
 img.preview{max-width:100%;border:1px solid #d0d7de;border-radius:4px}
+@page{size:A4;margin:12mm 10mm}
 @media print{body{background:#fff} nav{display:none} main{max-width:none;padding:0 8px}
-  section{border:none;padding:0 4px;margin:10px 0} iframe,img,table{break-inside:avoid}
+  section{border:none;padding:0 4px;margin:10px 0} iframe,img,table,tr{break-inside:avoid}
+  h2,h3{break-after:avoid}
   header{-webkit-print-color-adjust:exact;print-color-adjust:exact}}
 """
 
