@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import terranb.report.template as T
-from terranb.errors import ResultFormatError, ValidationError
+from terranb.errors import ResultFormatError, TerranbError, ValidationError
 from terranb.report.readable import class_name, report_rows
 from terranb.report.runcard import RunCard, file_checksums
 from terranb.report.runcard_html import runcard_section
@@ -546,10 +546,18 @@ def build_report(results: str | os.PathLike[str], out: str | os.PathLike[str], *
     Raises:
         ResultFormatError: ``results`` holds no result tree.
     """
+    target = Path(out).expanduser()
+    if target.is_dir():  # found before the minute of building, not at the rename
+        raise ValidationError(f"{target} is a folder; give the report a file name, e.g. "
+                              f"{target / 'report.html'}")
     text = report_html(results, runcard=runcard, title=title, options=options, on_step=on_step)
-    target = Path(out)
-    target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(target.name + ".part")
-    part.write_text(text, encoding="utf-8")
-    os.replace(part, target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        part.write_text(text, encoding="utf-8")
+        os.replace(part, target)
+    except OSError as exc:
+        part.unlink(missing_ok=True)
+        raise TerranbError(f"cannot write the report to {target}: {exc.strerror or exc}; "
+                           "choose a folder you can write to with --out") from None
     return target
