@@ -155,6 +155,18 @@ def test_report_out_is_a_folder(tmp_path: Path) -> None:
     assert ".part" not in line and not list(tmp_path.glob("*.part"))
 
 
+@pytest.mark.parametrize(("argv", "names"), [
+    (["info", "cut.tif"], "cut.tif"),  # a TIFF header and then garbage
+    (["stac", "cut.tif", "--out", "folder"], "is a folder"),
+    (["demo", "--out", "d", "--photos", "0"], "photos must be at least 1"),
+], ids=lambda v: " ".join(v) if isinstance(v, list) else None)
+def test_more_bad_inputs_are_one_line(argv: list[str], names: str, tmp_path: Path) -> None:
+    (tmp_path / "cut.tif").write_bytes(b"II*\x00garbage")
+    (tmp_path / "folder").mkdir()
+    _check_one_error_line(_terranb(argv, tmp_path), names)
+    assert not list(tmp_path.glob("*.part"))
+
+
 def test_emulator_port_in_use_is_one_line(tmp_path: Path) -> None:
     import socket
 
