@@ -112,6 +112,19 @@ def silence_stdout() -> None:
         pass
 
 
+INTERRUPTED = ("terranb: error: interrupted (Ctrl-C); run the same command again: uploads "
+               "and downloads resume where they stopped")
+
+
+def interrupted() -> int:
+    """Ctrl-C anywhere (also while the command is still loading): one line, exit 130."""
+    try:
+        print(INTERRUPTED, file=sys.stderr, flush=True)
+    except (OSError, ValueError):  # stderr gone too
+        pass
+    return EXIT_INTERRUPTED
+
+
 def run_handler(handler: Handler, args: argparse.Namespace) -> int:
     """Run a sub-command; every exception ends as one ``terranb: error:`` line and exit 1."""
     try:
@@ -124,8 +137,7 @@ def run_handler(handler: Handler, args: argparse.Namespace) -> int:
     except TerranbError as exc:
         return _fail(args, exc, one_line(str(exc)))
     except KeyboardInterrupt:
-        print("terranb: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return interrupted()
     except Exception as exc:  # the last guard: no raw traceback without -v
         text = one_line(str(exc)) or "(no message)"
         return _fail(args, exc, f"{type(exc).__name__}: {text}; {_hint(exc)}")

@@ -145,7 +145,11 @@ def _mosaic(args: argparse.Namespace) -> int:
     else:
         raise ValidationError(f"{src} does not exist; give a folder of photos")
     if not photos:
-        raise ValidationError(f"no JPEG photos in {src}")
+        raise ValidationError(f"no JPEG photos in {src}; give the folder of the flight's "
+                              "photos (.jpg)")
+    if Path(args.out).is_dir():  # found now, not after the mosaic is computed
+        raise ValidationError(f"{args.out} is a folder; give the mosaic a file name, e.g. "
+                              f"{Path(args.out) / 'mosaic.tif'}")
     show = not getattr(args, "json", False) and sys.stderr.isatty()
 
     def progress(frac: float) -> None:

@@ -11,6 +11,7 @@ results already downloaded (one result tree, or a folder of them).
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -83,11 +84,34 @@ def _demo(args: argparse.Namespace) -> int:
                 f"total time: {result.seconds:.1f} s")
 
 
+def _check_report_args(args: argparse.Namespace) -> None:
+    """Refuse bad options in a second, not after the minute the report takes to build."""
+    from terranb.dataset.exif import IMAGE_SUFFIXES
+    from terranb.errors import ValidationError
+    from terranb.report.checkpoints import read_checkpoints
+    from terranb.report.photos import find_photos
+
+    if not (math.isfinite(args.target_size) and args.target_size > 0):
+        raise ValidationError(f"--target-size {args.target_size:g}: the checkerboard side must "
+                              "be a positive number of metres, e.g. 0.6")
+    if args.check_points is not None:
+        read_checkpoints(args.check_points, args.check_points_crs)
+    if args.photos is not None:
+        where = args.photos.expanduser()
+        if not where.exists():
+            raise ValidationError(f"--photos {args.photos} does not exist; pass the folder of "
+                                  "the flight's photos")
+        if not [f for f in find_photos(where) if f.suffix.lower() in IMAGE_SUFFIXES]:
+            raise ValidationError(f"--photos {args.photos}: no JPEG photos there; pass the "
+                                  "folder of the flight's photos")
+
+
 def _report(args: argparse.Namespace) -> int:
     from terranb.report import ReportOptions, build_report
     from terranb.report.pdf import build_pdf
 
     t0 = time.monotonic()
+    _check_report_args(args)
     opts = ReportOptions(site=args.site, operator=args.operator, notes=args.notes,
                          check_points=args.check_points, check_points_crs=args.check_points_crs,
                          target_size_m=args.target_size, photos=args.photos)

@@ -105,6 +105,11 @@ def _stac(args: argparse.Namespace) -> int:
     from terranb.results.stac import stac_item, write_item
 
     out = Path(args.out)
+    if out.is_dir():
+        from terranb.errors import ValidationError
+
+        raise ValidationError(f"{out} is a folder; give the STAC item a file name, e.g. "
+                              f"{out / 'item.json'}")
     item = stac_item(args.path, item_id=args.item_id, base=out.parent,
                      checksum=not args.no_checksum)
     write_item(item, out)

@@ -12,7 +12,13 @@ import logging
 import sys
 
 from terranb._version import __version__
-from terranb.cli._common import EXIT_BROKEN_PIPE, EXIT_USAGE, run_handler, silence_stdout
+from terranb.cli._common import (
+    EXIT_BROKEN_PIPE,
+    EXIT_USAGE,
+    interrupted,
+    run_handler,
+    silence_stdout,
+)
 from terranb.redact import install_log_filter
 
 # Order is the order of `terranb --help`.
@@ -52,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `terranb --help | head`: the reader left, nothing to report
         silence_stdout()
         return EXIT_BROKEN_PIPE
+    except KeyboardInterrupt:  # Ctrl-C before a handler runs (the sub-commands import)
+        return interrupted()
 
 
 def _main(argv: list[str] | None) -> int:

@@ -275,7 +275,8 @@ def make_sample_flight(
         raise ValidationError("image_size must be at least 64 x 64 pixels")
     if photos is not None:
         if photos < 1:
-            raise ValidationError("photos must be at least 1")
+            raise ValidationError("photos must be at least 1; a 2D job needs 10 or more, "
+                                  "e.g. 36")
         cols = cols or max(1, round(math.sqrt(photos)))
         rows = rows or math.ceil(photos / cols)
     rows, cols = rows or 6, cols or 6

@@ -178,6 +178,7 @@ class Emulator:
             server_header=False,
             timeout_graceful_shutdown=3,
         )
+        _port_free(opts.host, opts.port)
         self._server = server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=server.run, name="terranb-emulator-http", daemon=True
@@ -323,3 +324,26 @@ def run_forever(options: EmulatorOptions) -> int:
         emulator.stop()
         for s, h in old.items():
             signal.signal(s, h)
+
+
+def _port_free(host: str, port: int) -> None:
+    """Refuse a port already taken before uvicorn tries it.
+
+    uvicorn reports a failed bind on its own logger, which without logging set up
+    prints a second, bare ``[Errno 98] ...`` line above terranb's error.
+    """
+    import socket
+
+    if not port:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            from terranb.errors import ConfigError
+
+            raise ConfigError(f"the emulator cannot listen on {host}:{port}: "
+                              f"{exc.strerror or exc}; choose another --port, or 0 for any "
+                              "free port") from None

@@ -120,7 +120,8 @@ def _float(row: dict[str, str], key: str, where: str, required: bool = True) -> 
     try:
         v = float(raw)
     except ValueError:
-        raise ValidationError(f"{where}: {key}={raw!r} is not a number") from None
+        raise ValidationError(f"{where}: {key}={raw!r} is not a number; write coordinates as "
+                              "plain numbers (decimal point, no units or degree signs)") from None
     if not math.isfinite(v):
         raise ValidationError(f"{where}: {key}={raw!r} is not a finite number")
     return v
@@ -141,8 +142,12 @@ def read_checkpoints(path: str | os.PathLike[str], crs: str | None = None) -> li
     except OSError as exc:
         raise ValidationError(f"cannot read check points {p}: {exc.strerror or exc}; "
                               "pass a CSV with the columns name,x,y,z,crs") from None
-    reader = csv.DictReader(line for line in text.splitlines() if line.strip()
-                            and not line.lstrip().startswith("#"))
+    lines = [line for line in text.splitlines() if line.strip()
+             and not line.lstrip().startswith("#")]
+    if not lines:
+        raise ValidationError(f"{p} is empty; give a CSV with the header "
+                              "name,x,y,z[,crs][,ortho_x,ortho_y] and one row per point")
+    reader = csv.DictReader(lines)
     cols = {c.strip().lower(): c for c in (reader.fieldnames or [])}
     missing = [c for c in ("name", "x", "y", "z") if c not in cols]
     if missing:
@@ -163,8 +168,25 @@ def read_checkpoints(path: str | os.PathLike[str], crs: str | None = None) -> li
                               _float(row, "ortho_x", where, False),
                               _float(row, "ortho_y", where, False)))
     if not out:
-        raise ValidationError(f"{p}: no check points in the file")
+        raise ValidationError(f"{p}: no check points in the file; add one row per point under "
+                              "the header")
+    for name in sorted({cp.crs for cp in out}):
+        _check_crs(name, p)
     return out
+
+
+def _check_crs(name: str, path: Path) -> None:
+    """Refuse a CRS pyproj does not know, naming it, before any measuring starts."""
+    try:
+        from pyproj import CRS
+        from pyproj.exceptions import CRSError
+    except ImportError:  # measuring needs pyproj anyway and says so there
+        return
+    try:
+        CRS.from_user_input(name)
+    except CRSError:
+        raise ValidationError(f"{path.name}: unknown CRS {name!r}; give an EPSG code such as "
+                              "EPSG:32650 (UTM) or EPSG:4326 (latitude/longitude)") from None
 
 
 # ----------------------------------------------------------------------------- measuring

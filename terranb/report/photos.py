@@ -28,6 +28,7 @@ class PhotoSummary:
     """The survey figures of a photo set (see the module text)."""
 
     count: int = 0
+    files: int = 0
     first: str | None = None
     last: str | None = None
     span_s: float | None = None
@@ -50,8 +51,12 @@ class PhotoSummary:
             m, s = divmod(round(self.span_s), 60)
             span = f"{m} min {s} s" if m else f"{s} s"
         std = ", ".join(f"{k} {v * 100:.1f} cm" for k, v in self.rtk_std_m.items())
+        photos: Any = self.count
+        if self.files > self.count:
+            photos = (f"{self.count:,} ({self.files:,} files: {self.files - self.count:,} are "
+                      "copies of the same photos in another folder, counted once)")
         return {
-            "photos": self.count,
+            "photos": photos,
             "capture date (first photo)": (self.first or "-")[:10],
             "capture time span": f"{self.first or '-'} to {self.last or '-'} ({span})",
             "aircraft": counts(self.aircraft),
@@ -78,8 +83,8 @@ def summarize_photos(photos: list[Path], *, footprints: bool = True) -> PhotoSum
     """Read the photos' headers into a :class:`PhotoSummary`."""
     from terranb.dataset.exif import read_photo_meta
 
-    metas = [read_photo_meta(p) for p in photos]
-    out = PhotoSummary(count=len(metas))
+    metas = _distinct([(p, read_photo_meta(p)) for p in photos])
+    out = PhotoSummary(count=len(metas), files=len(photos))
     if photos:
         out.folder = str(Path(os.path.commonpath([str(p.parent) for p in photos])))
     times = sorted(m.capture_time for m in metas if m.capture_time is not None)
@@ -109,6 +114,29 @@ def summarize_photos(photos: list[Path], *, footprints: bool = True) -> PhotoSum
             out.footprints = fps(metas).to_geojson()
         except Exception:  # a photo set without heights still has centres
             out.footprints = None
+    return out
+
+
+def _distinct(pairs: list[tuple[Path, Any]]) -> list[Any]:
+    """The photos' metadata with copies counted once.
+
+    One flight's photos uploaded for two jobs (the demo's 2D/3D set and its LiDAR set)
+    are the same photos: same capture time, position and size. Counting them twice
+    would double the photo count, the map's centres and its footprints.
+    """
+    seen: set[Any] = set()
+    out = []
+    for path, m in pairs:
+        key: Any = path
+        if m.capture_time is not None and m.latitude is not None:
+            try:
+                size = path.stat().st_size
+            except OSError:
+                size = None
+            key = (m.capture_time, m.latitude, m.longitude, m.absolute_altitude, size)
+        if key not in seen:
+            seen.add(key)
+            out.append(m)
     return out
 
 

@@ -64,6 +64,54 @@ _ACCURACY_KEYS = ("georeferencing rmse", "reprojection error", "mean reprojectio
                   "average ground sampling distance(GSD)", "TDOM GSD", "sample distance")
 
 
+# units of DJI's report keys that name none (protocol.md: GSD in m; the LiDAR report's
+# sample distance is the point spacing in m, its density in points/m²)
+_KEY_UNITS = {"tdom gsd": "m", "average ground sampling distance(gsd)": "m",
+              "sample distance": "m"}
+
+
+def density_text(value: Any) -> Any:
+    """DJI's ``point cloud density`` block as a sentence a surveyor reads.
+
+    ``{"average density": 653.9, "scale 1 to 500": {"density standard": 16, "grid size":
+    0.25, "proportion not satisfied": 0.0068, "total grid num": 518408}, ...}`` becomes
+    ``average 653.9 points/m²; 1:500: standard 16 points/m² in 0.25 m cells, 0.68 % of
+    518,408 cells below``. Anything else is left to :func:`readable`.
+    """
+    if not isinstance(value, dict) or "average density" not in value:
+        return readable(value)
+    parts = [f"average {_short(value['average density'])} points/m²"]
+    scales = sorted((k for k in value if str(k).startswith("scale 1 to ")),
+                    key=lambda k: float(str(k)[11:]) if str(k)[11:].isdigit() else 0.0)
+    for k in scales:
+        v = value[k]
+        if not isinstance(v, dict):
+            parts.append(f"{k}: {readable(v)}")
+            continue
+        bits = [f"1:{str(k)[11:]}: standard {_short(v.get('density standard'))} points/m²"]
+        if v.get("grid size") is not None:
+            bits.append(f"in {_short(v['grid size'])} m cells")
+        below = v.get("proportion not satisfied")
+        if isinstance(below, (int, float)):
+            total = v.get("total grid num")
+            of = f" of {int(total):,} cells" if isinstance(total, (int, float)) else ""
+            bits.append(f"{below * 100:.2f} %{of} below")
+        parts.append(", ".join(bits))
+    rest = {k: v for k, v in value.items() if k != "average density" and k not in scales}
+    if rest:
+        parts.append(str(readable(rest)))
+    return "; ".join(parts)
+
+
+def _figure(key: str, value: Any) -> tuple[str, Any]:
+    """(label, readable value) of one DJI report figure, with its unit in the label."""
+    kl = key.lower()
+    if kl == "point cloud density":
+        return key, density_text(value)
+    unit = _KEY_UNITS.get(kl)
+    return (f"{key} ({unit})" if unit else key), readable(value)
+
+
 def report_rows(rep: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """(accuracy figures, other figures) of a DJI report, both readable.
 
@@ -73,15 +121,19 @@ def report_rows(rep: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """
     raw = getattr(rep, "raw", None) or {}
     acc: dict[str, Any] = {}
+    taken: set[Any] = set()
     lowered = {str(k).lower(): k for k in raw}
     for key in _ACCURACY_KEYS:
         real = lowered.get(key.lower())
         if real is not None and raw[real] not in (None, "", {}, []):
-            acc[str(real)] = readable(raw[real])
+            label, value = _figure(str(real), raw[real])
+            acc[label] = value
+            taken.add(real)
     for k in raw:  # anything else DJI calls an error / rmse / accuracy
         kl = str(k).lower()
-        if k not in acc and any(w in kl for w in ("rmse", "error", "accuracy", "residual")):
-            acc[str(k)] = readable(raw[k])
+        if k not in taken and any(w in kl for w in ("rmse", "error", "accuracy", "residual")):
+            label, value = _figure(str(k), raw[k])
+            acc[label] = value
     other: dict[str, Any] = {}
     try:
         data = rep.to_dict()

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import terranb.report.template as T
-from terranb.errors import ResultFormatError, ValidationError
+from terranb.errors import ResultFormatError, TerranbError, ValidationError
 from terranb.report.readable import class_name, report_rows
 from terranb.report.runcard import RunCard, file_checksums, utc_iso
 from terranb.report.runcard_html import runcard_section
@@ -256,7 +256,7 @@ def _size(path: Path) -> str:
 def _map_section(entries: list[ResultEntry], opts: ReportOptions, photos: Any = None,
                  checks: Any = None) -> str:
     from terranb.report.accuracy import survey_layers
-    from terranb.viz.maps import map_html, result_map
+    from terranb.viz.maps import result_map
 
     ortho = next((e.tree.ortho for e in entries if e.tree.ortho is not None), None)
     bboxes: dict[str, Any] = {}
@@ -292,7 +292,7 @@ def _map_section(entries: list[ResultEntry], opts: ReportOptions, photos: Any = 
                            max_png_bytes=opts.map_png_bytes, max_pixels=opts.map_pixels,
                            height=560, deep_zoom=False)  # a static page: no tile server
             survey_layers(m, photos, checks)
-            parts.append(T.iframe(map_html(m), 580, "map")
+            parts.append(T.iframe(_frame_filling(m), 560, "map")
                          + '<p class="note">Orthomosaic, photo footprints and centres, check '
                          "points and the extent of every product; layers switch on and off in "
                          "the layer list (top right).</p>")
@@ -304,7 +304,8 @@ def _map_section(entries: list[ResultEntry], opts: ReportOptions, photos: Any = 
             m = result_map(points=points, bboxes={points_label: bboxes[points_label]}
                            if points_label in bboxes else None, density_bins=bins, height=420,
                            density_per_point=per)
-            parts.append("<h3>LiDAR point density</h3>" + T.iframe(map_html(m), 440, "density")
+            parts.append("<h3>LiDAR point density</h3>"
+                         + T.iframe(_frame_filling(m), 420, "density")
                          + f'<p class="note">Points per cell of a grid {bins} cells across the '
                          f"cloud (from a {len(points):,}-point sample).</p>")
     # budget notes (e.g. footprints dropped) are for the reader; library deprecations are not
@@ -312,6 +313,15 @@ def _map_section(entries: list[ResultEntry], opts: ReportOptions, photos: Any = 
                     if issubclass(w.category, UserWarning))
     offline = '<p class="note">No base map is loaded, so the page works offline.</p>'
     return T.section("map", "Map", "".join(parts) + offline + notes)
+
+
+def _frame_filling(m: Any) -> str:
+    """The map's page with the map as tall as its frame: a fixed-height map in a taller
+    frame left a white band under every report map."""
+    from terranb.viz.maps import map_html
+
+    m.width, m.height = (100.0, "%"), (100.0, "%")
+    return map_html(m)
 
 
 def density_bins(n_points: int) -> int:
@@ -535,10 +545,18 @@ def build_report(results: str | os.PathLike[str], out: str | os.PathLike[str], *
     Raises:
         ResultFormatError: ``results`` holds no result tree.
     """
+    target = Path(out).expanduser()
+    if target.is_dir():  # found before the minute of building, not at the rename
+        raise ValidationError(f"{target} is a folder; give the report a file name, e.g. "
+                              f"{target / 'report.html'}")
     text = report_html(results, runcard=runcard, title=title, options=options, on_step=on_step)
-    target = Path(out)
-    target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(target.name + ".part")
-    part.write_text(text, encoding="utf-8")
-    os.replace(part, target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        part.write_text(text, encoding="utf-8")
+        os.replace(part, target)
+    except OSError as exc:
+        part.unlink(missing_ok=True)
+        raise TerranbError(f"cannot write the report to {target}: {exc.strerror or exc}; "
+                           "choose a folder you can write to with --out") from None
     return target

@@ -26,7 +26,7 @@ main{max-width:1100px;margin:0 auto;padding:16px 32px 48px}
 section{background:#fff;border:1px solid #d0d7de;border-radius:6px;padding:12px 20px;
   margin:16px 0}
 h2{font-size:18px;margin:6px 0 10px;border-bottom:1px solid #d8dee4;padding-bottom:4px}
-h3{font-size:15px;margin:14px 0 6px}
+h3{font-size:15px;margin:14px 0 6px} h4{font-size:14px;margin:10px 0 4px}
 table{border-collapse:collapse;font-size:13px;margin:4px 0 10px}
 th,td{border:1px solid #d8dee4;padding:3px 8px;text-align:left;vertical-align:top}
 th{background:#f6f8fa;font-weight:600}
@@ -37,8 +37,10 @@ iframe{width:100%;border:1px solid #d0d7de;border-radius:4px;background:#fff}
 .warn{color:#9a6700} .err{color:#cf222e}
 nav a{margin-right:14px;color:#0969da;text-decoration:none;font-size:13px}
 img.preview{max-width:100%;border:1px solid #d0d7de;border-radius:4px}
+@page{size:A4;margin:12mm 10mm}
 @media print{body{background:#fff} nav{display:none} main{max-width:none;padding:0 8px}
-  section{border:none;padding:0 4px;margin:10px 0} iframe,img,table{break-inside:avoid}
+  section{border:none;padding:0 4px;margin:10px 0} iframe,img,table,tr{break-inside:avoid}
+  h2,h3,h4{break-after:avoid}
   header{-webkit-print-color-adjust:exact;print-color-adjust:exact}}
 """
 

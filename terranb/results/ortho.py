@@ -172,7 +172,8 @@ class Orthomosaic:
                     block = tuple(ds.block_shapes[0]) if count else (0, 0)
                     end = _tiff_data_end(ds) if driver == "GTiff" and count else 0
         except rasterio.errors.RasterioError as exc:
-            raise ResultFormatError(f"cannot read raster {p}: {exc}") from exc
+            raise ResultFormatError(f"cannot read raster {p}: {exc}; the file may be cut short "
+                                    "or not a GeoTIFF, so download it again") from exc
         if end > p.stat().st_size:
             raise ResultFormatError(
                 f"raster {p} is truncated: its pixel blocks reach byte {end} but the file is "

@@ -11,6 +11,8 @@ here is plain Leaflet/HTML added to a ``folium.Map``: no plugin, no network.
 * :func:`add_north_arrow` -- north is up in Web Mercator, so a fixed arrow.
 * :func:`add_labelled_points` -- named points (photo centres, check points) as
   a switchable layer with their names.
+* :func:`refit_when_sized` -- fit the bounds again once a map that was fitted
+  while it had no size (a frame not laid out yet) gets one.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 __all__ = ["LegendItem", "add_graticule", "add_labelled_points", "add_legend",
-           "add_north_arrow", "density_legend", "extend_legend", "furnish", "graticule_step"]
+           "add_north_arrow", "density_legend", "extend_legend", "furnish", "graticule_step",
+           "refit_when_sized"]
 
 LegendItem = tuple[str, str, str]  # (label, colour, "line" | "fill" | "dot")
 
@@ -200,3 +203,35 @@ def furnish(m: Any, bounds: tuple[float, float, float, float], ortho: bool, dens
     add_legend(m, items, extra)
     add_graticule(m, bounds)
     add_north_arrow(m)
+
+
+def refit_when_sized(m: Any, bounds: Sequence[Sequence[float]]) -> None:
+    """Fit ``bounds`` ([[south, west], [north, east]]) again when the map gets a size.
+
+    Leaflet fits bounds to the container's size at that moment. A map whose frame is
+    not laid out yet (a report ``<iframe srcdoc>`` that headless Chromium prints
+    before its first layout, a notebook map in a hidden tab) has size 0 and lands at
+    the whole world (seen: a PDF whose maps showed 5000 km scale bars). The refit runs
+    only for such a map, so a view the user zoomed is never reset.
+    """
+    import json
+
+    from branca.element import MacroElement
+    from jinja2 import Template
+
+    el = MacroElement()
+    el._name = "TerranbRefit"
+    el._template = Template(
+        "{% macro script(this, kwargs) %}"
+        "(function(map, b){var el = map.getContainer();"
+        "function sized(){return el.clientWidth > 0 && el.clientHeight > 0;}"
+        "if (sized()) return;"
+        "var done = false;"
+        "function refit(){if (done || !sized()) return; done = true;"
+        "map.invalidateSize(false); map.fitBounds(b);}"
+        "if (window.ResizeObserver) new ResizeObserver(refit).observe(el);"
+        "window.addEventListener('load', refit);"
+        "window.addEventListener('beforeprint', refit);"
+        "})({{ this._parent.get_name() }}, " + json.dumps([list(p) for p in bounds]) + ");"
+        "{% endmacro %}")
+    m.add_child(el, name="terranb_refit")

@@ -453,6 +453,9 @@ def result_map(
         e = max(b[2] for b in extents)
         n = max(b[3] for b in extents)
         m.fit_bounds([[s, w], [n, e]])
+        from terranb.viz.map_furniture import refit_when_sized
+
+        refit_when_sized(m, [[s, w], [n, e]])
         if furniture:
             from terranb.viz.map_furniture import furnish
 

@@ -54,6 +54,13 @@ def test_report_opens_offline_in_chromium(tmp_path: Path) -> None:
             map_png = el.screenshot()
             artifact(f"report_{title}.png").write_bytes(map_png)
             assert_not_blank(map_png, f"the report's {title} map")
+            # the map fills its frame: no white band under it (there was one of 20 px)
+            inner = el.element_handle().content_frame()
+            assert inner is not None
+            map_h, frame_h = inner.evaluate(
+                "() => [document.querySelector('.folium-map').getBoundingClientRect().height,"
+                " window.innerHeight]")
+            assert abs(map_h - frame_h) < 2, (title, map_h, frame_h)
         # the 3D views draw (WebGL, or nothing): each frame, scrolled into view, is not blank
         views = page.locator("#views iframe")
         assert views.count() == 2
@@ -66,3 +73,35 @@ def test_report_opens_offline_in_chromium(tmp_path: Path) -> None:
         browser.close()
     assert failed == [], f"failed requests: {failed}"
     assert external == [], f"requests that leave the page: {external}"
+
+
+@pytest.mark.browser
+def test_map_fitted_before_its_frame_has_a_size_refits(tmp_path: Path) -> None:
+    """A report map whose frame has no size when its script runs (Chromium printed some PDFs
+    that way: scale bars of 5000 km) fits its bounds again once the frame gets a size."""
+    require_chromium()
+    import html
+
+    from playwright.sync_api import sync_playwright
+
+    from terranb.viz.maps import map_html, result_map
+
+    bbox = (-91.9947, 46.8424, -91.9927, 46.8433)  # the demo site, 150 m x 100 m
+    doc = map_html(result_map(bboxes={"site": bbox}, height=400))
+    page_html = ('<iframe id="f" style="width:0;height:0;border:0" sandbox="allow-scripts" '
+                 f'srcdoc="{html.escape(doc, quote=True)}"></iframe>')
+    zoom = """() => { const k = Object.keys(window).find(n => n.startsWith('map_'));
+                      return window[k].getZoom(); }"""
+    with sync_playwright() as p:
+        browser = launch(p)
+        page = browser.new_page(viewport={"width": 900, "height": 600})
+        page.set_content(page_html, wait_until="load")
+        page.wait_for_timeout(500)
+        frame = page.frames[1]
+        assert frame.evaluate(zoom) <= 3  # fitted at size 0: the whole world
+        page.evaluate("document.getElementById('f').style.cssText = "
+                      "'width:800px;height:400px;border:0'")
+        page.wait_for_timeout(800)
+        fitted = frame.evaluate(zoom)
+        browser.close()
+    assert fitted >= 16, f"the map stayed at zoom {fitted} after its frame got a size"

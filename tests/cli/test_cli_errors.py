@@ -118,3 +118,82 @@ def test_pipe_into_head_is_quiet(tmp_path: Path) -> None:
                           env=_env(tmp_path), text=True, capture_output=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout.startswith("usage: terranb")
     assert proc.stderr == ""
+
+
+# Bad inputs found by hand in the issue 11 audit; each used to end in a raw exception name
+# (CRSError, IsADirectoryError on '<out>.part'), a message without a hint, or no error at all.
+REPORT_CASES = [
+    (["--check-points", "empty.csv"], "empty.csv is empty"),
+    (["--check-points", "nonnum.csv"], "not a number"),
+    (["--check-points", "badcrs.csv"], "EPSG:999999"),
+    (["--check-points", "nocrs.csv", "--check-points-crs", "EPSG:nope"], "EPSG:nope"),
+    (["--target-size", "-1"], "--target-size"),
+    (["--photos", "FILE"], "no JPEG photos"),
+    (["--photos", "nothere"], "nothere"),
+]
+
+
+@pytest.mark.parametrize(("extra", "names"), REPORT_CASES,
+                         ids=lambda v: " ".join(v) if isinstance(v, list) else None)
+def test_report_bad_options_fail_fast(extra: list[str], names: str, tmp_path: Path) -> None:
+    (tmp_path / "FILE").write_text("a file, not a photo\n")
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "nonnum.csv").write_text("name,x,y,z,crs\nA,abc,2,3,EPSG:32650\n")
+    (tmp_path / "badcrs.csv").write_text("name,x,y,z,crs\nA,1,2,3,EPSG:999999\n")
+    (tmp_path / "nocrs.csv").write_text("name,x,y,z\nA,1,2,3\n")
+    (tmp_path / "results" / "map").mkdir(parents=True)  # checked before the results are read
+    proc = _terranb(["report", "results", "--out", "r.html", *extra], tmp_path)
+    _check_one_error_line(proc, names)
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_report_out_is_a_folder(tmp_path: Path) -> None:
+    (tmp_path / "results" / "map").mkdir(parents=True)
+    (tmp_path / "out").mkdir()
+    line = _check_one_error_line(_terranb(["report", "results", "--out", "out"], tmp_path),
+                                 "is a folder")
+    assert ".part" not in line and not list(tmp_path.glob("*.part"))
+
+
+@pytest.mark.parametrize(("argv", "names"), [
+    (["info", "cut.tif"], "cut.tif"),  # a TIFF header and then garbage
+    (["stac", "cut.tif", "--out", "folder"], "is a folder"),
+    (["demo", "--out", "d", "--photos", "0"], "photos must be at least 1"),
+], ids=lambda v: " ".join(v) if isinstance(v, list) else None)
+def test_more_bad_inputs_are_one_line(argv: list[str], names: str, tmp_path: Path) -> None:
+    (tmp_path / "cut.tif").write_bytes(b"II*\x00garbage")
+    (tmp_path / "folder").mkdir()
+    _check_one_error_line(_terranb(argv, tmp_path), names)
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_emulator_port_in_use_is_one_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = _terranb(["emulator", "--port", str(port), "--data-dir", "emu"], tmp_path)
+    line = _check_one_error_line(proc, str(port))
+    assert "in use" in line.lower()
+    assert proc.stderr.strip() == line, proc.stderr  # no bare '[Errno 98] ...' line above it
+
+
+def test_ctrl_c_is_one_error_line(tmp_path: Path) -> None:
+    """Ctrl-C in the middle of ``terranb demo`` (while it writes the sample flight)."""
+    import signal
+
+    proc = subprocess.Popen([str(TERRANB), "demo", "--out", "out"], cwd=tmp_path,
+                            env=_env(tmp_path), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    first = proc.stderr.readline()  # "writing the sample flight ...": the command is running
+    proc.send_signal(signal.SIGINT)
+    _out, rest = proc.communicate(timeout=120)
+    err = first + rest
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    errors = [ln for ln in err.splitlines() if ln.startswith("terranb: error:")]
+    assert errors == [ln for ln in err.splitlines() if "interrupt" in ln.lower()], err
+    assert len(errors) == 1 and "run the same command again" in errors[0], err

@@ -93,8 +93,10 @@ def test_real_dji_report_figures_are_readable(real_data: Path) -> None:
     rep = load_report(real_data / "reports" / "dji_terra_lidar" / "report.json")
     acc, other = report_rows(rep)
     assert acc["pos status"] == "fixed solution: 1; other solution: 0"
-    assert "average density: 653.944" in acc["point cloud density"]
+    assert acc["point cloud density"].startswith("average 653.944 points/m²; 1:500: standard 16 "
+                                                 "points/m², in 0.25 m cells, 0.68 % of 518,408")
     assert not any(str(v).startswith("{") for v in [*acc.values(), *other.values()])
+    assert acc["sample distance (m)"] == pytest.approx(0.1)  # the unit is in the label
 
 
 def test_rtk_status_from_real_dji_photos(real_data: Path) -> None:
@@ -131,6 +133,13 @@ def test_rtk_fixed_and_accuracy_from_xmp(tmp_path: Path) -> None:
     assert s.rtk_std_m["lon"] == pytest.approx(0.014)
     assert s.span_s == 20 and s.count == 3 and s.aircraft == {"M3E": 3}
     assert "1.4 cm" in s.rows()["RTK positioning accuracy (median 1-sigma)"]
+    # the same photos in a second folder (uploaded again for another job) count once
+    again = tmp_path / "again"
+    again.mkdir()
+    copies = [Path(shutil.copy2(p, again / p.name)) for p in paths]
+    s2 = summarize_photos(paths + copies, footprints=False)
+    assert (s2.count, s2.files, len(s2.centres)) == (3, 6, 3)
+    assert s2.rows()["photos"].startswith("3 (6 files: 3 are copies")
 
 
 def test_bad_check_point_csv_is_a_clear_error(tmp_path: Path) -> None:
@@ -162,4 +171,8 @@ def test_pdf_has_the_same_sections(tmp_path: Path) -> None:
     for t in titles:
         assert t in text, t
     assert "Planted field" in text and "RMSE Z" in text and "CP2" in text
+    # the maps were drawn at the survey's scale, not at the whole world's: Chromium used to
+    # print some maps before their frame had a size (scale bars of 5000 km)
+    scales = re.findall(r"^\s*(\d+) ?(m|km|mi|ft)\b", text, re.M)  # Leaflet's scale bar
+    assert scales and all(unit in ("m", "ft") for _n, unit in scales), scales
     assert not (tmp_path / "r.print.html").exists()
