@@ -108,6 +108,10 @@ def _figure(key: str, value: Any) -> tuple[str, Any]:
     kl = key.lower()
     if kl == "point cloud density":
         return key, density_text(value)
+    if kl == "sample distance" and isinstance(value, (int, float)) and value <= 0:
+        # 0 means no voxel thinning was asked for (protocol.md §2.5: sample_distance and
+        # quality_level are alternatives); "0 m" would read as a point spacing of zero
+        return key, "not used (thinned by quality level)"
     unit = _KEY_UNITS.get(kl)
     return (f"{key} ({unit})" if unit else key), readable(value)
 

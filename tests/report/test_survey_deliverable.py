@@ -176,3 +176,14 @@ def test_pdf_has_the_same_sections(tmp_path: Path) -> None:
     scales = re.findall(r"^\s*(\d+) ?(m|km|mi|ft)\b", text, re.M)  # Leaflet's scale bar
     assert scales and all(unit in ("m", "ft") for _n, unit in scales), scales
     assert not (tmp_path / "r.print.html").exists()
+
+
+def test_sample_distance_zero_reads_as_not_used() -> None:
+    from types import SimpleNamespace
+
+    from terranb.report.readable import report_rows
+
+    acc, _ = report_rows(SimpleNamespace(raw={"sample distance": 0, "quality level": 2}))
+    assert acc["sample distance"] == "not used (thinned by quality level)"
+    acc, _ = report_rows(SimpleNamespace(raw={"sample distance": 0.2}))
+    assert acc["sample distance (m)"] == 0.2
