@@ -22,6 +22,10 @@ from terranb.report.readable import report_rows, vertical_datum
 __all__ = ["accuracy_section", "acquisition_section", "project_section", "run_checkpoints"]
 
 
+_POSITIONING_ROWS = ("GNSS / RTK fix (photos)", "RTK positioning accuracy (median 1-sigma)",
+                     "GPS status (photos)")
+
+
 def project_section(opts: Any, generated: str) -> str:
     """Site, operator, notes and the report date."""
     rows = {"site / project": opts.site or "not given (--site)",
@@ -39,7 +43,10 @@ def acquisition_section(summary: Any) -> str:
                          "<p class='warn'>Input photos not found: capture date, aircraft, "
                          "camera and GNSS/RTK status are not reported. Pass the photo folder "
                          "(<code>--photos DIR</code>).</p>")
-    return T.section("acquisition", "Acquisition", T.kv_table(summary.rows()))
+    # The positioning rows are stated once, under Accuracy, where a surveyor looks for them.
+    rows = {k: v for k, v in summary.rows().items() if k not in _POSITIONING_ROWS}
+    rows["GNSS / RTK positioning"] = "see Accuracy"
+    return T.section("acquisition", "Acquisition", T.kv_table(rows))
 
 
 def run_checkpoints(entries: list[Any], opts: Any) -> CheckResult | None:
@@ -109,9 +116,7 @@ def accuracy_section(entries: list[Any], summary: Any, checks: CheckResult | Non
     body.append("<h3>GNSS / RTK positioning of the photos</h3>")
     if summary is not None and summary.count:
         rows = summary.rows()
-        body.append(T.kv_table({k: rows[k] for k in ("GNSS / RTK fix (photos)",
-                                                     "RTK positioning accuracy (median 1-sigma)",
-                                                     "GPS status (photos)")}))
+        body.append(T.kv_table({k: rows[k] for k in _POSITIONING_ROWS if k in rows}))
     else:
         body.append("<p class='warn'>Photos not available: GNSS/RTK status not reported.</p>")
     body.append("<h3>Check points (absolute accuracy)</h3>")

@@ -187,3 +187,18 @@ def test_sample_distance_zero_reads_as_not_used() -> None:
     assert acc["sample distance"] == "not used (thinned by quality level)"
     acc, _ = report_rows(SimpleNamespace(raw={"sample distance": 0.2}))
     assert acc["sample distance (m)"] == 0.2
+
+
+def test_positioning_rows_stated_once_under_accuracy() -> None:
+    from types import SimpleNamespace
+
+    from terranb.report.accuracy import accuracy_section, acquisition_section
+
+    rows = {"photos": "36", "GNSS / RTK fix (photos)": "RTK fixed (RtkFlag 50): 36",
+            "RTK positioning accuracy (median 1-sigma)": "1.4 cm",
+            "GPS status (photos)": "Normal: 36"}
+    summary = SimpleNamespace(count=36, rows=lambda: dict(rows))
+    page = acquisition_section(summary) + accuracy_section([], summary, None, "")
+    for label in ("RTK fixed (RtkFlag 50): 36", "1.4 cm", "Normal: 36"):
+        assert page.count(label) == 1, label
+    assert "see Accuracy" in acquisition_section(summary)
