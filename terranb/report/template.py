@@ -103,7 +103,15 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], css_class: str 
 
 
 def iframe(document: str, height: int = 480, title: str = "") -> str:
-    """Embed a whole HTML document as an ``<iframe srcdoc>`` (scripts run in the frame)."""
+    """Embed a whole HTML document as an ``<iframe srcdoc>`` (scripts run in the frame).
+
+    ``allow-same-origin``: Chromium runs an opaque-origin (sandboxed) frame in a process
+    of its own, which headless screenshots and prints (``--virtual-time-budget``) do not
+    wait for, so the mesh view was captured before its photo texture had decoded: black.
+    The frame holds the report's own generated viewer, whose page already runs the same
+    kind of scripts, so sharing its origin trusts nothing new.
+    """
     return (f'<iframe title="{esc(title)}" style="width:100%;height:{int(height)}px;'
             f'border:1px solid #d0d7de;border-radius:4px" '
-            f'sandbox="allow-scripts" srcdoc="{esc(document, quote=True)}"></iframe>')
+            f'sandbox="allow-scripts allow-same-origin" '
+            f'srcdoc="{esc(document, quote=True)}"></iframe>')

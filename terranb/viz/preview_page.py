@@ -19,7 +19,8 @@ __all__ = ["preview_html", "save_preview"]
 def _frame(doc: str, height: int, title: str) -> str:
     return (f'<iframe srcdoc="{html.escape(doc, quote=True)}" title="{html.escape(title)}" '
             f'style="width:100%;height:{height}px;border:1px solid #ccc" '
-            'sandbox="allow-scripts"></iframe>')
+            # same origin as the page (its own generated viewer): see report.template.iframe
+            'sandbox="allow-scripts allow-same-origin"></iframe>')
 
 
 def preview_html(preview: Any, *, max_faces: int = 200_000, max_points: int = 250_000,

@@ -105,3 +105,50 @@ def test_map_fitted_before_its_frame_has_a_size_refits(tmp_path: Path) -> None:
         fitted = frame.evaluate(zoom)
         browser.close()
     assert fitted >= 16, f"the map stayed at zoom {fitted} after its frame got a size"
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("sandbox", ["report", "opaque origin"])
+def test_report_mesh_view_shows_its_texture(tmp_path: Path, sandbox: str) -> None:
+    """A screenshot as a person takes one (``chromium --headless --screenshot
+    --virtual-time-budget``): an opaque-origin frame runs in its own process, which the
+    screenshot does not wait for, so a photo-sized texture was not decoded yet and the
+    mesh was black; the report's frames share the page's origin and the texture shows."""
+    require_chromium()
+    import shutil
+    import subprocess
+
+    import numpy as np
+    from PIL import Image
+
+    from terranb.report.template import iframe
+    from terranb.viz.scene3d import Scene3D
+
+    j, i = np.mgrid[0:60, 0:60]
+    v = np.c_[i.ravel() * 1.0, j.ravel() * 1.0, np.sin(i / 9.0).ravel() * 3]
+    a = (j[:-1, :-1] * 60 + i[:-1, :-1]).ravel()
+    f = np.r_[np.c_[a, a + 1, a + 61], np.c_[a, a + 61, a + 60]]
+    # a bright yellow photo of a real texture's size (a tiny one decodes at once)
+    rng = np.random.default_rng(0)
+    tex = (np.array([230, 200, 40]) + rng.integers(-20, 20, (911, 1507, 3))).astype(np.uint8)
+    scene = Scene3D(title="textured", max_bytes=2_000_000)
+    scene.add_mesh(v, f, uv=np.c_[i.ravel() / 59.0, j.ravel() / 59.0], texture=tex, name="m")
+    frame = iframe(scene.html(), 480, "textured")
+    if sandbox == "opaque origin":
+        frame = frame.replace('sandbox="allow-scripts allow-same-origin"',
+                              'sandbox="allow-scripts"')
+    page_file = tmp_path / "page.html"
+    page_file.write_text(f"<html><body style='margin:0'>{frame}</body></html>", encoding="utf-8")
+    shot = artifact(f"report_mesh_{sandbox.replace(' ', '_')}.png")
+    exe = shutil.which("chromium") or "/usr/bin/chromium"
+    subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    "--window-size=900,520", "--virtual-time-budget=10000",
+                    f"--screenshot={shot}", page_file.as_uri()],
+                   check=True, capture_output=True, timeout=120)
+    img = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+    yellow = int(((img[..., 0] > 150) & (img[..., 1] > 130) & (img[..., 2] < 90)).sum())
+    dark_mesh = int((img.sum(axis=2) < 20).sum())  # the black mesh of the failure
+    if sandbox == "report":
+        assert yellow > 20_000 and dark_mesh < 2_000, (yellow, dark_mesh)
+    elif yellow > 20_000:  # documents why the report's frames are not opaque-origin
+        pytest.skip("this Chromium draws textures in opaque-origin frames too")
