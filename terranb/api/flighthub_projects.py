@@ -30,6 +30,7 @@ from terranb.api.models_fh2_dock import (
     SystemStatus,
     TaskMedia,
     items_of,
+    newest_first,
 )
 from terranb.credentials import StorageCredentials
 from terranb.errors import ApiError, ServerError, ValidationError
@@ -161,7 +162,7 @@ class FlightTasksApi(_Area):
         tasks: builtins.list[FlightTask] = []
         for sn in self._projects().dock_serials():
             tasks.extend(self.list(sn, begin, end, status=status))
-        return sorted(tasks, key=lambda t: t.begin_at, reverse=True)
+        return newest_first(tasks)
 
     def _projects(self) -> ProjectsApi:
         return ProjectsApi(self._client)

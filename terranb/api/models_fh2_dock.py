@@ -14,13 +14,15 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from terranb.api.wire_fields import RawWireModel, WireFields, number, text
 
-__all__ = ["FlightTask", "MapModel", "Project", "SystemStatus", "TaskMedia", "items_of"]
+__all__ = ["FlightTask", "MapModel", "Project", "SystemStatus", "TaskMedia", "items_of",
+           "newest_first"]
 
 
 def items_of(data: Any, key: str = "list") -> list[Mapping[str, Any]]:
@@ -72,7 +74,8 @@ class FlightTask(RawWireModel):
 
     ``folder_id`` is the media folder ``POST /model/create`` takes as
     ``task_folder_id``: the list item carries it as ``folder_id``, the detail as
-    ``folder_info.folder_id`` (both read here).
+    ``folder_info.folder_id`` (both read here). ``begin_at`` and ``end_at`` come as ISO
+    text or unix seconds on the wire and are read as times either way.
     """
 
     uuid: str
@@ -80,8 +83,8 @@ class FlightTask(RawWireModel):
     status: str = ""
     task_type: str = ""
     sn: str = ""
-    begin_at: str = ""
-    end_at: str = ""
+    begin_at: datetime | None = None
+    end_at: datetime | None = None
     folder_id: int | None = None
     expected_file_count: int | None = None
     uploaded_file_count: int | None = None
@@ -97,6 +100,22 @@ class FlightTask(RawWireModel):
                 "folder_id": None if folder == "" else number(folder, int),
                 "expected_file_count": number(info.get("expected_file_count"), int),
                 "uploaded_file_count": number(info.get("uploaded_file_count"), int)}
+
+    @property
+    def began(self) -> str:
+        """``begin_at`` as local ``YYYY-MM-DD HH:MM`` for a listing (``-`` when unknown)."""
+        when = self.begin_at
+        if when is None:
+            return "-"
+        # unix seconds and Z times are aware (shown in local time); naive ISO text as given
+        return (when.astimezone() if when.tzinfo else when).strftime("%Y-%m-%d %H:%M")
+
+
+def newest_first(tasks: Iterable[FlightTask]) -> list[FlightTask]:
+    """Flight tasks by ``begin_at``, newest first; tasks without a time last."""
+    # timestamp() compares aware and naive times alike (a naive one is local time)
+    return sorted(tasks, key=lambda t: t.begin_at.timestamp() if t.begin_at else float("-inf"),
+                  reverse=True)
 
 
 @dataclass(frozen=True)

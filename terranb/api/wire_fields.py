@@ -10,7 +10,7 @@ field type              wire value becomes
 ``str``                 ``str(value)``
 ``int`` / ``float``     the number; a value that is not one gives the default
 ``bool``                ``bool(value)``
-``datetime``            :func:`parse_time` (RFC 3339 or ``yyyy-MM-dd HH:mm:ss``)
+``datetime``            :func:`parse_time` (RFC 3339, ``yyyy-MM-dd HH:mm:ss``, unix time)
 ``tuple[str, ...]``     a tuple of strings (one string becomes a 1-tuple)
 ``dict[...]``           a copy of a JSON object, else the default
 a tolerant IntEnum      ``Enum.parse(value)`` (unknown numbers become ``UNKNOWN``)
@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import functools
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -74,9 +75,25 @@ class WireFields:
         return {k: v for k, v in self.data.items() if k not in self.used}
 
 
+# Unix time as text: at least 9 integer digits (after 1973), so that a compact ISO date
+# such as ``20240301`` is not read as seconds.
+_UNIX_DIGITS = re.compile(r"\d{9,}(\.\d*)?")
+
+
+def _unix_time(stamp: float) -> datetime | None:
+    """Unix seconds, or milliseconds (DJI services send both), as an aware UTC time."""
+    if stamp > 1e11:  # 1e11 seconds is the year 5138: this is milliseconds
+        stamp /= 1000
+    try:
+        return datetime.fromtimestamp(stamp, timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
 def parse_time(value: Any) -> datetime | None:
-    """Parse an RFC 3339 time (``2024-01-01T00:00:00Z``, any fraction) or a
-    ``yyyy-MM-dd HH:mm:ss`` Cloud API time; ``None`` for empty or unparseable values.
+    """Parse an RFC 3339 time (``2024-01-01T00:00:00Z``, any fraction), a
+    ``yyyy-MM-dd HH:mm:ss`` Cloud API time or unix seconds or milliseconds (a number
+    or numeric text); ``None`` for empty or unparseable values.
 
     Example:
         >>> parse_time("2024-03-01T10:00:00.123456789+08:00").isoformat()
@@ -87,7 +104,9 @@ def parse_time(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return datetime.fromtimestamp(float(value), timezone.utc)
+        return _unix_time(float(value))
+    if _UNIX_DIGITS.fullmatch(str(value).strip()):
+        return _unix_time(float(value))  # FlightHub 2 sends some times as numeric text
     text = str(value).strip().replace(" ", "T", 1) if "T" not in str(value) else str(value).strip()
     tz: timezone | None = None
     if text.endswith(("Z", "z")):

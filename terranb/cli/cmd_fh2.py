@@ -181,16 +181,6 @@ def _with_project(settings: Any, project_uuid: str) -> Any:
     return dataclasses.replace(settings, fh2_project_uuid=project_uuid)
 
 
-def _when(value: Any) -> str:
-    """A task's begin time (ISO text or unix seconds on the wire) as local date and time."""
-    text = str(value or "")
-    if text.replace(".", "", 1).isdigit():
-        stamp = float(text)
-        stamp = stamp / 1000 if stamp > 1e11 else stamp  # milliseconds
-        return time.strftime("%Y-%m-%d %H:%M", time.localtime(stamp))
-    return text[:16].replace("T", " ") or "-"
-
-
 # ----------------------------------------------------------------------------- listing
 
 
@@ -216,16 +206,18 @@ def _cmd_projects(args: argparse.Namespace) -> int:
 
 
 def _cmd_tasks(args: argparse.Namespace) -> int:
+    from terranb.api.models_fh2_dock import newest_first
+
     with _client(args) as fh:
         if args.dock:
             end = int(time.time())
-            items = sorted(fh.flight_tasks.list(args.dock, end - int(args.days * 86400), end),
-                           key=lambda t: t.begin_at, reverse=True)
+            items = newest_first(fh.flight_tasks.list(args.dock, end - int(args.days * 86400),
+                                                      end))
         else:
             items = fh.flight_tasks.recent(args.days)
     # The list items carry no file counts (only the detail does): leave the column blank
     # rather than print a placeholder.
-    lines = [f"{t.uuid}  {_when(t.begin_at)}  {t.status:<10} folder={t.folder_id or '-':<6} "
+    lines = [f"{t.uuid}  {t.began}  {t.status:<10} folder={t.folder_id or '-':<6} "
              + (f"{t.uploaded_file_count:>5} files  " if t.uploaded_file_count is not None
                 else " " * 13)
              + t.name for t in items]

@@ -132,16 +132,20 @@ def _client_of(client: Any, client_kwargs: dict[str, Any]) -> Any:
                           "one with make_backend('flighthub-map', ...)")
 
 
+@dataclass
 class _Reader:
-    """Reads one photo's headers by range; one requests session per thread."""
+    """Reads one photo's headers by range; one requests session per thread.
 
-    def __init__(self, head_bytes: int, tail_bytes: int, max_header_bytes: int) -> None:
-        self.head_bytes = head_bytes
-        self.tail_bytes = tail_bytes
-        self.max_header_bytes = max_header_bytes
-        self._local = threading.local()
-        self.budgets: list[ByteBudget] = []
-        self._lock = threading.Lock()
+    ``budgets`` gathers each photo's :class:`ByteBudget` (from all worker threads) so the
+    caller can total the bytes and requests afterwards.
+    """
+
+    head_bytes: int
+    tail_bytes: int
+    max_header_bytes: int
+    budgets: list[ByteBudget] = field(default_factory=list)
+    _local: threading.local = field(default_factory=threading.local, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def _sess(self) -> Any:
         s = getattr(self._local, "session", None)

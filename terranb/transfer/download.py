@@ -170,6 +170,7 @@ class _Restart(Exception):
     pass
 
 
+@dataclass(kw_only=True, eq=False)  # eq=False: a downloader is equal only to itself
 class Downloader:
     """Downloads many files in parallel with resume, renewal and verification.
 
@@ -183,31 +184,30 @@ class Downloader:
         timeout: ``(connect, read)`` seconds.
     """
 
-    def __init__(self, *, renew: Renew | None = None, workers: int = 4, retries: int = 6,
-                 on_progress: ProgressCallback | None = None,
-                 session_factory: Callable[[], Any] | None = None,
-                 sleep: Callable[[float], None] = time.sleep,
-                 timeout: tuple[float, float] = (10.0, 60.0)) -> None:
+    renew: Renew | None = None
+    workers: int = 4
+    retries: int = 6
+    on_progress: ProgressCallback | None = None
+    session_factory: Callable[[], Any] | None = field(default=None, repr=False)
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    timeout: tuple[float, float] = (10.0, 60.0)
+    # per-thread sessions and the counters of the current download, shared by the workers
+    _local: threading.local = field(default_factory=threading.local, init=False, repr=False)
+    _renewed: int = field(default=0, init=False, repr=False)
+    _received: int = field(default=0, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        workers = self.workers
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValidationError(f"download workers must be a whole number of at least 1, "
                                   f"not {workers!r}")
-        self.renew = renew
-        self.workers = workers
-        self.retries = retries
-        self.on_progress = on_progress
-        self._factory = session_factory
-        self._sleep = sleep
-        self.timeout = timeout
-        self._local = threading.local()
-        self._renewed = 0
-        self._received = 0
-        self._lock = threading.Lock()
 
     def _session(self) -> Any:
         sess = getattr(self._local, "session", None)
         if sess is None:
-            if self._factory is not None:
-                sess = self._factory()
+            if self.session_factory is not None:
+                sess = self.session_factory()
             else:
                 import requests
 
@@ -318,7 +318,7 @@ class Downloader:
                 if attempt >= self.retries:
                     raise TransferError(f"{f.name}: download failed {attempt} times "
                                         f"({exc}); run it again to resume") from None
-                self._sleep(TRANSFERS.delay(attempt))
+                self.sleep(TRANSFERS.delay(attempt))
                 continue
             size = part.stat().st_size
             if f.size is not None and size < f.size:

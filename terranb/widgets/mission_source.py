@@ -146,7 +146,7 @@ class MissionPicker:
 
     async def _fill_tasks(self, project_uuid: str) -> None:
         tasks = await run_blocking(self.ops.tasks, project_uuid)
-        self.task.options = [(f"{t.name or t.uuid} · {str(t.begin_at)[:16]} · {t.status}",
+        self.task.options = [(f"{t.name or t.uuid} · {t.began} · {t.status}",
                               t.uuid) for t in tasks]
         self.task.value = tasks[0].uuid if tasks else None
         self.info.value = html.escape(

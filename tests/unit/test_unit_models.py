@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 from terranb.api.models import (
     Job,
@@ -67,3 +67,24 @@ def test_parse_time() -> None:
     assert parse_time("") is None and parse_time("garbage") is None
     t = parse_time("2024-03-01T10:00:00.5Z")
     assert t is not None and t.microsecond == 500000 and t.utcoffset() == timedelta(0)
+
+
+def test_parse_time_unix_seconds_millis_and_numeric_text() -> None:
+    want = datetime(2024, 3, 1, 10, 0, tzinfo=timezone.utc)
+    for wire in (1709287200, 1709287200.0, 1709287200000, "1709287200", "1709287200000"):
+        assert parse_time(wire) == want, wire
+    assert parse_time(1e30) is None  # out of range: unparseable, not an exception
+    assert parse_time("20240301") == datetime(2024, 3, 1)  # a compact ISO date, not seconds
+
+
+def test_flight_task_times_from_iso_or_unix_and_newest_first() -> None:
+    from terranb.api.models_fh2_dock import FlightTask, newest_first
+
+    iso = FlightTask.from_api({"uuid": "a", "begin_at": "2024-03-01T10:00:00Z"})
+    unix = FlightTask.from_api({"uuid": "b", "begin_at": 1709290800, "end_at": "1709294400"})
+    naive = FlightTask.from_api({"uuid": "c", "begin_at": "2020-01-01T00:00:00"})
+    none = FlightTask.from_api({"uuid": "d"})
+    assert iso.begin_at == datetime(2024, 3, 1, 10, tzinfo=timezone.utc)
+    assert unix.end_at == datetime(2024, 3, 1, 12, tzinfo=timezone.utc)
+    assert naive.began == "2020-01-01 00:00" and none.began == "-" and none.begin_at is None
+    assert [t.uuid for t in newest_first([naive, none, iso, unix])] == ["b", "a", "c", "d"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 
 pytest.importorskip("ipywidgets")
 
+from terranb.api.models_fh2_dock import FlightTask
 from terranb.widgets.submit import SubmitOps, SubmitWidget
 
 
@@ -22,12 +24,9 @@ class _P:
     name: str
 
 
-@dataclass
-class _T:
-    uuid: str
-    name: str = "mission"
-    begin_at: str = "2026-12-04T10:00:00"
-    status: str = "success"
+def _T(uuid: str) -> FlightTask:
+    return FlightTask(uuid, name="mission", status="success",
+                      begin_at=datetime(2026, 12, 4, 10, 0))
 
 
 @dataclass
@@ -37,7 +36,7 @@ class FakeMissionOps:
     def projects(self) -> list[_P]:
         return [_P("p1", "Farm"), _P("p2", "Quarry")]
 
-    def tasks(self, project_uuid: str) -> list[_T]:
+    def tasks(self, project_uuid: str) -> list[FlightTask]:
         return [_T(f"{project_uuid}-t1"), _T(f"{project_uuid}-t2")]
 
     def preflight(self, project: str, task: str, job_type: str) -> Any:
@@ -55,6 +54,7 @@ def test_mission_source_lists_projects_and_tasks_and_gates(tmp_path: Path) -> No
     assert w.mission.key() == ("p1", "p1-t1")
     w.mission.project.value = "p2"
     assert w.mission.key() == ("p2", "p2-t1") and "2 flight task(s)" in w.mission.info.value
+    assert w.mission.task.options[0][0] == "mission · 2026-12-04 10:00 · success"
     w.job_type.value = "lidar"
     w.check_button.click()
     assert "2D or 3D" in w.errors[-1] and w.submit_button.disabled and not ops.preflights
