@@ -17,9 +17,10 @@ not grow with the file count.
 unshaped and bench/wanlink.py sits between it and the uploader. For each profile it prints
 the link alone (16 bare TCP streams, no HTTP: the ceiling), the Uploader at its defaults (its
 share of the link, the level the tuner settled at and its peak), ``workers=8``,
-``workers=16`` and bare parallel ``put_object`` x16 (the reference) in the same run, each
-with the CPU milliseconds per MB that the client, the emulator and the link spent. Last come
-the defaults and the reference straight into the emulator, which show what the far end
+``workers=16``, ``workers=32`` and bare parallel ``put_object`` x16 and x32 (the references)
+in the same run, each with the CPU milliseconds per MB that the client, the emulator and the
+link spent. Last come
+the defaults and the x16 reference straight into the emulator, which show what the far end
 absorbs without the link.
 
 Usage::
@@ -342,7 +343,9 @@ def independent_link(work: Path, only: list[str]) -> None:
                 ("defaults (no workers=)", None),
                 ("workers=8 (the old default)", 8),
                 ("workers=16", 16),
-                ("reference: bare put_object x16", -16)]
+                ("workers=32 (the adaptive cap)", 32),
+                ("reference: bare put_object x16", -16),
+                ("reference: bare put_object x32", -32)]
             for label, workers in cases:
                 stats = work / f"stats-{name}-{workers}.json"
                 link, port = start_link(target, rtt, per_conn, total_mb, stats)
