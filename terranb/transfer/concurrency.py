@@ -135,7 +135,7 @@ class ConcurrencyTuner:
             return Ticket(self._clock(), self._level)
 
     def completed(self, n: int, ticket: Ticket) -> None:
-        """A transfer of ``n`` bytes that started with ``ticket`` finished (the store confirmed it)."""
+        """A transfer of ``n`` bytes, begun with ``ticket``, finished (the store confirmed it)."""
         with self._lock:
             self._calm_after = max(0, self._calm_after - 1)
             if ticket.level != self._level or self._tail or n <= 0:
