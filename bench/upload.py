@@ -16,10 +16,11 @@ not grow with the file count.
 ``--link wan,thin`` runs only the independent-link cases instead. The emulator is
 unshaped and bench/wanlink.py sits between it and the uploader. For each profile it prints
 the link alone (16 bare TCP streams, no HTTP: the ceiling), the Uploader at its defaults (its
-share of the link, the level the tuner settled at and its peak), ``workers=8``,
-``workers=16`` and bare parallel ``put_object`` x16 (the reference) in the same run, each
-with the CPU milliseconds per MB that the client, the emulator and the link spent. Last come
-the defaults and the reference straight into the emulator, which show what the far end
+share of the link, the level the tuner ended at, the best it judged and its peak), ``workers=8``,
+``workers=16``, ``workers=32`` and bare parallel ``put_object`` x16 and x32 (the references)
+in the same run, each with the CPU milliseconds per MB that the client, the emulator and the
+link spent. Last come
+the defaults and the x16 reference straight into the emulator, which show what the far end
 absorbs without the link.
 
 Usage::
@@ -320,8 +321,10 @@ def independent_link(work: Path, only: list[str]) -> None:
             opened = f"; {json.loads(stats.read_text())['max_connections']} connections opened"
         tuned = ""
         if up is not None and up.tuner is not None:
-            tuned = (f", settled at {up.tuner.settled_limit} in flight "
-                     f"(peak {up.tuner.peak_limit})")
+            # The level it ended at may not have been judged yet in a short run (its
+            # transfers were the last ones): state both.
+            tuned = (f", ended at {up.tuner.limit} in flight (best judged "
+                     f"{up.tuner.settled_limit}, peak {up.tuner.peak_limit})")
         rate = total / secs / MB
         print(f"  {label:34s} {secs:6.2f} s {rate:6.1f} MB/s = {100 * rate / link_mb:5.1f} % "
               f"of the link{opened}{tuned}; CPU ms/MB: {cpu.per_mb(total)}")
@@ -342,7 +345,9 @@ def independent_link(work: Path, only: list[str]) -> None:
                 ("defaults (no workers=)", None),
                 ("workers=8 (the old default)", 8),
                 ("workers=16", 16),
-                ("reference: bare put_object x16", -16)]
+                ("workers=32 (the adaptive cap)", 32),
+                ("reference: bare put_object x16", -16),
+                ("reference: bare put_object x32", -32)]
             for label, workers in cases:
                 stats = work / f"stats-{name}-{workers}.json"
                 link, port = start_link(target, rtt, per_conn, total_mb, stats)

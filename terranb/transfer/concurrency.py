@@ -1,41 +1,58 @@
 """How many transfers to keep in flight: found by measuring, not guessed.
 
 The right number of parallel uploads depends on the link: on a long fat pipe
-(50 ms RTT, 8 MB/s per TCP connection, 64 MB/s in total) it takes 12-16
-connections to fill it, while on a 2 MB/s-per-connection, 8 MB/s uplink more
+(50 ms RTT, 8 MB/s per TCP connection, 64 MB/s in total) it takes 16-32
+connections to fill it (each request also spends round trips and the store's
+time sending nothing), while on a 2 MB/s-per-connection, 8 MB/s uplink more
 than 4-5 only add queueing and RAM. :class:`ConcurrencyTuner` starts small and
-probes, the way TCP's slow start finds a window:
+probes, the way TCP's slow start finds a window.
 
-* **slow start**: every measurement window the in-flight limit doubles while the
-  throughput of the window grows by more than ``gain`` (default 8 %: doubling from
-  8 to 16 on the 50 ms / 64 MB/s profile gains only 10-20 %, the time each request
-  spends on round trips, yet that is what fills the link; on a thin uplink 4 to 8
-  gains ~5 % and is refused);
-* two windows in a row that do not pay for the extra connections (one may be noise)
-  end slow start, and the limit goes back to the best level seen (so it never keeps
-  connections that did not help);
-* **steady**: every ``probe_every`` windows it tries a quarter more and keeps it
-  only if the throughput rises by ``gain / 2``, so a link that got faster is
-  followed;
+**What is measured.** Every transfer is timed from its start to the store's
+answer (:meth:`started` gives a ticket, :meth:`completed` hands it back). With
+``L`` transfers kept in flight, each taking ``d`` seconds for ``b`` bytes, the
+link delivers ``L * b / d`` (Little's law). This needs no measuring window: the
+first transfers that ran entirely at a level say what that level delivers, so a
+level is judged about one transfer's duration after it began (half of its
+transfers finished), not after a fixed time plus a round counted from its first
+completion. If doubling the transfers leaves each one's duration about the same,
+the link was not full and throughput doubled; if each takes twice as long, the
+extra connections only queue. Bytes counted as the HTTP client hands them to the
+socket say little on a real link (kernel send buffers take megabytes at once:
+30-160 MB/s per 0.5 s on a 64 MB/s link), so they are not used.
+
+**The rule.**
+
+* **slow start**: the first step doubles ``start`` (there is nothing to compare
+  with yet). After that, a level that delivers more than ``gain`` (default 8 %)
+  above the one before is kept, and the next step depends on how close to linear
+  the gain was (the share of the added connections' pro-rata throughput it
+  delivered): at least three quarters (the link is far from full) -> fourfold, so a
+  short upload does not spend its first seconds discovering; at least a quarter ->
+  double; less -> stop here, since the next doubling would gain less still. So a
+  thin uplink sees at most twice ``start``: on 2 MB/s per connection, 8 MB/s in
+  total, 4 -> 8 gains ~10 % (the round trips of each request covered) and it stays
+  at 8;
+* a level that does not pay for its extra connections is measured once more (one
+  flat measurement may be noise: a busy CPU, a slow object); if it still does not,
+  slow start ends at the best level seen, so it never keeps connections that did
+  not help;
+* **steady**: the rate of the settled level is followed round by round (a round =
+  ``limit`` finished transfers); every ``probe_every`` rounds it tries, in turn, a
+  quarter more (kept only if the throughput rises by ``gain / 2``: a link that got
+  faster is followed) and a quarter fewer (kept unless the throughput drops by
+  ``gain / 2``: connections a fourfold step took but did not need are given back);
 * **back-off**: a throttling or transient error (503 SlowDown, 5xx, timeouts,
-  resets: reported with :meth:`throttled`) halves the limit, at most once per window.
+  resets: reported with :meth:`throttled`) halves the limit and ends slow start;
+  the reports of the transfers that were in flight together count once (the next
+  halving waits until half of the new limit has finished).
 
-What is measured: with ``per_round=True`` (what the uploader uses) the caller
-reports whole transfers as they *finish* (:meth:`completed`) and a window lasts at
-least ``window`` seconds *and* ``limit`` completions, one round of the pool (half a
-round during slow start). Bytes
-counted as the HTTP client hands them to the socket say little on a real link:
-the kernel's send buffer (and, on loopback, the receiver's) take megabytes at
-once, so a window's "sent" bytes are mostly how many transfers started in it; on
-the 50 ms / 64 MB/s profile that noise (30-160 MB/s per 0.5 s window) ended slow
-start at 8 or pushed it to 32 from one run to the next. Finished transfers are
-what the link delivered, and a round of them averages out the lumps.
-
-Windows in which the caller could not keep ``limit`` transfers busy (the tail of a
-data set, or a file still being hashed) say nothing about the link and are ignored.
-The limit stays within ``floor`` and ``cap``; the caller derives ``cap`` from its
-memory budget. Pure logic with an injectable clock, so the tests drive it with a
-simulated link.
+Only transfers that started at the current level count for it (a ticket carries
+the level's number), so a level change never mixes two levels' durations. Once
+nothing is waiting to start (:meth:`tick` with ``backlog=False``: the last
+transfers of a data set) the tuner stops deciding: fewer transfers in flight than
+the limit say nothing about the link. The limit stays within ``floor`` and
+``cap``; the caller derives ``cap`` from its memory budget. Pure logic with an
+injectable clock, so the tests drive it with simulated links.
 """
 
 from __future__ import annotations
@@ -45,17 +62,25 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["ConcurrencyTuner", "TunerStep"]
+__all__ = ["ConcurrencyTuner", "Ticket", "TunerStep"]
 
 
 @dataclass(frozen=True)
 class TunerStep:
-    """One measured window: the limit it ran at, its throughput and the decision."""
+    """One decision: the limit it judged, that level's throughput and the new limit."""
 
     limit: int
     bytes_per_s: float
     next_limit: int
     reason: str
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """When a transfer started, and at which level (see :meth:`ConcurrencyTuner.started`)."""
+
+    at: float
+    level: int
 
 
 class ConcurrencyTuner:
@@ -65,69 +90,76 @@ class ConcurrencyTuner:
         start: initial limit.
         floor: never below this.
         cap: never above this (derive it from the memory budget).
-        window: seconds per measurement.
         gain: relative throughput increase that justifies more connections.
-        probe_every: windows between upward probes once settled.
-        per_round: a window also needs ``limit`` completions (:meth:`completed`).
+        probe_every: rounds between upward probes once settled.
         clock: injectable monotonic clock.
+
+    Example:
+        >>> tuner = ConcurrencyTuner(start=4, cap=32)
+        >>> ticket = tuner.started()      # in the worker, before the request
+        >>> tuner.completed(4_000_000, ticket)  # after the store confirmed it
+        >>> tuner.tick(in_flight=3, backlog=True)  # the pool's loop: the limit to keep
+        4
     """
 
-    def __init__(self, *, start: int = 4, floor: int = 1, cap: int = 32, window: float = 0.5,
-                 gain: float = 0.08, probe_every: int = 6, per_round: bool = False,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, *, start: int = 4, floor: int = 1, cap: int = 32, gain: float = 0.08,
+                 probe_every: int = 6, clock: Callable[[], float] = time.monotonic) -> None:
         if not 1 <= floor <= cap:
             raise ValueError(f"need 1 <= floor <= cap, got floor={floor}, cap={cap}")
         self.floor, self.cap = floor, cap
         self.limit = max(floor, min(cap, start))
         self.peak_limit = self.limit  # the most it ever allowed in flight
-        self.window, self.gain, self.probe_every = window, gain, probe_every
+        self.gain, self.probe_every = gain, probe_every
         self._clock = clock
         self._lock = threading.Lock()
+        self._level = 0  # numbers the levels; tickets of older levels are not samples
+        self._bytes = 0  # samples of the current level: bytes and seconds summed
+        self._seconds = 0.0
+        self._count = 0
         self._slow_start = True
         self._doubted = False
         self._best_rate = 0.0
         self._best_limit = self.limit
+        self._prev: tuple[int, float] | None = None  # (limit, rate) of the level before
         self._probing_from: int | None = None
-        self._steady_windows = 0
-        self._win_start = clock()
-        self._win_bytes = 0
-        self._win_done = 0
-        self._first_done = False
-        self.per_round = per_round
-        self._saturated = True
-        self._throttled_in_window = False
+        self._probe_down = False  # steady probes alternate: a quarter more, a quarter fewer
+        self._steady_rounds = 0
+        self._tail = False
+        self._calm_after = 0  # completions to wait before the next halving counts
         self.history: list[TunerStep] = []
 
     # -- what the pool reports --------------------------------------------------------------
-    def add_bytes(self, n: int) -> None:
-        """Bytes sent (negative when a retry rolls a body back)."""
+    def started(self) -> Ticket:
+        """A transfer starts now; hand the ticket to :meth:`completed` when it ends."""
         with self._lock:
-            self._win_bytes += n
+            return Ticket(self._clock(), self._level)
 
-    def completed(self, n: int) -> None:
-        """A transfer of ``n`` bytes finished (the store confirmed it)."""
+    def completed(self, n: int, ticket: Ticket) -> None:
+        """A transfer of ``n`` bytes, begun with ``ticket``, finished (the store confirmed it)."""
         with self._lock:
-            if self.per_round and not self._first_done:
-                # The first transfers also paid for connecting, the first request's
-                # round trips and the client's start: measure from the first one on.
-                self._first_done = True
-                self._win_start, self._win_bytes, self._win_done = self._clock(), 0, 0
+            self._calm_after = max(0, self._calm_after - 1)
+            if ticket.level != self._level or self._tail or n <= 0:
                 return
-            self._win_bytes += n
-            self._win_done += 1
+            self._bytes += n
+            self._seconds += max(self._clock() - ticket.at, 1e-6)
+            self._count += 1
+            if self._count >= self._needed():
+                rate = self.limit * self._bytes / self._seconds  # Little's law
+                self._bytes, self._seconds, self._count = 0, 0.0, 0
+                self._decide(rate)
 
     def throttled(self) -> None:
         """The store pushed back (503/SlowDown, 5xx, timeout, reset): halve the limit."""
         with self._lock:
-            if self._throttled_in_window:
-                return
-            self._throttled_in_window = True
+            if self._calm_after:
+                return  # the same push-back, reported by another transfer of that crowd
             new = max(self.floor, self.limit // 2)
+            self._calm_after = max(1, new // 2)
             self._record(0.0, new, "throttled")
             self._slow_start = False
             self._probing_from = None
             self._best_limit, self._best_rate = new, 0.0
-            self.limit = new
+            self._new_level(new)
 
     def tick(self, in_flight: int, backlog: bool) -> int:
         """Call often (e.g. whenever a transfer ends); returns the limit to keep.
@@ -137,49 +169,30 @@ class ConcurrencyTuner:
             backlog: whether more transfers are waiting to start.
         """
         with self._lock:
-            if in_flight < self.limit and not backlog:
-                self._saturated = False  # the tail: nothing to learn from this window
-            now = self._clock()
-            elapsed = now - self._win_start
-            if elapsed < self.window or (self.per_round and self._win_done < self._round()):
-                return self.limit
-            rate = self._win_bytes / elapsed if elapsed > 0 else 0.0
-            if self._saturated and not self._throttled_in_window:
-                self._decide(rate)
-            self._win_start, self._win_bytes, self._win_done = now, 0, 0
-            self._saturated = True
-            self._throttled_in_window = False
+            if not backlog and in_flight < self.limit:
+                self._tail = True  # the last transfers: nothing more to learn
             return self.limit
 
-    def _round(self) -> int:
-        # Completions a window needs: half the pool while slow start hunts (a short run
-        # must not spend its first seconds measuring), the whole pool once settled.
-        return max(2, self.limit // 2) if self._slow_start else self.limit
-
     # -- the rule ---------------------------------------------------------------------------
+    def _needed(self) -> int:
+        # Finished transfers that judge a level: half of it while slow start hunts (they
+        # started together, so the first half ends about when the level's first round
+        # would), a whole round once settled (steadier, and there is no hurry).
+        return max(2, self.limit // 2) if self._slow_start else max(2, self.limit)
+
     def _decide(self, rate: float) -> None:
         limit = self.limit
         if self._slow_start:
-            if rate > self._best_rate * (1 + self.gain):
-                self._best_rate, self._best_limit = rate, limit
-                self._doubted = False
-                new = min(self.cap, limit * 2)
-                if new == limit:
-                    self._slow_start = False
-                self._set(rate, new, "slow start: throughput grew")
-            elif not self._doubted:
-                # One flat window may be noise (a busy CPU, a slow object): measure the
-                # same level once more before giving up on it.
-                self._doubted = True
-                self._set(rate, limit, "slow start: no gain yet, measuring again")
-            else:
-                self._slow_start = False
-                self._set(rate, self._best_limit, "slow start ended: no gain")
+            self._slow_start_step(limit, rate)
             return
         if self._probing_from is not None:
             base = self._probing_from
             self._probing_from = None
-            if rate > self._best_rate * (1 + self.gain / 2):
+            if limit > base:  # more connections must pay for themselves
+                keep = rate > self._best_rate * (1 + self.gain / 2)
+            else:  # fewer are kept unless they lose throughput
+                keep = rate >= self._best_rate * (1 - self.gain / 2)
+            if keep:
                 self._best_rate, self._best_limit = rate, limit
                 self._set(rate, limit, "probe kept")
             else:
@@ -187,24 +200,67 @@ class ConcurrencyTuner:
             return
         # Settled: follow the link's current rate at the chosen level, probe now and then.
         self._best_rate = rate if limit == self._best_limit else self._best_rate
-        self._steady_windows += 1
-        if self._steady_windows >= self.probe_every and limit < self.cap:
-            self._steady_windows = 0
-            self._probing_from = limit
-            self._set(rate, min(self.cap, limit + max(1, limit // 4)), "probe")
-        else:
+        self._steady_rounds += 1
+        if self._steady_rounds < self.probe_every:
             self._set(rate, limit, "steady")
+            return
+        self._steady_rounds = 0
+        self._probe_down = not self._probe_down
+        step = max(1, limit // 4)
+        new = limit - step if self._probe_down else limit + step
+        if not self.floor <= new <= self.cap:
+            self._set(rate, limit, "steady")
+            return
+        self._probing_from = limit
+        self._set(rate, new, "probe down" if self._probe_down else "probe up")
+
+    def _slow_start_step(self, limit: int, rate: float) -> None:
+        prev = self._prev
+        if prev is None or rate > prev[1] * (1 + self.gain):
+            # Share of the linear gain this level got (1.0: every added connection
+            # delivered as much as the ones before; the link is far from full).
+            linear = 0.0 if prev is None else (rate / prev[1] - 1) / (limit / prev[0] - 1)
+            self._best_rate, self._best_limit = rate, limit
+            self._doubted = False
+            factor = 4 if linear >= 0.75 else 2 if linear >= 0.25 or prev is None else 1
+            new = min(self.cap, limit * factor)
+            self._prev = (limit, rate)
+            if new == limit:
+                # At the cap, or diminishing returns: this level paid for itself, but
+                # by so little that another doubling would not (on a 2 MB/s-per-
+                # connection, 8 MB/s uplink 4 -> 8 gains ~10 %, covering the round
+                # trips; 16 would only queue).
+                self._slow_start = False
+                self._set(rate, new, "slow start ended: " + (
+                    "at the cap" if new == self.cap else "less than a quarter of linear"))
+            else:
+                self._set(rate, new, f"slow start: throughput grew, x{new // limit}"
+                          if new % limit == 0 else "slow start: throughput grew, to the cap")
+        elif not self._doubted:
+            # One flat measurement may be noise: measure the same level once more.
+            self._doubted = True
+            self._set(rate, limit, "slow start: no gain yet, measuring again")
+        else:
+            self._slow_start = False
+            self._set(rate, self._best_limit, "slow start ended: no gain")
 
     def _set(self, rate: float, new: int, reason: str) -> None:
         self._record(rate, new, reason)
-        self.limit = max(self.floor, min(self.cap, new))
-        self.peak_limit = max(self.peak_limit, self.limit)
+        new = max(self.floor, min(self.cap, new))
+        if new != self.limit:
+            self._new_level(new)
+
+    def _new_level(self, new: int) -> None:
+        self.limit = new
+        self.peak_limit = max(self.peak_limit, new)
+        self._level += 1
+        self._bytes, self._seconds, self._count = 0, 0.0, 0
 
     def _record(self, rate: float, new: int, reason: str) -> None:
         self.history.append(TunerStep(self.limit, rate, new, reason))
-        del self.history[:-200]  # bounded: a long upload keeps the last 200 windows
+        del self.history[:-200]  # bounded: a long upload keeps the last 200 decisions
 
     @property
     def settled_limit(self) -> int:
-        """The level the tuner judged best (what a report should state)."""
+        """The level the tuner judged best so far (what a report should state)."""
         return self._best_limit
