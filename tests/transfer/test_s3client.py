@@ -105,3 +105,43 @@ def test_clients_share_one_session_but_sign_with_their_own_keys(monkeypatch):
                    for k, v in requests[0].headers.items()}
         assert f"Credential=AK{i}/" in headers["authorization"]
         assert headers["x-amz-security-token"] == f"TOK{i}"
+
+
+def test_small_puts_skip_the_100_continue_wait_large_keep_it() -> None:
+    """One round trip less per object or part up to 16 MiB; larger bodies still wait."""
+    import io
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from terranb.transfer.s3client import CONTINUE_THRESHOLD
+
+    seen: list[tuple[int, str | None]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_PUT(self) -> None:
+            n = int(self.headers["Content-Length"])
+            seen.append((n, self.headers.get("Expect")))
+            self.rfile.read(n)
+            self.send_response(200)
+            self.send_header("ETag", '"x"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        creds = StorageCredentials("aws_s3", "AK", "SK", "TOKEN", "us-east-1", "b",
+                                   endpoint_url=f"http://127.0.0.1:{srv.server_address[1]}")
+        s3 = make_client(creds)
+        for size in (1_000, CONTINUE_THRESHOLD, CONTINUE_THRESHOLD + 1):
+            s3.put_object(Bucket="b", Key=f"k{size}", Body=io.BytesIO(b"x" * size))
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert seen == [(1_000, None), (CONTINUE_THRESHOLD, None),
+                    (CONTINUE_THRESHOLD + 1, "100-continue")]
