@@ -101,3 +101,11 @@ def test_sanitizer_config_covers_uuids_paths_ports_and_times() -> None:
     cfg = (NOTEBOOKS / "sanitize.cfg").read_text()
     for section in ("uuid", "iso_datetime", "loopback_port", "work_dir", "tmp_path"):
         assert f"[{section}]" in cfg
+
+
+def test_voila_configured_on_binder_is_installed_there() -> None:
+    """jupyter_server_config.py sets Voila's file allowlist: Binder must install Voila."""
+    cfg = (BINDER / "jupyter_server_config.py").read_text()
+    reqs = (BINDER / "requirements.txt").read_text()
+    if "VoilaConfiguration" in cfg:
+        assert re.search(r"^voila\b", reqs, re.M), "binder/requirements.txt lacks voila"
