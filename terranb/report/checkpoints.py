@@ -177,16 +177,11 @@ def read_checkpoints(path: str | os.PathLike[str], crs: str | None = None) -> li
 
 def _check_crs(name: str, path: Path) -> None:
     """Refuse a CRS pyproj does not know, naming it, before any measuring starts."""
-    try:
-        from pyproj import CRS
-        from pyproj.exceptions import CRSError
-    except ImportError:  # measuring needs pyproj anyway and says so there
-        return
-    try:
-        CRS.from_user_input(name)
-    except CRSError:
+    from terranb.results.crs import crs_from_text
+
+    if crs_from_text(name) is None:
         raise ValidationError(f"{path.name}: unknown CRS {name!r}; give an EPSG code such as "
-                              "EPSG:32650 (UTM) or EPSG:4326 (latitude/longitude)") from None
+                              "EPSG:32650 (UTM) or EPSG:4326 (latitude/longitude)")
 
 
 # ----------------------------------------------------------------------------- measuring
@@ -284,6 +279,8 @@ def measure(points: list[CheckPoint], ortho: Any = None, dsm: Any = None, cloud:
     """Residuals of ``points`` on the products (see the module text for how)."""
     from pyproj import CRS, Transformer
 
+    from terranb.results.crs import crs_from_text
+
     ref = next((p for p in (ortho, dsm, cloud) if p is not None and p.crs is not None), None)
     if ref is None:
         raise ValidationError("no georeferenced orthomosaic, DSM or point cloud to check against")
@@ -294,7 +291,8 @@ def measure(points: list[CheckPoint], ortho: Any = None, dsm: Any = None, cloud:
     result = CheckResult(crs=crs.name, gsd_m=abs(ortho.transform.a) if ortho is not None else None)
     local: list[tuple[float, float]] = []
     for cp in points:
-        tr = Transformer.from_crs(CRS.from_user_input(cp.crs), crs, always_xy=True)
+        # the parser the CSV was checked with (it also takes a bare EPSG number)
+        tr = Transformer.from_crs(crs_from_text(cp.crs), crs, always_xy=True)
         x, y = tr.transform(cp.x, cp.y)
         res = PointResidual(cp.name, float(x), float(y), cp.z)
         if ortho is not None:
