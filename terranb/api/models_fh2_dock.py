@@ -53,6 +53,7 @@ class SystemStatus:
 class Project(RawWireModel):
     """A project of the organization (``GET /project``)."""
 
+    _repr_fields = ("uuid", "name")
     uuid: str
     name: str = ""
     introduction: str = ""
@@ -78,6 +79,7 @@ class FlightTask(RawWireModel):
     text or unix seconds on the wire and are read as times either way.
     """
 
+    _repr_fields = ("uuid", "name", "status", "task_type", "began")
     uuid: str
     name: str = ""
     status: str = ""
@@ -129,6 +131,7 @@ class MapModel(RawWireModel):
         status, progress, message: emulator / future fields, see :attr:`state`.
     """
 
+    _repr_fields = ("id", "name", "state", "size", "url")
     id: int
     name: str = ""
     file_type: str = ""
@@ -159,6 +162,7 @@ class TaskMedia(RawWireModel):
     reads, which is how terranb reads EXIF without downloading the photo).
     """
 
+    _repr_fields = ("uuid", "name", "size", "original_url")
     uuid: str
     name: str = ""
     file_type: str = ""
