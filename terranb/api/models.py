@@ -195,6 +195,7 @@ class Resource(_TerraRecord):
     """A TerraAPI resource: a set of files (an upload, or a job's output)."""
 
     _repr_fields = ("uuid", "name", "type", "file_count", "total_size")
+
     uuid: str
     name: str = ""
     type: str = ""
@@ -234,6 +235,7 @@ class File(_TerraRecord):
     """A TerraAPI file; ``name`` is its relative path, ``url`` a presigned GET URL."""
 
     _repr_fields = ("uuid", "name", "size", "url")
+
     uuid: str
     name: str = ""
     checksum: str = ""
@@ -248,6 +250,7 @@ class Job(_TerraRecord):
     """A TerraAPI reconstruction job (protocol.md §1.6)."""
 
     _repr_fields = ("uuid", "name", "status", "type", "percentage")
+
     uuid: str
     name: str = ""
     status: TerraJobStatus = TerraJobStatus.UNKNOWN

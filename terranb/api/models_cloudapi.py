@@ -16,6 +16,7 @@ class CloudUser(WireModel):
     """Cloud API login answer (UserDTO). ``access_token`` and ``mqtt_password`` are secret."""
 
     _repr_fields = ("user_id", "username", "workspace_id", "access_token")
+
     user_id: str
     username: str = ""
     workspace_id: str = ""
@@ -37,6 +38,7 @@ class MediaFile(RawWireModel):
     """One Cloud API media file (``MediaFileDTO``)."""
 
     _repr_fields = ("file_id", "file_name", "drone")
+
     file_id: str
     file_name: str = ""
     file_path: str = ""

@@ -54,6 +54,7 @@ class Project(RawWireModel):
     """A project of the organization (``GET /project``)."""
 
     _repr_fields = ("uuid", "name")
+
     uuid: str
     name: str = ""
     introduction: str = ""
@@ -80,6 +81,7 @@ class FlightTask(RawWireModel):
     """
 
     _repr_fields = ("uuid", "name", "status", "task_type", "began")
+
     uuid: str
     name: str = ""
     status: str = ""
@@ -132,6 +134,7 @@ class MapModel(RawWireModel):
     """
 
     _repr_fields = ("id", "name", "state", "size", "url")
+
     id: int
     name: str = ""
     file_type: str = ""
@@ -163,6 +166,7 @@ class TaskMedia(RawWireModel):
     """
 
     _repr_fields = ("uuid", "name", "size", "original_url")
+
     uuid: str
     name: str = ""
     file_type: str = ""

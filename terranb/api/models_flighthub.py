@@ -17,6 +17,7 @@ class ModelRef(WireModel):
     """One entry of the start-reconstruction answer: ``{uuid, status, sub_error_code}``."""
 
     _repr_fields = ("uuid", "status")
+
     uuid: str
     status: ModelStatus = ModelStatus.UNKNOWN
     sub_error_code: int = 0
@@ -28,6 +29,7 @@ class Model(RawWireModel):
 
     _repr_fields = ("model_uuid", "model_type", "model_status", "reconstruction_progress",
                     "zip_status")
+
     model_uuid: str
     resource_uuid: str = ""
     model_type: ModelType = ModelType.UNKNOWN
@@ -60,6 +62,7 @@ class FlightHubResource(RawWireModel):
     """A FlightHub 2 open-modeling resource (``GET /open_model/resource/{uuid}``)."""
 
     _repr_fields = ("resource_uuid", "status", "file_names", "resource_size")
+
     resource_uuid: str
     status: ResourceStatus = ResourceStatus.UNKNOWN
     resource_size: int = 0
@@ -76,6 +79,7 @@ class UploadCallbackResult(WireModel):
     """FlightHub 2 upload_callback answer: ``{resource_uuid, upload_count, file_name_list}``."""
 
     _repr_fields = ("resource_uuid", "upload_count")
+
     resource_uuid: str
     upload_count: int = 0
     file_name_list: tuple[str, ...] = ()
