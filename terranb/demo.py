@@ -219,12 +219,8 @@ def run_demo(out: str | os.PathLike[str] = "demo-out", *, seed: int = 0,
             for phase in ("upload", "bind", "verify"):
                 ui.close(f"{phase} {kind}")
             jobs[kind] = job
-            rec = job.record
-            records[kind] = JobRecord(
-                uuid=job.id, job_type=kind, backend=backend, name=rec.name,
-                parameters=params.to_json(), resource_uuid=rec.resource_uuid,
-                submitted_at=_iso(rec.submitted_at), started_at=_iso(time.time()),
-                results_dir=kind)
+            # the card names the results folder relative to itself
+            records[kind] = JobRecord.from_ledger(job.record, results_dir=kind)
             records[kind].timings["upload and start"] = round(time.monotonic() - t0, 3)
             step(f"{kind} job {job.id} started")
 

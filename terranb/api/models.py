@@ -14,7 +14,7 @@ Example:
     >>> job = Job.from_api({"uuid": "j1", "name": "n", "status": 3, "type": 14,
     ...                     "percentage": 0.42})
     >>> job
-    Job('j1', 'n', EXECUTING, MAP_2D, 42%)
+    Job('j1', name='n', status=EXECUTING, type=MAP_2D, percentage=0.42)
     >>> job.status.is_terminal
     False
 """
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from terranb.api.wire_fields import RawWireModel, WireFields, parse_time, short_id
+from terranb.api.wire_fields import RawWireModel, WireFields, parse_time
 
 __all__ = [
     "File",
@@ -194,6 +194,8 @@ class Page:
 class Resource(_TerraRecord):
     """A TerraAPI resource: a set of files (an upload, or a job's output)."""
 
+    _repr_fields = ("uuid", "name", "type", "file_count", "total_size")
+
     uuid: str
     name: str = ""
     type: str = ""
@@ -205,16 +207,13 @@ class Resource(_TerraRecord):
     download_used_time: float | None = None
     upload_used_time: float | None = None
 
-    def __repr__(self) -> str:
-        return (f"Resource({short_id(self.uuid)!r}, {self.name!r}, type={self.type!r}, "
-                f"files={self.file_count}, bytes={self.total_size})")
-
 
 @dataclass(frozen=True)
 class ResourceDetail(RawWireModel):
     """``GET /v2/resources/{uuid}``: the resource plus its file and job uuids."""
 
     _camel = True
+    _repr_fields = ("summary", "file_uuids")
 
     summary: Resource
     file_uuids: tuple[str, ...] = ()
@@ -230,32 +229,27 @@ class ResourceDetail(RawWireModel):
     def _given(cls, fields: WireFields) -> dict[str, Any]:
         return {"summary": Resource.from_api(fields.mapping("summary"))}
 
-    def __repr__(self) -> str:
-        return (f"ResourceDetail({short_id(self.uuid)!r}, {self.summary.name!r}, "
-                f"files={len(self.file_uuids)})")
-
 
 @dataclass(frozen=True)
 class File(_TerraRecord):
     """A TerraAPI file; ``name`` is its relative path, ``url`` a presigned GET URL."""
 
+    _repr_fields = ("uuid", "name", "size", "url")
+
     uuid: str
     name: str = ""
     checksum: str = ""
     size: int = 0
-    url: str = ""
+    url: str = field(default="", repr=False)  # presigned, credential-bearing: never shown
     meta: str = ""
     position: dict[str, float] | None = None
-
-    def __repr__(self) -> str:
-        # The url is a presigned credential-bearing link: never shown.
-        return (f"File({short_id(self.uuid)!r}, {self.name!r}, size={self.size}, "
-                f"url={'yes' if self.url else 'no'})")
 
 
 @dataclass(frozen=True)
 class Job(_TerraRecord):
     """A TerraAPI reconstruction job (protocol.md §1.6)."""
+
+    _repr_fields = ("uuid", "name", "status", "type", "percentage")
 
     uuid: str
     name: str = ""
@@ -276,7 +270,3 @@ class Job(_TerraRecord):
     def is_terminal(self) -> bool:
         """True when the job stopped, finished or failed."""
         return self.status.is_terminal
-
-    def __repr__(self) -> str:
-        return (f"Job({short_id(self.uuid)!r}, {self.name!r}, {self.status.name}, "
-                f"{self.type.name}, {self.percentage * 100:.0f}%)")

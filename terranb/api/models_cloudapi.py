@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from terranb.api.wire_fields import RawWireModel, WireModel, short_id
+from terranb.api.wire_fields import RawWireModel, WireModel
 
 __all__ = ["CloudUser", "MediaFile"]
 
@@ -14,6 +14,8 @@ __all__ = ["CloudUser", "MediaFile"]
 @dataclass(frozen=True)
 class CloudUser(WireModel):
     """Cloud API login answer (UserDTO). ``access_token`` and ``mqtt_password`` are secret."""
+
+    _repr_fields = ("user_id", "username", "workspace_id", "access_token")
 
     user_id: str
     username: str = ""
@@ -30,16 +32,12 @@ class CloudUser(WireModel):
                 "workspace_id": self.workspace_id, "user_type": self.user_type,
                 "mqtt_username": self.mqtt_username, "mqtt_addr": self.mqtt_addr}
 
-    def __repr__(self) -> str:
-        return (f"CloudUser({self.username!r}, workspace_id={self.workspace_id!r}, "
-                f"access_token={'***' if self.access_token else ''!r})")
-
-    __str__ = __repr__
-
 
 @dataclass(frozen=True)
 class MediaFile(RawWireModel):
     """One Cloud API media file (``MediaFileDTO``)."""
+
+    _repr_fields = ("file_id", "file_name", "drone")
 
     file_id: str
     file_name: str = ""
@@ -52,6 +50,3 @@ class MediaFile(RawWireModel):
     fingerprint: str = ""
     create_time: datetime | None = None
     job_id: str = ""
-
-    def __repr__(self) -> str:
-        return f"MediaFile({short_id(self.file_id)!r}, {self.file_name!r}, drone={self.drone!r})"

@@ -53,6 +53,8 @@ class SystemStatus:
 class Project(RawWireModel):
     """A project of the organization (``GET /project``)."""
 
+    _repr_fields = ("uuid", "name")
+
     uuid: str
     name: str = ""
     introduction: str = ""
@@ -77,6 +79,8 @@ class FlightTask(RawWireModel):
     ``folder_info.folder_id`` (both read here). ``begin_at`` and ``end_at`` come as ISO
     text or unix seconds on the wire and are read as times either way.
     """
+
+    _repr_fields = ("uuid", "name", "status", "task_type", "began")
 
     uuid: str
     name: str = ""
@@ -129,6 +133,8 @@ class MapModel(RawWireModel):
         status, progress, message: emulator / future fields, see :attr:`state`.
     """
 
+    _repr_fields = ("id", "name", "state", "size", "url")
+
     id: int
     name: str = ""
     file_type: str = ""
@@ -158,6 +164,8 @@ class TaskMedia(RawWireModel):
     ``original_url`` is a presigned GET of the full file (it supports HTTP Range
     reads, which is how terranb reads EXIF without downloading the photo).
     """
+
+    _repr_fields = ("uuid", "name", "size", "original_url")
 
     uuid: str
     name: str = ""

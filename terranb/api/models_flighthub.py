@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from terranb.api.models import ModelStatus, ModelType, ResourceStatus, ZipStatus
-from terranb.api.wire_fields import RawWireModel, WireFields, WireModel, short_id, text
+from terranb.api.wire_fields import RawWireModel, WireFields, WireModel, text
 
 __all__ = ["FlightHubResource", "Model", "ModelRef", "UploadCallbackResult"]
 
@@ -16,17 +16,19 @@ __all__ = ["FlightHubResource", "Model", "ModelRef", "UploadCallbackResult"]
 class ModelRef(WireModel):
     """One entry of the start-reconstruction answer: ``{uuid, status, sub_error_code}``."""
 
+    _repr_fields = ("uuid", "status")
+
     uuid: str
     status: ModelStatus = ModelStatus.UNKNOWN
     sub_error_code: int = 0
-
-    def __repr__(self) -> str:
-        return f"ModelRef({short_id(self.uuid)!r}, {self.status.name})"
 
 
 @dataclass(frozen=True)
 class Model(RawWireModel):
     """A FlightHub 2 open model (details, or an item of ``running``)."""
+
+    _repr_fields = ("model_uuid", "model_type", "model_status", "reconstruction_progress",
+                    "zip_status")
 
     model_uuid: str
     resource_uuid: str = ""
@@ -54,15 +56,12 @@ class Model(RawWireModel):
         # ``running`` items name the model ``uuid``, details ``model_uuid``.
         return {"model_uuid": text(fields.get("model_uuid") or fields.get("uuid"))}
 
-    def __repr__(self) -> str:
-        return (f"Model({short_id(self.model_uuid)!r}, {self.model_type.name}, "
-                f"{self.model_status.name}, {self.reconstruction_progress}%, "
-                f"zip={self.zip_status.name})")
-
 
 @dataclass(frozen=True)
 class FlightHubResource(RawWireModel):
     """A FlightHub 2 open-modeling resource (``GET /open_model/resource/{uuid}``)."""
+
+    _repr_fields = ("resource_uuid", "status", "file_names", "resource_size")
 
     resource_uuid: str
     status: ResourceStatus = ResourceStatus.UNKNOWN
@@ -74,14 +73,12 @@ class FlightHubResource(RawWireModel):
         """Alias of ``resource_uuid``."""
         return self.resource_uuid
 
-    def __repr__(self) -> str:
-        return (f"FlightHubResource({short_id(self.resource_uuid)!r}, {self.status.name}, "
-                f"files={len(self.file_names)}, bytes={self.resource_size})")
-
 
 @dataclass(frozen=True)
 class UploadCallbackResult(WireModel):
     """FlightHub 2 upload_callback answer: ``{resource_uuid, upload_count, file_name_list}``."""
+
+    _repr_fields = ("resource_uuid", "upload_count")
 
     resource_uuid: str
     upload_count: int = 0
@@ -99,8 +96,5 @@ class UploadCallbackResult(WireModel):
         return cls(resource_uuid=parts[0].resource_uuid,
                    upload_count=sum(p.upload_count for p in parts),
                    file_name_list=tuple(names), extra=parts[-1].extra)
-
-    def __repr__(self) -> str:
-        return f"UploadCallbackResult({short_id(self.resource_uuid)!r}, n={self.upload_count})"
 
 

@@ -232,6 +232,27 @@ def from_wire(cls: type[_T], fields: WireFields, camel: bool = False, **given: A
     return cls(**values, **given)
 
 
+def _is_id(name: str) -> bool:
+    return name in ("uuid", "id") or name.endswith(("_uuid", "_id"))
+
+
+def _repr_value(model: Any, name: str, secret: bool) -> str:
+    """How a model's repr shows one attribute (the rules of :meth:`WireModel.__repr__`)."""
+    value = getattr(model, name)
+    if secret:
+        # a token, password or presigned URL: only whether it is there
+        return "yes" if value else "no"
+    if isinstance(value, str) and _is_id(name):
+        return repr(short_id(value))
+    if isinstance(value, enum.Enum):
+        return value.name
+    if isinstance(value, (tuple, list, dict)):
+        return f"{len(value)} item{'' if len(value) == 1 else 's'}"
+    if isinstance(value, float):
+        return format(value, ".4g")
+    return repr(value)
+
+
 @dataclasses.dataclass(frozen=True)
 class WireModel:
     """Base of the API models: ``from_api`` reads a wire dict by the field types.
@@ -239,9 +260,30 @@ class WireModel:
     A model whose wire shape needs more than its field types (two spellings of one
     key, a nested object) overrides :meth:`_given` and returns those values.
     ``extra`` holds the keys no field read.
+
+    Its repr shows the attributes named in ``_repr_fields`` (default: every field
+    with ``repr=True``), the first bare (the model's id), the others as ``name=value``:
+    ids (``uuid``, ``id``, ``*_uuid``, ``*_id``) shortened by :func:`short_id`, enums by
+    name, collections by their length. A field declared ``repr=False`` is a secret (a
+    token, a password, a presigned URL): listed, it shows only ``yes`` or ``no``.
     """
 
     _camel: ClassVar[bool] = False
+    _repr_fields: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # @dataclass writes its own __repr__ unless the class body has one, so every
+        # model gets this one here, before its decorator runs.
+        if "__repr__" not in cls.__dict__:
+            cls.__repr__ = WireModel.__repr__  # type: ignore[method-assign]
+
+    def __repr__(self) -> str:
+        fields = {f.name: f for f in dataclasses.fields(self)}
+        names = self._repr_fields or tuple(n for n, f in fields.items() if f.repr)
+        shown = [_repr_value(self, n, n in fields and not fields[n].repr) for n in names]
+        parts = shown[:1] + [f"{n}={v}" for n, v in zip(names[1:], shown[1:], strict=True)]
+        return f"{type(self).__name__}({', '.join(parts)})"
 
     extra: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False, compare=False,
                                               kw_only=True)

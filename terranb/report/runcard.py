@@ -25,9 +25,12 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from terranb._version import __version__
+
+if TYPE_CHECKING:
+    from terranb.jobs.ledger import LedgerRecord
 
 __all__ = [
     "RUNCARD_NAME", "FileSum", "JobRecord", "RunCard", "file_checksums", "sha256_file", "utc_iso",
@@ -124,6 +127,21 @@ class JobRecord:
     finished_at: str = ""
     results_dir: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_ledger(cls, record: LedgerRecord, **changes: Any) -> JobRecord:
+        """The card's entry for a job of the ledger: its ids, parameters, last state seen and
+        times as the ledger has them. ``changes`` set what the card says otherwise (say a
+        ``results_dir`` relative to the card instead of where the ledger saw a download)."""
+        values: dict[str, Any] = dict(
+            uuid=record.job_id, job_type=record.job_type, backend=record.backend,
+            name=record.name, parameters=record.parameters, status=record.state,
+            resource_uuid=record.resource_uuid, output_resource_uuid=record.output_ref,
+            submitted_at=utc_iso(record.submitted_at),
+            started_at=utc_iso(record.started_at) if record.started_at else "",
+            finished_at=utc_iso(record.finished_at) if record.finished_at else "",
+            results_dir=record.results_dir)
+        return cls(**{**values, **changes})
 
 
 def utc_iso(ts: float | None = None) -> str:

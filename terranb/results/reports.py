@@ -14,11 +14,12 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from terranb.errors import ResultFormatError
 
 __all__ = [
+    "GeoReport",
     "GpsCorner",
     "LidarReport",
     "MapReport",
@@ -103,23 +104,46 @@ class Report:
 
 
 @dataclass
-class MapReport(Report):
+class GeoReport(Report):
+    """A report of a georeferenced result (2D, 3D, LiDAR): where the result lies.
+
+    ``output_coordinate`` is the horizontal CRS as Terra names it (``"WGS 84 / UTM zone
+    50N"``, sometimes an ``EPSG:`` code), ``output_vertical_coordinate`` what the heights
+    are, ``gps_corner`` the WGS 84 corners of the result; all three are read here, for
+    every kind, and ``None`` when absent (DJI documents the corners for 2D and LiDAR).
+    """
+
+    output_coordinate: str | None = None
+    output_vertical_coordinate: str | None = None
+    gps_corner: GpsCorner | None = None
+
+    @classmethod
+    def _read(cls, data: dict[str, Any], path: Path | None, known: tuple[str, ...] = (),
+              **fields: Any) -> Self:
+        """The report with its CRS and corners read from ``data`` beside the ``fields`` the
+        kind read itself; ``extra`` keeps the keys neither read (``known`` names the kind's)."""
+        rep = cls(path=path, raw=data, output_coordinate=_str(data.get("output coordinate")),
+                  output_vertical_coordinate=_str(data.get("output vertical coordinate")),
+                  gps_corner=GpsCorner.parse(data.get("gps corner")), **fields)
+        rep._fill_extra(("output coordinate", "output vertical coordinate", "gps corner",
+                         *known))
+        return rep
+
+
+@dataclass
+class MapReport(GeoReport):
     """``map/report/map_report.json`` (2D). ``gsd_m`` is ``"TDOM GSD"``."""
 
     gsd_m: float | None = None
     covered_area_km2: float | None = None
-    gps_corner: GpsCorner | None = None
-    output_coordinate: str | None = None
-    output_vertical_coordinate: str | None = None
     fly_altitude_m: float | None = None
     map_tile_levels: tuple[int, int] | None = None
     quality_level: int | None = None
     generate_time_s: float | None = None
 
     kind = "map_report"
-    _known = ("TDOM GSD", "covered area", "gps corner", "output coordinate",
-              "output vertical coordinate", "fly altitude", "map tile", "quality level",
-              "TDOM generate time")
+    _known = ("TDOM GSD", "covered area", "fly altitude", "map tile",
+              "quality level", "TDOM generate time")
 
     @classmethod
     def parse(cls, data: dict[str, Any], path: Path | None = None) -> MapReport:
@@ -130,16 +154,11 @@ class MapReport(Report):
             lo, hi = _int(tiles.get("minimum level")), _int(tiles.get("maximum level"))
             if lo is not None and hi is not None:
                 levels = (lo, hi)
-        rep = cls(path=path, raw=data, gsd_m=_num(data.get("TDOM GSD")),
-                  covered_area_km2=_num(data.get("covered area")),
-                  gps_corner=GpsCorner.parse(data.get("gps corner")),
-                  output_coordinate=_str(data.get("output coordinate")),
-                  output_vertical_coordinate=_str(data.get("output vertical coordinate")),
-                  fly_altitude_m=_num(data.get("fly altitude")), map_tile_levels=levels,
-                  quality_level=_int(data.get("quality level")),
-                  generate_time_s=_num(data.get("TDOM generate time")))
-        rep._fill_extra()
-        return rep
+        return cls._read(data, path, gsd_m=_num(data.get("TDOM GSD")),
+                         covered_area_km2=_num(data.get("covered area")),
+                         fly_altitude_m=_num(data.get("fly altitude")), map_tile_levels=levels,
+                         quality_level=_int(data.get("quality level")),
+                         generate_time_s=_num(data.get("TDOM generate time")))
 
 
 @dataclass
@@ -185,11 +204,9 @@ def _generate_flags(data: dict[str, Any]) -> dict[str, bool]:
 
 
 @dataclass
-class ModelReport(Report):
+class ModelReport(GeoReport):
     """``report/model_report.json`` (3D); ``outputs`` maps ``"ply"`` to ``"generate ply"`` etc."""
 
-    output_coordinate: str | None = None
-    output_vertical_coordinate: str | None = None
     outputs: dict[str, bool] = field(default_factory=dict)
 
     kind = "model_report"
@@ -198,22 +215,14 @@ class ModelReport(Report):
     def parse(cls, data: dict[str, Any], path: Path | None = None) -> ModelReport:
         """Interpret a decoded model_report.json."""
         flags = _generate_flags(data)
-        rep = cls(path=path, raw=data, output_coordinate=_str(data.get("output coordinate")),
-                  output_vertical_coordinate=_str(data.get("output vertical coordinate")),
-                  outputs=flags)
-        rep._fill_extra(("output coordinate", "output vertical coordinate",
-                         *(f"generate {k}" for k in flags)))
-        return rep
+        return cls._read(data, path, tuple(f"generate {k}" for k in flags), outputs=flags)
 
 
 @dataclass
-class LidarReport(Report):
+class LidarReport(GeoReport):
     """The LiDAR processing ``report.json``. Times (``*_s``) are converted from milliseconds."""
 
-    output_coordinate: str | None = None
-    output_vertical_coordinate: str | None = None
     is_geographic: bool | None = None
-    gps_corner: GpsCorner | None = None
     average_density_per_m2: float | None = None
     sample_distance_m: float | None = None
     outputs: dict[str, bool] = field(default_factory=dict)
@@ -234,16 +243,16 @@ class LidarReport(Report):
         density = data.get("point cloud density")
         maps2d = data.get("maps 2d generation")
         dem = data.get("dem generation")
-        times = {k[: -len(" time")]: float(v) / 1000.0 for k, v in data.items()
-                 if k.endswith(" time") and _num(v) is not None}
+        times_keys = [k for k in data if k.endswith(" time")]
+        times = {k[: -len(" time")]: float(data[k]) / 1000.0 for k in times_keys
+                 if _num(data[k]) is not None}
         flags = _generate_flags(data)
-        rep = cls(
-            path=path, raw=data,
-            output_coordinate=_str(data.get("output coordinate")),
-            output_vertical_coordinate=_str(data.get("output vertical coordinate")),
+        known = ("isGeographic", "sample distance",
+                 *(f"generate {k}" for k in flags), *times_keys)
+        return cls._read(
+            data, path, known,
             is_geographic=data.get("isGeographic") if isinstance(data.get("isGeographic"), bool)
             else None,
-            gps_corner=GpsCorner.parse(data.get("gps corner")),
             average_density_per_m2=_num(density.get("average density"))
             if isinstance(density, dict) else None,
             sample_distance_m=_num(data.get("sample distance")),
@@ -257,10 +266,6 @@ class LidarReport(Report):
             tdom_gsd_m=_num(maps2d.get("TDOM GSD")) if isinstance(maps2d, dict) else None,
             dem_resolution_m=_num(dem.get("dem resolution")) if isinstance(dem, dict) else None,
         )
-        rep._fill_extra(("output coordinate", "output vertical coordinate", "isGeographic",
-                         "gps corner", "sample distance", *(f"generate {k}" for k in flags),
-                         *(k for k in data if k.endswith(" time"))))
-        return rep
 
 
 _BY_KIND: dict[str, type[Report]] = {

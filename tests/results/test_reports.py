@@ -9,6 +9,7 @@ import pytest
 
 from terranb.errors import ResultFormatError
 from terranb.results.reports import (
+    GeoReport,
     LidarReport,
     MapReport,
     ModelReport,
@@ -98,3 +99,21 @@ def test_unknown_report_and_errors(tmp_path: Path) -> None:
     # Missing or wrongly typed values become None rather than failing.
     rep2 = parse_report({"TDOM GSD": "n/a", "gps corner": {"top left lat": 1}}, kind="map_report")
     assert isinstance(rep2, MapReport) and rep2.gsd_m is None and rep2.gps_corner is None
+
+
+def test_every_georeferenced_kind_reads_crs_and_corners_alike() -> None:
+    where = {"output coordinate": "WGS 84 / UTM zone 50N", "output vertical coordinate": " ",
+             "gps corner": MAP_REPORT["gps corner"]}
+    for kind, own in (("map_report", {"TDOM GSD": 0.03}), ("model_report", {"generate ply": True}),
+                      ("lidar_report", {"flight param": []})):
+        rep = parse_report({**where, **own, "new key": 1}, kind=kind)
+        assert isinstance(rep, GeoReport), kind
+        assert rep.output_coordinate == "WGS 84 / UTM zone 50N", kind
+        assert rep.output_vertical_coordinate is None, kind  # blank text reads as absent
+        assert rep.gps_corner is not None and rep.gps_corner.bbox[0] < -0.0572, kind
+        assert rep.extra == {"flight param": [], "new key": 1} if kind == "lidar_report" \
+            else rep.extra == {"new key": 1}, kind
+        assert rep.to_dict()["gps_corner"]["top_left_lat"] == 6.004032264099209
+    # a corner block with a missing corner is no corner (and not kept as a known key either)
+    half = parse_report({"gps corner": {"top left lat": 1.0}}, kind="model_report")
+    assert isinstance(half, GeoReport) and half.gps_corner is None and half.extra == {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta, timezone
 
 from terranb.api.models import (
@@ -16,6 +17,7 @@ from terranb.api.models import (
 )
 from terranb.api.models_cloudapi import CloudUser, MediaFile
 from terranb.api.models_flighthub import Model
+from terranb.api.wire_fields import WireModel
 
 
 def test_enum_values_and_unknown_fallback() -> None:
@@ -48,7 +50,7 @@ def test_job_from_api_case_insensitive_and_extra() -> None:
     assert job.type is JobType.LIDAR and job.is_terminal
     assert job.extra == {"brandNew": [1]}
     assert job.completed_at is not None and job.completed_at.utcoffset() == timedelta(hours=2)
-    assert repr(job) == "Job('abcdef12-3456', '', FAILED, LIDAR, 100%)"
+    assert repr(job) == "Job('abcdef12-3456', name='', status=FAILED, type=LIDAR, percentage=1)"
     assert Job.from_api(job.raw) == job
 
 
@@ -56,7 +58,8 @@ def test_model_and_reprs() -> None:
     m = Model.from_api({"model_uuid": "476954f7-3ad4-4dcf-a03f-2654d5e0d3cc", "model_type": 3,
                         "model_status": 15, "zip_status": 2, "zip_file_key": "k.zip"})
     assert m.is_terminal and m.model_type is ModelType.GAUSSIAN_SPLATTING
-    assert repr(m) == "Model('476954f7…', GAUSSIAN_SPLATTING, SUCCEEDED, 0%, zip=FINISHED)"
+    assert repr(m) == ("Model('476954f7…', model_type=GAUSSIAN_SPLATTING, model_status=SUCCEEDED, "
+                       "reconstruction_progress=0, zip_status=FINISHED)")
     u = CloudUser.from_api({"user_id": "u", "access_token": "T0K3N-x", "mqtt_password": "PW-y"})
     assert "T0K3N-x" not in repr(u) and "PW-y" not in repr(u) and "T0K3N" not in str(u.to_dict())
     mf = MediaFile.from_api({"file_id": "f", "create_time": "2023-01-01 20:00:00"})
@@ -88,3 +91,51 @@ def test_flight_task_times_from_iso_or_unix_and_newest_first() -> None:
     assert unix.end_at == datetime(2024, 3, 1, 12, tzinfo=timezone.utc)
     assert naive.began == "2020-01-01 00:00" and none.began == "-" and none.begin_at is None
     assert [t.uuid for t in newest_first([naive, none, iso, unix])] == ["b", "a", "c", "d"]
+
+
+def _wire_models() -> list[type[WireModel]]:
+    found: list[type[WireModel]] = []
+    todo = [WireModel]
+    while todo:
+        cls = todo.pop()
+        found += [c for c in cls.__subclasses__() if c.__module__.startswith("terranb.api.")]
+        todo += cls.__subclasses__()
+    return found
+
+
+def test_generic_repr_never_shows_a_secret_field() -> None:
+    models = _wire_models()
+    assert {"File", "Job", "CloudUser", "MapModel", "TaskMedia"} <= {c.__name__ for c in models}
+    listed_secrets = 0
+    for cls in models:
+        blank = cls.from_api({})
+        # every text field set to a marker naming it, secrets included
+        texts = {f.name: f"marker-{f.name}-x" for f in dataclasses.fields(cls)
+                 if isinstance(getattr(blank, f.name), str)}
+        obj = dataclasses.replace(blank, **texts)
+        shown = repr(obj)
+        assert str(obj) == shown and shown.startswith(f"{cls.__name__}(")
+        for f in dataclasses.fields(cls):
+            if not f.repr and f.name in texts:
+                assert texts[f.name] not in shown, f"{cls.__name__}.{f.name} leaked: {shown}"
+                if f.name in cls._repr_fields:
+                    listed_secrets += 1
+                    assert f"{f.name}=yes" in shown
+        # the rule is not "show nothing": a listed plain text field is shown (ids shortened)
+        secret = {f.name for f in dataclasses.fields(cls) if not f.repr}
+        plain = [n for n in cls._repr_fields if n in texts and n not in secret
+                 and n != "uuid" and not n.endswith(("_id", "_uuid"))]
+        assert all(texts[n] in shown for n in plain), shown
+    assert listed_secrets >= 4  # File.url, CloudUser.access_token, MapModel.url, TaskMedia
+
+
+def test_generic_repr_secret_wins_over_the_id_rule() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Grant(WireModel):
+        grant_id: str
+        session_id: str = dataclasses.field(default="", repr=False)
+        _repr_fields = ("grant_id", "session_id")
+
+    g = Grant.from_api({"grant_id": "g-1", "session_id": "s3cr3t-session"})
+    assert repr(g) == "Grant('g-1', session_id=yes)"
+    assert repr(Grant("g")) == "Grant('g', session_id=no)"
