@@ -281,6 +281,10 @@ def bare_link(work: Path, rtt: float, per_conn: float, total_mb: float, nbytes: 
 
 def independent_link(work: Path, only: list[str]) -> None:
     """Uploader at its defaults through bench/wanlink.py (the emulator itself unshaped)."""
+    # Imported before any timing, as in the comparison mode: otherwise the first case
+    # (the defaults) alone pays boto3's import, 0.1-0.2 s of a 4 s run.
+    import boto3  # noqa: F401
+
     from terranb.api.terra import TerraClient
     from terranb.transfer import s3client
     from terranb.transfer.upload import Uploader

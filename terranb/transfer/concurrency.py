@@ -4,8 +4,8 @@ The right number of parallel uploads depends on the link: on a long fat pipe
 (50 ms RTT, 8 MB/s per TCP connection, 64 MB/s in total) it takes 16-32
 connections to fill it (each request also spends round trips and the store's
 time sending nothing), while on a 2 MB/s-per-connection, 8 MB/s uplink more
-than 4-5 only add queueing and RAM. :class:`ConcurrencyTuner` starts small and
-probes, the way TCP's slow start finds a window.
+than 4-8 only add queueing and RAM. :class:`ConcurrencyTuner` starts at a
+modest level and probes, the way TCP's slow start finds a window.
 
 **What is measured.** Every transfer is timed from its start to the store's
 answer (:meth:`started` gives a ticket, :meth:`completed` hands it back). With
@@ -22,16 +22,26 @@ socket say little on a real link (kernel send buffers take megabytes at once:
 
 **The rule.**
 
-* **slow start**: the first step doubles ``start`` (there is nothing to compare
-  with yet). After that, a level that delivers more than ``gain`` (default 8 %)
+* **slow start, first step**: there is nothing to compare the start level
+  (default 8, the old fixed worker count) with yet, and every level costs one
+  transfer's duration to judge, so where the start level goes first decides most of
+  a short upload. If it already delivers ``fast_link`` (24 MB/s, ~200 Mbit/s), the
+  link is fast: the next level is four times as many (a round there takes under a
+  second; what it does not use, the steps below give back). On 50 ms, 8 MB/s per
+  connection, 64 MB/s in total that is 32 in flight after ~0.9 s; starting at 4 and
+  doubling took two rounds (1.5 s) to find out, 79-80 % of the link for 60 x 4 MB
+  instead of the 85 % asked. A slower start level may already fill a thin uplink,
+  so half as many are measured next (never more before more proved to help): on
+  2 MB/s per connection, 8 MB/s in total, 4 deliver about what 8 do and it stays
+  at 4 (or at 8 if 8 covered the round trips 4 leave idle), never above 8; a link
+  of slow connections and a large total (a small TCP window on a long RTT) shows 8
+  delivering twice what 4 do and continues upward as below;
+* **slow start, then**: a level that delivers more than ``gain`` (default 8 %)
   above the one before is kept, and the next step depends on how close to linear
   the gain was (the share of the added connections' pro-rata throughput it
-  delivered): at least three quarters (the link is far from full) -> fourfold, so a
-  short upload does not spend its first seconds discovering; at least a quarter ->
-  double; less -> stop here, since the next doubling would gain less still. So a
-  thin uplink sees at most twice ``start``: on 2 MB/s per connection, 8 MB/s in
-  total, 4 -> 8 gains ~10 % (the round trips of each request covered) and it stays
-  at 8;
+  delivered): at least three quarters (the link is far from full) -> fourfold; at
+  least a quarter -> double; less -> stop here, since the next doubling would gain
+  less still;
 * a level that does not pay for its extra connections is measured once more (one
   flat measurement may be noise: a busy CPU, a slow object); if it still does not,
   slow start ends at the best level seen, so it never keeps connections that did
@@ -62,7 +72,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["ConcurrencyTuner", "Ticket", "TunerStep"]
+__all__ = ["FAST_LINK", "ConcurrencyTuner", "Ticket", "TunerStep"]
+
+# Bytes/s at which the start level counts as a fast link (about 200 Mbit/s): see
+# "slow start" in the module docstring.
+FAST_LINK = 24e6
 
 
 @dataclass(frozen=True)
@@ -92,24 +106,27 @@ class ConcurrencyTuner:
         cap: never above this (derive it from the memory budget).
         gain: relative throughput increase that justifies more connections.
         probe_every: rounds between upward probes once settled.
+        fast_link: bytes/s from which the start level's link counts as fast (the
+            first step is then fourfold instead of a measurement of half as many).
         clock: injectable monotonic clock.
 
     Example:
-        >>> tuner = ConcurrencyTuner(start=4, cap=32)
+        >>> tuner = ConcurrencyTuner(start=8, cap=32)
         >>> ticket = tuner.started()      # in the worker, before the request
         >>> tuner.completed(4_000_000, ticket)  # after the store confirmed it
-        >>> tuner.tick(in_flight=3, backlog=True)  # the pool's loop: the limit to keep
-        4
+        >>> tuner.tick(in_flight=7, backlog=True)  # the pool's loop: the limit to keep
+        8
     """
 
-    def __init__(self, *, start: int = 4, floor: int = 1, cap: int = 32, gain: float = 0.08,
-                 probe_every: int = 6, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, *, start: int = 8, floor: int = 1, cap: int = 32, gain: float = 0.08,
+                 probe_every: int = 6, fast_link: float = FAST_LINK,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         if not 1 <= floor <= cap:
             raise ValueError(f"need 1 <= floor <= cap, got floor={floor}, cap={cap}")
         self.floor, self.cap = floor, cap
         self.limit = max(floor, min(cap, start))
         self.peak_limit = self.limit  # the most it ever allowed in flight
-        self.gain, self.probe_every = gain, probe_every
+        self.gain, self.probe_every, self.fast_link = gain, probe_every, fast_link
         self._clock = clock
         self._lock = threading.Lock()
         self._level = 0  # numbers the levels; tickets of older levels are not samples
@@ -121,6 +138,7 @@ class ConcurrencyTuner:
         self._best_rate = 0.0
         self._best_limit = self.limit
         self._prev: tuple[int, float] | None = None  # (limit, rate) of the level before
+        self._halved_from: tuple[int, float] | None = None  # the start level, while half runs
         self._probing_from: int | None = None
         self._probe_down = False  # steady probes alternate: a quarter more, a quarter fewer
         self._steady_rounds = 0
@@ -157,7 +175,7 @@ class ConcurrencyTuner:
             self._calm_after = max(1, new // 2)
             self._record(0.0, new, "throttled")
             self._slow_start = False
-            self._probing_from = None
+            self._probing_from = self._halved_from = None
             self._best_limit, self._best_rate = new, 0.0
             self._new_level(new)
 
@@ -215,27 +233,17 @@ class ConcurrencyTuner:
         self._set(rate, new, "probe down" if self._probe_down else "probe up")
 
     def _slow_start_step(self, limit: int, rate: float) -> None:
+        if self._prev is None:
+            self._first_step(limit, rate)
+            return
+        if self._halved_from is not None:
+            self._after_half(limit, rate)
+            return
         prev = self._prev
-        if prev is None or rate > prev[1] * (1 + self.gain):
+        if rate > prev[1] * (1 + self.gain):
             # Share of the linear gain this level got (1.0: every added connection
             # delivered as much as the ones before; the link is far from full).
-            linear = 0.0 if prev is None else (rate / prev[1] - 1) / (limit / prev[0] - 1)
-            self._best_rate, self._best_limit = rate, limit
-            self._doubted = False
-            factor = 4 if linear >= 0.75 else 2 if linear >= 0.25 or prev is None else 1
-            new = min(self.cap, limit * factor)
-            self._prev = (limit, rate)
-            if new == limit:
-                # At the cap, or diminishing returns: this level paid for itself, but
-                # by so little that another doubling would not (on a 2 MB/s-per-
-                # connection, 8 MB/s uplink 4 -> 8 gains ~10 %, covering the round
-                # trips; 16 would only queue).
-                self._slow_start = False
-                self._set(rate, new, "slow start ended: " + (
-                    "at the cap" if new == self.cap else "less than a quarter of linear"))
-            else:
-                self._set(rate, new, f"slow start: throughput grew, x{new // limit}"
-                          if new % limit == 0 else "slow start: throughput grew, to the cap")
+            self._grow(limit, rate, (rate / prev[1] - 1) / (limit / prev[0] - 1))
         elif not self._doubted:
             # One flat measurement may be noise: measure the same level once more.
             self._doubted = True
@@ -243,6 +251,60 @@ class ConcurrencyTuner:
         else:
             self._slow_start = False
             self._set(rate, self._best_limit, "slow start ended: no gain")
+
+    def _first_step(self, limit: int, rate: float) -> None:
+        # Nothing to compare with yet. A start level that already moves fast_link is
+        # on a fast link: one round at four times as many costs well under a second
+        # there, and what it does not use, the next steps give back. Anything slower
+        # may be a thin uplink that the start level already fills: half as many are
+        # measured next, so the start level is never exceeded before it proved it
+        # helps (on 2 MB/s per connection, 8 MB/s in total, 8 and 4 deliver alike).
+        self._best_rate, self._best_limit = rate, limit
+        self._prev = (limit, rate)
+        half = max(self.floor, limit // 2)
+        if rate < self.fast_link and half < limit:
+            self._halved_from = (limit, rate)
+            self._set(rate, half, "slow start: not a fast link, measuring half as many")
+            return
+        new = min(self.cap, limit * (4 if rate >= self.fast_link else 2))
+        if new == limit:
+            self._slow_start = False
+            self._set(rate, new, "slow start ended: at the cap")
+        else:
+            why = "a fast link" if rate >= self.fast_link else "first step"
+            self._set(rate, new, f"slow start: {why}, x{new // limit}"
+                      if new % limit == 0 else f"slow start: {why}, to the cap")
+
+    def _after_half(self, limit: int, rate: float) -> None:
+        # ``limit`` is half of the start level: judge the start level against it as if
+        # it had come second.
+        top, top_rate = self._halved_from or (limit, rate)
+        self._halved_from = None
+        if top_rate > rate * (1 + self.gain):
+            self._grow(top, top_rate, (top_rate / rate - 1) / (top / limit - 1), judged=rate)
+        else:
+            self._slow_start = False
+            self._best_rate, self._best_limit = rate, limit
+            self._set(rate, limit, "slow start ended: half as many deliver as much")
+
+    def _grow(self, limit: int, rate: float, linear: float, judged: float | None = None) -> None:
+        """``limit`` delivered ``rate``, ``linear`` of the pro-rata gain over the level below."""
+        self._best_rate, self._best_limit = rate, limit
+        self._doubted = False
+        factor = 4 if linear >= 0.75 else 2 if linear >= 0.25 else 1
+        new = min(self.cap, limit * factor)
+        self._prev = (limit, rate)
+        shown = rate if judged is None else judged
+        if new == limit:
+            # At the cap, or diminishing returns: this level paid for itself, but by so
+            # little that another doubling would not (on a 2 MB/s-per-connection, 8 MB/s
+            # uplink 4 -> 8 gains ~10 %, covering the round trips; 16 would only queue).
+            self._slow_start = False
+            self._set(shown, new, "slow start ended: " + (
+                "at the cap" if new == self.cap else "less than a quarter of linear"))
+        else:
+            self._set(shown, new, f"slow start: throughput grew, x{new // limit}"
+                      if new % limit == 0 else "slow start: throughput grew, to the cap")
 
     def _set(self, rate: float, new: int, reason: str) -> None:
         self._record(rate, new, reason)

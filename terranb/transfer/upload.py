@@ -6,10 +6,11 @@ does, but:
 
 * in parallel, streaming from disk (memory does not grow with the file count or
   size); by default the number of transfers in flight is found by measuring the
-  link (:class:`~terranb.transfer.concurrency.ConcurrencyTuner`: start at 4,
-  time each transfer, double (fourfold while the gain is near-linear) while
-  throughput grows, keep the best level, halve on throttling, at most
-  ``MAX_WORKERS`` and the memory budget); ``workers=N`` fixes it;
+  link (:class:`~terranb.transfer.concurrency.ConcurrencyTuner`: start at 8,
+  time each transfer, fourfold on a fast link or half as many on a slower one
+  first, then double (fourfold while the gain is near-linear) while throughput
+  grows, keep the best level, halve on throttling, at most ``MAX_WORKERS`` and the
+  memory budget); ``workers=N`` fixes it;
 * as multipart uploads above ``multipart_threshold`` (default = ``part_size``,
   8 MiB), so at most ``in-flight x part_size`` bytes are lost by a crash;
 * with a journal (:mod:`terranb.transfer.journal`): a re-run skips finished
@@ -431,7 +432,7 @@ class Uploader(MultipartSteps):
                     failed.add(st.local.rel)
                     errors.append(f"{exc} [{code}]" if code else str(exc))
 
-        tuner = self.tuner = (ConcurrencyTuner(start=min(4, self.workers), cap=self.workers)
+        tuner = self.tuner = (ConcurrencyTuner(start=min(8, self.workers), cap=self.workers)
                               if self.adaptive else None)
         try:
             with ThreadPoolExecutor(max_workers=self.workers,
