@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from terranb.errors import ConfigError, ValidationError
-from terranb.jobs.states import JobStatus
+from terranb.jobs.states import JobState, JobStatus
 
 __all__ = ["Ledger", "LedgerRecord", "default_ledger_path"]
 
@@ -96,6 +96,16 @@ class LedgerRecord:
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (``outputs`` as a list)."""
         return asdict(self)
+
+    def last_status(self) -> JobStatus:
+        """The last status seen, as :meth:`Ledger.update_status` stored it.
+
+        The ledger keeps no ETA (it would be stale when read back), so
+        ``remain_seconds`` is ``None``; a state word this version does not know
+        reads as ``UNKNOWN``.
+        """
+        return JobStatus(self.job_id, JobState.parse(self.state), self.raw_status,
+                         self.progress, self.message, output_ref=self.output_ref)
 
 
 _COLS = [f for f in LedgerRecord.__dataclass_fields__]

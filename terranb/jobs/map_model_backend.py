@@ -66,11 +66,7 @@ class MapModelBackend(FlightHubBackend):
 
     def status(self, job_id: str) -> JobStatus:
         model = self.client.map_models.get(job_id)
-        try:
-            state = JobState(model.state)
-        except ValueError:
-            state = JobState.UNKNOWN
-        return JobStatus(job_id=str(job_id), state=state, raw_status=0,
+        return JobStatus(job_id=str(job_id), state=JobState.parse(model.state), raw_status=0,
                          progress=min(1.0, float(model.progress or 0) / 100.0),
                          message=model.message or model.status, output_ref=model.url, raw=model)
 

@@ -44,6 +44,14 @@ class JobState(str, enum.Enum):
     CANCELLED = "cancelled"
     UNKNOWN = "unknown"
 
+    @classmethod
+    def parse(cls, word: str) -> JobState:
+        """The state named ``word`` (a stored ``value``), ``UNKNOWN`` for any other word."""
+        try:
+            return cls(word)
+        except ValueError:
+            return cls.UNKNOWN
+
     @property
     def is_terminal(self) -> bool:
         """True once the job will not change any more."""

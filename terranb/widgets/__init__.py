@@ -3,7 +3,8 @@
 * :class:`SubmitWidget` -- folder, backend, job type, CRS, parameters; Check runs
   preflight (findings and a footprint map), Submit uploads with byte progress.
 * :class:`JobTracker` -- live table of the ledger's jobs with Cancel, Attach and
-  Download; refreshed by an asyncio task on the kernel's loop.
+  Download; refreshed by an asyncio task on the kernel's loop. Its jobs come from
+  :class:`LedgerOps`, or anything else that has the :class:`TrackerOps` methods.
 * :class:`ResultBrowser` -- the result tree with Map, 3D view, Report, Download.
 * :func:`backends_for` -- ``kind -> Backend`` for a service description such as
   the local emulator's :class:`~terranb.emulator.EmulatorInfo`.
@@ -16,9 +17,10 @@ from __future__ import annotations
 from terranb.lazy_exports import lazy_exports
 
 __all__ = ["JobTracker", "LedgerOps", "ResultBrowser", "SubmitOps", "SubmitWidget",
-           "backends_for"]
+           "TrackerOps", "backends_for"]
 
 __getattr__ = lazy_exports(__name__, {
-    "JobTracker": "tracker", "LedgerOps": "tracker", "ResultBrowser": "browser",
-    "SubmitOps": "submit", "SubmitWidget": "submit", "backends_for": "_common",
+    "JobTracker": "tracker", "LedgerOps": "tracker", "TrackerOps": "tracker",
+    "ResultBrowser": "browser", "SubmitOps": "submit", "SubmitWidget": "submit",
+    "backends_for": "_common",
 })

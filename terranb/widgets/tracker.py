@@ -21,30 +21,53 @@ import html
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from terranb.widgets._common import (
-    JobRow,
-    StatusLine,
-    fmt_bytes,
-    job_row,
-    jobs_table_html,
-    run_blocking,
-    spawn,
-    widgets,
-)
+from terranb.jobs.ledger import Ledger, LedgerRecord
+from terranb.jobs.states import JobStatus
+from terranb.widgets._common import StatusLine, fmt_bytes, run_blocking, spawn, widgets
+from terranb.widgets.jobs_table import JobRow, jobs_table_html
 
-__all__ = ["JobTracker", "LedgerOps"]
+if TYPE_CHECKING:
+    from terranb.jobs.job import Job
+    from terranb.transfer.progress import ProgressEvent
+
+__all__ = ["JobTracker", "LedgerOps", "TrackerOps"]
 
 log = logging.getLogger(__name__)
 
 
-class LedgerOps:
-    """The operations the tracker needs, over :mod:`terranb.jobs` by default.
+class TrackerOps(Protocol):
+    """What the tracker asks of its jobs: :class:`LedgerOps`, or a test's or another front end's.
 
-    Every operation is a plain callable, so tests and other front ends can pass
-    their own. ``list_jobs`` reads local state (fast, run on the loop); the
-    others may talk to the service and run in the executor.
+    ``list_jobs`` reads local state (fast, run on the loop); the others may talk
+    to the service and run in the loop's executor.
+    """
+
+    def list_jobs(self) -> Sequence[LedgerRecord]:
+        """The jobs to show, newest first."""
+        ...
+
+    def poll(self, uuid: str) -> JobStatus:
+        """Ask the service for the job's status now."""
+        ...
+
+    def attach(self, uuid: str) -> object:
+        """Re-attach a job by uuid, so that ``list_jobs`` lists it."""
+        ...
+
+    def cancel(self, uuid: str) -> object:
+        """Stop the job on the service."""
+        ...
+
+    def download(self, uuid: str, dest: Path,
+                 on_progress: Callable[[ProgressEvent], None]) -> Path:
+        """Download the finished job's results into ``dest``; returns the result folder."""
+        ...
+
+
+class LedgerOps:
+    """The tracker's operations over :mod:`terranb.jobs` and a ledger (a :class:`TrackerOps`).
 
     Args:
         ledger: a :class:`terranb.jobs.ledger.Ledger` (default: the user's ledger).
@@ -53,27 +76,25 @@ class LedgerOps:
         limit: rows shown (newest first).
     """
 
-    def __init__(self, ledger: Any = None, backend_factory: Callable[[str], Any] | None = None,
-                 *, limit: int = 20) -> None:
+    def __init__(self, ledger: Ledger | None = None,
+                 backend_factory: Callable[[str], Any] | None = None, *, limit: int = 20) -> None:
         self._ledger = ledger
         self._backend_factory = backend_factory
-        self._jobs: dict[str, Any] = {}
+        self._jobs: dict[str, Job] = {}
         self.limit = limit
 
     @property
-    def ledger(self) -> Any:
+    def ledger(self) -> Ledger:
         """The ledger, opened on first use."""
         if self._ledger is None:
-            from terranb.jobs.ledger import Ledger
-
             self._ledger = Ledger()
         return self._ledger
 
-    def list_jobs(self) -> list[Any]:
+    def list_jobs(self) -> list[LedgerRecord]:
         """The latest ledger records, newest first."""
-        return list(self.ledger.list(limit=self.limit))
+        return self.ledger.list(limit=self.limit)
 
-    def job(self, uuid: str) -> Any:
+    def job(self, uuid: str) -> Job:
         """A (cached) :class:`terranb.jobs.Job` handle for ``uuid``."""
         if uuid not in self._jobs:
             from terranb.jobs import Job
@@ -85,20 +106,21 @@ class LedgerOps:
             self._jobs[uuid] = Job.attach(uuid, backend=backend, ledger=self.ledger)
         return self._jobs[uuid]
 
-    def poll(self, uuid: str) -> Any:
+    def poll(self, uuid: str) -> JobStatus:
         """Ask the service for the job's status (blocking; the ledger is updated)."""
         return self.job(uuid).status()
 
-    def attach(self, uuid: str) -> Any:
+    def attach(self, uuid: str) -> Job:
         """Re-attach a job by uuid (adds it to the ledger if it was not there)."""
         self._jobs.pop(uuid, None)
         return self.job(uuid)
 
-    def cancel(self, uuid: str) -> Any:
+    def cancel(self, uuid: str) -> JobStatus:
         """Stop the job on the service."""
         return self.job(uuid).cancel()
 
-    def download(self, uuid: str, dest: Path, on_progress: Callable[[Any], None]) -> Path:
+    def download(self, uuid: str, dest: Path,
+                 on_progress: Callable[[ProgressEvent], None]) -> Path:
         """Download the finished job's results into ``dest``; returns the result folder."""
         return Path(self.job(uuid).results(dest, on_progress=on_progress))
 
@@ -114,11 +136,11 @@ class JobTracker(StatusLine):
         title: heading of the table.
     """
 
-    def __init__(self, ops: Any = None, *, dest: str | Path = "results",
+    def __init__(self, ops: TrackerOps | None = None, *, dest: str | Path = "results",
                  interval: float = 2.0, idle_interval: float = 10.0,
                  title: str = "terranb jobs") -> None:
         w = widgets()
-        self.ops = ops if ops is not None else LedgerOps()
+        self.ops: TrackerOps = ops if ops is not None else LedgerOps()
         self.dest = Path(dest)
         self.interval = interval
         self.idle_interval = idle_interval
@@ -126,7 +148,7 @@ class JobTracker(StatusLine):
         self.rows: list[JobRow] = []
         self.errors: list[str] = []
         self._task: asyncio.Task[Any] | None = None
-        self._download_event: Any = None
+        self._download_event: ProgressEvent | None = None
         self.downloaded: dict[str, Path] = {}
 
         self.table = w.HTML(value=jobs_table_html([], title))
@@ -163,11 +185,12 @@ class JobTracker(StatusLine):
     def _set_rows(self, rows: Sequence[JobRow]) -> None:
         self.rows = list(rows)
         self.table.value = jobs_table_html(self.rows, self.title)
-        options = [(f"{r.uuid[:8]}  {r.job_type or ''} {r.name}  [{r.state}]", r.uuid)
-                   for r in self.rows]
+        jobs = [r.record for r in self.rows]
+        options = [(f"{j.job_id[:8]}  {j.job_type} {j.name}  [{r.state}]", j.job_id)
+                   for r, j in zip(self.rows, jobs, strict=True)]
         current = self.job_select.value
         self.job_select.options = options
-        uuids = [r.uuid for r in self.rows]
+        uuids = [j.job_id for j in jobs]
         if current in uuids:
             self.job_select.value = current
         elif uuids:
@@ -176,7 +199,7 @@ class JobTracker(StatusLine):
 
     def _selected(self) -> JobRow | None:
         for r in self.rows:
-            if r.uuid == self.job_select.value:
+            if r.record.job_id == self.job_select.value:
                 return r
         return None
 
@@ -187,31 +210,24 @@ class JobTracker(StatusLine):
 
     def refresh(self) -> list[JobRow]:
         """Redraw the table from the ledger now (no service polls); returns the rows."""
-        rows = [job_row(r) for r in self.ops.list_jobs()]
+        rows = [JobRow.from_record(r) for r in self.ops.list_jobs()]
         self._set_rows(rows)
         return rows
 
     async def refresh_async(self, poll: bool = True) -> list[JobRow]:
         """Poll the service for every active job, then redraw from the ledger."""
-        rows = [job_row(r) for r in self.ops.list_jobs()]
+        rows = [JobRow.from_record(r) for r in self.ops.list_jobs()]
         if poll:
             for i, row in enumerate(rows):
                 if not row.active:
                     continue
                 try:
-                    snap = await run_blocking(self.ops.poll, row.uuid)
+                    status = await run_blocking(self.ops.poll, row.record.job_id)
                 except Exception as exc:  # one bad job must not stop the table
-                    row.message = f"{type(exc).__name__}: {exc}"
+                    rows[i] = row.poll_failed(exc)
                     continue
-                if snap is None:
-                    continue
-                fresh = job_row(snap)
-                # a status snapshot lacks the ledger's name, backend and type
-                fresh.uuid = row.uuid
-                fresh.name = fresh.name or row.name
-                fresh.backend = fresh.backend or row.backend
-                fresh.job_type = fresh.job_type or row.job_type
-                rows[i] = fresh
+                # the poll brings the service's ETA, which the ledger does not keep
+                rows[i] = row.observed(status)
         self._set_rows(rows)
         return rows
 
@@ -255,11 +271,12 @@ class JobTracker(StatusLine):
         row = self._selected()
         if row is None:
             return
+        uuid = row.record.job_id
 
         async def go() -> None:
-            self._say(f"cancelling {row.uuid} ...")
-            await run_blocking(self.ops.cancel, row.uuid)
-            self._say(f"cancel requested for {row.uuid}")
+            self._say(f"cancelling {uuid} ...")
+            await run_blocking(self.ops.cancel, uuid)
+            self._say(f"cancel requested for {uuid}")
             await self.refresh_async()
 
         spawn(go(), self._report_error)
@@ -275,7 +292,7 @@ class JobTracker(StatusLine):
             await run_blocking(self.ops.attach, uuid)
             self._say(f"attached {uuid}")
             await self.refresh_async()
-            self.job_select.value = uuid if uuid in [r.uuid for r in self.rows] else None
+            self.job_select.value = uuid if uuid in [r.record.job_id for r in self.rows] else None
 
         spawn(go(), self._report_error)
 
@@ -285,18 +302,19 @@ class JobTracker(StatusLine):
         if row is None or not row.finished:
             self._say("select a finished job to download", error=True)
             return
+        uuid = row.record.job_id
 
         async def go() -> None:
-            target = self.dest / row.uuid
+            target = self.dest / uuid
             self.download_bar.layout.visibility = "visible"
             self.download_bar.value = 0.0
             self._download_event = None
 
-            def on_progress(event: Any) -> None:
+            def on_progress(event: ProgressEvent) -> None:
                 # runs in the executor thread: only store it; the loop draws it
                 self._download_event = event
 
-            future = asyncio.ensure_future(run_blocking(self.ops.download, row.uuid, target,
+            future = asyncio.ensure_future(run_blocking(self.ops.download, uuid, target,
                                                         on_progress))
             while not future.done():
                 self._draw_download()
@@ -304,8 +322,8 @@ class JobTracker(StatusLine):
             path = future.result()
             self._draw_download()
             self.download_bar.value = 1.0
-            self.downloaded[row.uuid] = Path(path)
-            self._say(f"downloaded {row.uuid} to {path}")
+            self.downloaded[uuid] = Path(path)
+            self._say(f"downloaded {uuid} to {path}")
 
         spawn(go(), self._report_error)
 
@@ -313,13 +331,9 @@ class JobTracker(StatusLine):
         ev = self._download_event
         if ev is None:
             return
-        frac = getattr(ev, "fraction", None)
-        if frac is not None:
-            self.download_bar.value = float(frac)
-        done, total = getattr(ev, "total_done", None), getattr(ev, "total_bytes", None)
-        if done is not None:
-            self.download_bar.description = "Download"
-            self.status.value = html.escape(f"{fmt_bytes(done)} / {fmt_bytes(total)}")
+        self.download_bar.value = ev.fraction
+        self.status.value = html.escape(f"{fmt_bytes(ev.total_done)} / "
+                                        f"{fmt_bytes(ev.total_bytes)}")
 
     # -- display ----------------------------------------------------------------------------
 

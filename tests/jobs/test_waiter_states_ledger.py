@@ -169,6 +169,22 @@ def test_ledger_roundtrip_prefix_and_updates(tmp_path):
     assert [r.job_id for r in Ledger(tmp_path).list(backend="flighthub")] == ["abcdff34-1111"]
 
 
+def test_last_status_reads_back_what_update_status_stored(tmp_path):
+    ledger = Ledger(tmp_path)
+    ledger.add(LedgerRecord("f00d-1", "flighthub"))
+    assert ledger.get("f00d-1").last_status().state is JobState.UNKNOWN  # nothing seen yet
+    seen = JobStatus("f00d-1", JobState.PROCESSING, 15, 0.96, "packing results 20%",
+                     remain_seconds=30, output_ref="zip-key")
+    ledger.update_status("f00d-1", seen)
+    back = ledger.get("f00d-1").last_status()
+    # all but the ETA, which the ledger does not keep (it would be stale when read back)
+    assert back == JobStatus("f00d-1", JobState.PROCESSING, 15, 0.96, "packing results 20%",
+                             output_ref="zip-key")
+    # a word from another version of terranb reads as unknown, not as an error
+    assert LedgerRecord("x", "terra", state="paused").last_status().state is JobState.UNKNOWN
+    assert JobState.parse("cancelled") is JobState.CANCELLED
+
+
 def test_default_ledger_path_follows_env(tmp_path, monkeypatch):
     monkeypatch.setenv("TERRANB_LEDGER_DIR", str(tmp_path / "L"))
     assert default_ledger_path() == tmp_path / "L" / "ledger.sqlite3"

@@ -12,51 +12,48 @@ import pytest
 
 pytest.importorskip("ipywidgets")
 
-from terranb.widgets._common import job_row, jobs_table_html, normalise_state
+from terranb.jobs.ledger import Ledger, LedgerRecord
+from terranb.jobs.states import JobState, JobStatus
+from terranb.widgets.jobs_table import JobRow, jobs_table_html
 from terranb.widgets.tracker import JobTracker
 
 
 @dataclass
-class FakeJob:
-    uuid: str
-    name: str
-    status: str
-    percentage: float = 0.0
-    remain_seconds: float | None = None
-    message: str = ""
-    job_type: str = "2d"
-    backend: str = "terra"
-
-
-@dataclass
 class FakeOps:
-    """In-memory ledger: each poll advances running jobs by 50 %."""
+    """The tracker's operations over a real ledger, with no service: each poll
+    advances a running job by 50 % and writes the answer to the ledger, as
+    :meth:`terranb.jobs.Job.status` does."""
 
-    jobs: dict[str, FakeJob] = field(default_factory=dict)
+    ledger: Ledger
     cancelled: list[str] = field(default_factory=list)
     polled: list[str] = field(default_factory=list)
     downloads: list[tuple[str, Path]] = field(default_factory=list)
 
-    def list_jobs(self) -> list[FakeJob]:
-        return list(self.jobs.values())
+    def list_jobs(self) -> list[LedgerRecord]:
+        return self.ledger.list()
 
-    def poll(self, uuid: str) -> FakeJob:
+    def poll(self, uuid: str) -> JobStatus:
         self.polled.append(uuid)
-        job = self.jobs[uuid]
-        if job.status == "executing":
-            job.percentage = min(100.0, job.percentage + 50.0)
-            job.remain_seconds = 10.0 * (100 - job.percentage) / 50
-            if job.percentage >= 100:
-                job.status = "execution_finished"
-        return job
+        record = self.ledger.get(uuid)
+        assert record is not None
+        status = record.last_status()
+        if status.state is JobState.RUNNING:
+            progress = min(1.0, status.progress + 0.5)
+            if progress >= 1.0:
+                status = JobStatus(uuid, JobState.SUCCEEDED, 6, 1.0, "finished")
+            else:
+                status = JobStatus(uuid, JobState.RUNNING, 3, progress, "executing",
+                                   remain_seconds=round(10 * (1 - progress) / 0.5))
+        self.ledger.update_status(uuid, status)
+        return status
 
-    def attach(self, uuid: str) -> FakeJob:
-        self.jobs[uuid] = FakeJob(uuid, "attached", "executing")
-        return self.jobs[uuid]
+    def attach(self, uuid: str) -> LedgerRecord:
+        return self.ledger.add(LedgerRecord(uuid, "terra", name="attached", state="running",
+                                            raw_status=3))
 
     def cancel(self, uuid: str) -> None:
         self.cancelled.append(uuid)
-        self.jobs[uuid].status = "stopped"
+        self.ledger.update_status(uuid, JobStatus(uuid, JobState.CANCELLED, 5, 0.0, "stopped"))
 
     def download(self, uuid: str, dest: Path, on_progress: Any) -> Path:
         from terranb.transfer.progress import ProgressEvent
@@ -69,28 +66,18 @@ class FakeOps:
         return dest
 
 
-def _ops() -> FakeOps:
-    ops = FakeOps()
-    ops.jobs["aaaaaaaa-1111"] = FakeJob("aaaaaaaa-1111", "flight 2d", "executing", 0.0, 20.0)
-    ops.jobs["bbbbbbbb-2222"] = FakeJob("bbbbbbbb-2222", "old", "execution_fail", 40.0,
-                                        message="not enough overlap")
-    return ops
-
-
-def test_state_words_cover_both_services() -> None:
-    assert normalise_state("execution_finished") == "succeeded"
-    assert normalise_state("EXECUTION_FAIL") == "failed"
-    assert normalise_state("reconstruction_canceled") == "cancelled"
-    assert normalise_state("waiting") == "queued"
-
-    class Status:
-        name = "RESULT_PROCESSING"
-
-    assert normalise_state(Status()) == "processing"
+def _ops(tmp_path: Path) -> FakeOps:
+    ledger = Ledger(tmp_path / "ledger")
+    ledger.add(LedgerRecord("aaaaaaaa-1111", "terra", name="flight 2d", job_type="2d",
+                            state="running", raw_status=3, submitted_at=2.0))
+    ledger.add(LedgerRecord("bbbbbbbb-2222", "terra", name="old", job_type="2d",
+                            state="failed", raw_status=7, progress=0.4,
+                            message="not enough overlap", submitted_at=1.0))
+    return FakeOps(ledger)
 
 
 def test_refresh_draws_rows_and_enables_buttons(tmp_path: Path) -> None:
-    ops = _ops()
+    ops = _ops(tmp_path)
     tracker = JobTracker(ops, dest=tmp_path)
     rows = tracker.refresh()
     assert [r.state for r in rows] == ["running", "failed"]
@@ -104,11 +91,11 @@ def test_refresh_draws_rows_and_enables_buttons(tmp_path: Path) -> None:
 
 
 def test_polling_advances_until_finished_then_download(tmp_path: Path) -> None:
-    ops = _ops()
+    ops = _ops(tmp_path)
     tracker = JobTracker(ops, dest=tmp_path)
     tracker.refresh_button.click()  # no running loop: runs to completion
     assert ops.polled == ["aaaaaaaa-1111"]  # only active jobs are polled
-    assert tracker.rows[0].percentage == 50.0
+    assert tracker.rows[0].seen.progress == 0.5
     assert "10s" in tracker.table.value       # ETA column
     tracker.refresh_button.click()
     assert tracker.rows[0].state == "succeeded"
@@ -121,23 +108,23 @@ def test_polling_advances_until_finished_then_download(tmp_path: Path) -> None:
 
 
 def test_cancel_and_attach_buttons(tmp_path: Path) -> None:
-    ops = _ops()
+    ops = _ops(tmp_path)
     tracker = JobTracker(ops, dest=tmp_path)
     tracker.refresh()
     tracker.cancel_button.click()
     assert ops.cancelled == ["aaaaaaaa-1111"]
-    assert tracker.rows[0].state == "stopped"
+    assert tracker.rows[0].state == "cancelled"
     assert tracker.cancel_button.disabled
     tracker.attach_button.click()  # empty uuid: refused with a message
     assert tracker.errors and "uuid" in tracker.errors[-1]
     tracker.attach_text.value = "cccccccc-3333"
     tracker.attach_button.click()
-    assert "cccccccc-3333" in [r.uuid for r in tracker.rows]
+    assert "cccccccc-3333" in [r.record.job_id for r in tracker.rows]
     assert tracker.job_select.value == "cccccccc-3333"
 
 
 def test_errors_of_an_operation_are_shown_not_lost(tmp_path: Path) -> None:
-    ops = _ops()
+    ops = _ops(tmp_path)
 
     def boom(uuid: str) -> None:
         raise RuntimeError("service said no")
@@ -150,7 +137,7 @@ def test_errors_of_an_operation_are_shown_not_lost(tmp_path: Path) -> None:
 
 
 def test_live_task_runs_on_the_loop_without_blocking(tmp_path: Path) -> None:
-    ops = _ops()
+    ops = _ops(tmp_path)
     tracker = JobTracker(ops, dest=tmp_path, interval=0.01, idle_interval=0.01)
 
     async def scenario() -> list[str]:
@@ -172,7 +159,7 @@ def test_live_task_runs_on_the_loop_without_blocking(tmp_path: Path) -> None:
 
 
 def test_snapshot_for_exported_notebooks(tmp_path: Path) -> None:
-    tracker = JobTracker(_ops(), dest=tmp_path)
+    tracker = JobTracker(_ops(tmp_path), dest=tmp_path)
     tracker.refresh()
     bundle = tracker._repr_mimebundle_()
     assert "flight 2d" in bundle["text/html"]
@@ -180,13 +167,32 @@ def test_snapshot_for_exported_notebooks(tmp_path: Path) -> None:
     assert tracker._repr_html_() == bundle["text/html"]
 
 
-def test_job_row_reads_models_and_dicts() -> None:
-    row = job_row({"uuid": "u1", "status": 3, "percentage": 42, "remain_seconds": 5,
-                   "type": 14})
-    assert row.percentage == 42.0 and row.job_type == "2d" and row.remain_seconds == 5.0
-    html = jobs_table_html([row])
-    assert "u1" in html and "42%" in html
+def test_a_poll_replaces_the_ledgers_status_and_brings_the_eta() -> None:
+    record = LedgerRecord("u1", "terra", name="n", job_type="lidar", state="queued",
+                          raw_status=1)
+    row = JobRow.from_record(record)
+    assert (row.state, row.status_label, row.seen.remain_seconds) == ("queued", "waiting", None)
+    polled = row.observed(JobStatus("u1", JobState.RUNNING, 3, 0.42, "executing",
+                                    remain_seconds=3725))
+    assert (polled.state, polled.record.job_type) == ("running", "lidar")
+    html = jobs_table_html([polled])
+    assert "u1" in html and "42%" in html and "1h 02m" in html
     assert "no jobs" in jobs_table_html([])
+
+
+def test_a_failed_poll_shows_its_error_and_keeps_the_row(tmp_path: Path) -> None:
+    ops = _ops(tmp_path)
+
+    def flaky(uuid: str) -> JobStatus:
+        raise ConnectionError("service unreachable")
+
+    ops.poll = flaky  # type: ignore[method-assign]
+    tracker = JobTracker(ops, dest=tmp_path)
+    tracker.refresh_button.click()
+    assert tracker.rows[0].state == "running"  # the ledger's last status stays
+    assert tracker.rows[0].message == "ConnectionError: service unreachable"
+    assert "service unreachable" in tracker.table.value
+    assert tracker.rows[1].message == "not enough overlap"  # finished jobs are not polled
 
 
 def test_exported_notebook_shows_the_table(tmp_path: Path) -> None:
@@ -194,7 +200,7 @@ def test_exported_notebook_shows_the_table(tmp_path: Path) -> None:
     nbconvert = pytest.importorskip("nbconvert")
     from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-    tracker = JobTracker(_ops(), dest=tmp_path)
+    tracker = JobTracker(_ops(tmp_path), dest=tmp_path)
     tracker.refresh()
     cell = new_code_cell("tracker", outputs=[new_output("display_data",
                                                         data=tracker._repr_mimebundle_())])
@@ -204,24 +210,41 @@ def test_exported_notebook_shows_the_table(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("record", "state", "label"), [
-    ({"uuid": "t1", "status": 3}, "running", "executing"),
-    ({"uuid": "t2", "status": "4"}, "processing", "result processing"),
-    ({"uuid": "t3", "state": "succeeded", "raw_status": 6}, "succeeded", "finished"),
-    ({"uuid": "f1", "status": 14, "backend": "flighthub"}, "running", "executing"),
-    ({"uuid": "f2", "status": 16, "backend": "flighthub"}, "cancelled", "canceled"),
-    ({"uuid": "x1", "status": 99}, "unknown", ""),
+    (LedgerRecord("t1", "terra", state="running", raw_status=3), "running", "executing"),
+    (LedgerRecord("t2", "terra", state="processing", raw_status=4), "processing",
+     "result processing"),
+    (LedgerRecord("t3", "terra", state="succeeded", raw_status=6), "succeeded", "finished"),
+    (LedgerRecord("t4", "terra", state="queued"), "queued", ""),  # nothing seen yet: -1
+    (LedgerRecord("f1", "flighthub", state="running", raw_status=14), "running", "executing"),
+    (LedgerRecord("f2", "flighthub", state="cancelled", raw_status=16), "cancelled",
+     "canceled"),
+    (LedgerRecord("m1", "flighthub-map", state="succeeded", raw_status=0), "succeeded", ""),
+    (LedgerRecord("x1", "terra", state="unknown", raw_status=99), "unknown", ""),
 ])
-def test_table_shows_status_names_not_codes(record: dict, state: str, label: str) -> None:
+def test_table_shows_status_names_not_codes(record: LedgerRecord, state: str,
+                                            label: str) -> None:
     """Ledger records keep the service's integer code; the table names it."""
-    row = job_row(record)
-    assert (row.state, row.status) == (state, label)
+    row = JobRow.from_record(record)
+    assert (row.state, row.status_label) == (state, label)
     cell = jobs_table_html([row]).split('class="tnb-state">', 1)[1].split("</td>", 1)[0]
     text = re.sub(r"<[^>]+>", "", cell)  # the words shown, not the styles
     assert not any(ch.isdigit() for ch in text) and state in text and label in text, text
 
 
+def test_a_polled_flighthub_row_names_its_code_as_flighthub_does() -> None:
+    """A poll's answer carries no backend: the row labels it by its record's backend (the
+    FlightHub 2 code 14 is "executing", not TerraAPI's unknown 14), as the ledger row is."""
+    row = JobRow.from_record(LedgerRecord("f1", "flighthub", state="queued", raw_status=12))
+    assert row.status_label == "requesting resource"
+    polled = row.observed(JobStatus("f1", JobState.RUNNING, 14, 0.3, "reconstruction executing"))
+    assert polled.status_label == "executing"
+    assert "running <small" in jobs_table_html([polled])
+
+
 def test_progress_label_is_beside_the_bar_not_over_it() -> None:
-    html = jobs_table_html([job_row({"uuid": "p1", "status": 3, "percentage": 42})])
+    row = JobRow.from_record(LedgerRecord("p1", "terra", state="running", raw_status=3,
+                                          progress=0.42))
+    html = jobs_table_html([row])
     cell = html.split('class="tnb-progress"', 1)[1].split("</td>", 1)[0]
     assert "position:absolute" not in cell and "display:flex" in cell
     # the label is a sibling after the bar's track, not inside it

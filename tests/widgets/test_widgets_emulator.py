@@ -43,7 +43,7 @@ def test_check_submit_track_download_browse(tmp_path: Path) -> None:
         assert w.job is not None, w.errors
         assert w.total_bar.value == 1.0
         uuid = w.job.id
-        assert tracker.rows and tracker.rows[0].uuid == uuid
+        assert tracker.rows and tracker.rows[0].record.job_id == uuid
 
         async def follow() -> str:
             tracker.start()
