@@ -11,14 +11,20 @@ the result tree, size, checksum, presigned URL) and for each one:
    :mod:`terranb.transfer.download_guard` for what counts as "the same file");
    identical files are skipped;
 3. streams the body to ``<name>.part`` (never into memory), resuming a partial
-   ``.part`` with an HTTP ``Range`` request;
+   ``.part`` with an HTTP ``Range`` request; a file whose listed size is at least
+   ``ranged_threshold`` (32 MiB) comes as parallel 8 MiB Range pieces instead,
+   resumable piece by piece (:mod:`terranb.transfer.ranged`; one stream again when
+   the server ignores ``Range``); pieces and whole files share one pool whose size
+   a :class:`~terranb.transfer.concurrency.ConcurrencyTuner` finds (``workers=``
+   fixes it);
 4. on 403/400 "expired" asks ``renew(file)`` for a new presigned URL;
 5. checks the size and the checksum (TerraAPI ``File.checksum`` is the MD5/ETag
    of single-part objects; multipart-style ``<md5>-<n>`` values are skipped),
    fsyncs and renames atomically.
 
-:func:`download_object` fetches one object from the bucket of STS credentials
-(FlightHub 2's ``zip_file_key``) the same way, with boto3.
+:func:`download_object` (:mod:`terranb.transfer.object_download`, re-exported here)
+fetches one object from the bucket of STS credentials (FlightHub 2's ``zip_file_key``)
+the same way, with boto3.
 
 Example:
     >>> dl = Downloader(renew=lambda f: client.files.get(f.ref).url)  # doctest: +SKIP
