@@ -50,7 +50,12 @@ def _md5(path: Path) -> str:
 
 def _opened(stats: Path) -> int:
     time.sleep(0.3)  # let the link write its last count
-    return int(json.loads(stats.read_text())["max_connections"])
+    for _ in range(20):  # the link rewrites the file in place: a read may catch it empty
+        try:
+            return int(json.loads(stats.read_text())["max_connections"])
+        except ValueError:
+            time.sleep(0.05)
+    raise SystemExit(f"cannot read the link's connection count from {stats}")
 
 
 def main(argv: list[str] | None = None) -> int:
