@@ -160,6 +160,7 @@ class PieceFile:
         self._saved_at = 0.0
         self._dirty = False
         self._lock = threading.Lock()
+        self._save_lock = threading.Lock()
 
     def span(self, index: int) -> tuple[int, int]:
         """``(first byte, end)`` of piece ``index`` (end exclusive)."""
@@ -207,24 +208,25 @@ class PieceFile:
 
     def save(self) -> None:
         """Write the sidecar atomically, after the pieces it names reached the disk."""
-        with self._lock:
-            if not self._dirty:
-                return
-            done = sorted(self.done)
-            self._dirty = False
-            self._saved_at = self._clock()
-        try:
-            fd = os.open(self.part, os.O_RDONLY)
+        with self._save_lock:  # one writer of the temporary file at a time
+            with self._lock:
+                if not self._dirty:
+                    return
+                done = sorted(self.done)
+                self._dirty = False
+                self._saved_at = self._clock()
             try:
-                os.fsync(fd)  # fdatasync where it exists would do; fsync is portable
-            finally:
-                os.close(fd)
-            tmp = self.sidecar.with_name(self.sidecar.name + ".tmp")
-            tmp.write_text(json.dumps({"identity": self.identity, "done": done}),
-                           encoding="utf-8")
-            os.replace(tmp, self.sidecar)
-        except OSError as exc:  # only resumability is lost, the download goes on
-            log.warning("%s: cannot record finished pieces (%s)", self.sidecar, exc)
+                fd = os.open(self.part, os.O_RDWR)  # Windows fsyncs writable handles only
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                tmp = self.sidecar.with_name(self.sidecar.name + ".tmp")
+                tmp.write_text(json.dumps({"identity": self.identity, "done": done}),
+                               encoding="utf-8")
+                os.replace(tmp, self.sidecar)
+            except OSError as exc:  # only resumability is lost, the download goes on
+                log.warning("%s: cannot record finished pieces (%s)", self.sidecar, exc)
 
     def complete(self) -> bool:
         return len(self.done) == self.count
