@@ -28,25 +28,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import terranb.transfer.ranged as ranged
 from terranb.errors import TransferError
 from terranb.retry import TRANSFERS
 from terranb.transfer.concurrency import ConcurrencyTuner
 from terranb.transfer.download_guard import digests
 from terranb.transfer.progress import ProgressCallback, ProgressTracker
-from terranb.transfer.ranged import (
-    CHUNK,
-    MAX_WORKERS,
-    PIECE_SIZE,
-    RANGED_THRESHOLD,
-    PieceExpired,
-    PieceFile,
-    PieceTransient,
-    RangeIgnored,
-    check_ranged_options,
-    expected_md5,
-    fetch_piece,
-    run_pool,
-)
 
 __all__ = ["download_object"]
 
@@ -56,8 +43,8 @@ log = logging.getLogger(__name__)
 def download_object(credentials: Any, key: str, dest: str | os.PathLike[str], *,
                     on_progress: ProgressCallback | None = None, retries: int = 6,
                     sleep: Callable[[float], None] = time.sleep, workers: int | None = None,
-                    ranged_threshold: int | None = RANGED_THRESHOLD,
-                    piece_size: int = PIECE_SIZE) -> Path:
+                    ranged_threshold: int | None = ranged.RANGED_THRESHOLD,
+                    piece_size: int = ranged.PIECE_SIZE) -> Path:
     """Download one object of the credentials' bucket to ``dest`` (resumable, verified, atomic).
 
     Args:
@@ -72,8 +59,8 @@ def download_object(credentials: Any, key: str, dest: str | os.PathLike[str], *,
     """
     from terranb.transfer.s3client import CredentialSource
 
-    check_ranged_options(workers, ranged_threshold, piece_size)
-    limit = workers or MAX_WORKERS
+    ranged.check_ranged_options(workers, ranged_threshold, piece_size)
+    limit = workers or ranged.MAX_WORKERS
     source = credentials if isinstance(credentials, CredentialSource) else CredentialSource(
         credentials, pool=limit + 2)
     target = Path(dest)
@@ -84,10 +71,10 @@ def download_object(credentials: Any, key: str, dest: str | os.PathLike[str], *,
     size, etag = int(head["ContentLength"]), str(head.get("ETag") or "")
     tracker.set_totals(size, 1)
     if ranged_threshold is not None and size >= ranged_threshold:
-        pf = PieceFile(part, size, {"etag": etag}, piece_size)
+        pf = ranged.PieceFile(part, size, {"etag": etag}, piece_size)
         try:
             _ranged(source, key, pf, etag, tracker, retries, sleep, workers)
-        except RangeIgnored:
+        except ranged.RangeIgnored:
             log.info("%s: the store ignores Range; downloading in one stream", key)
             pf.discard()
         else:
@@ -128,14 +115,14 @@ def _call(source: Any, key: str, retries: int, sleep: Callable[[float], None],
             sleep(TRANSFERS.delay(attempt))
 
 
-def _ranged(source: Any, key: str, pf: PieceFile, etag: str, tracker: ProgressTracker,
+def _ranged(source: Any, key: str, pf: ranged.PieceFile, etag: str, tracker: ProgressTracker,
             retries: int, sleep: Callable[[float], None], workers: int | None) -> None:
     from terranb.transfer.s3client import error_code, is_expired_error, is_transient_error
 
     missing = pf.prepare()
     tracker.start_file(key, pf.size, pf.done_bytes())
-    tuner = ConcurrencyTuner(start=8, cap=MAX_WORKERS) if workers is None else None
-    ignored: list[RangeIgnored] = []
+    tuner = ConcurrencyTuner(start=8, cap=ranged.MAX_WORKERS) if workers is None else None
+    ignored: list[ranged.RangeIgnored] = []
     failed: list[TransferError] = []  # one piece failed for good: the rest need not try
 
     def stream(first: int, last: int) -> Iterator[bytes]:
@@ -148,19 +135,19 @@ def _ranged(source: Any, key: str, pf: PieceFile, etag: str, tracker: ProgressTr
                                     "again to fetch the new version")
             if not str(resp.get("ContentRange") or "").startswith(f"bytes {first}-"):
                 resp["Body"].close()  # the whole object is coming: do not read it
-                raise RangeIgnored(key)
+                raise ranged.RangeIgnored(key)
             body = resp["Body"]
             try:
-                yield from body.iter_chunks(CHUNK)
+                yield from body.iter_chunks(ranged.CHUNK)
             finally:
                 body.close()
-        except (TransferError, RangeIgnored):
+        except (TransferError, ranged.RangeIgnored):
             raise
         except Exception as exc:
             if is_expired_error(exc):
-                raise PieceExpired(generation) from None
+                raise ranged.PieceExpired(generation) from None
             if is_transient_error(exc):
-                raise PieceTransient(error_code(exc) or type(exc).__name__) from None
+                raise ranged.PieceTransient(error_code(exc) or type(exc).__name__) from None
             raise _fail(key, bucket, exc) from exc
 
     def task(index: int) -> Callable[[], int]:
@@ -168,11 +155,11 @@ def _ranged(source: Any, key: str, pf: PieceFile, etag: str, tracker: ProgressTr
             if ignored or failed:
                 return 0
             try:
-                return fetch_piece(pf, index, stream, what=key, retries=retries, sleep=sleep,
+                return ranged.fetch_piece(pf, index, stream, what=key, retries=retries, sleep=sleep,
                                    on_bytes=lambda n: tracker.advance(key, n),
                                    on_expired=source.invalidate,
                                    on_transient=tuner.throttled if tuner else None)
-            except RangeIgnored as exc:
+            except ranged.RangeIgnored as exc:
                 ignored.append(exc)
                 return 0
             except TransferError as exc:
@@ -180,8 +167,8 @@ def _ranged(source: Any, key: str, pf: PieceFile, etag: str, tracker: ProgressTr
                 raise
         return run
 
-    error = run_pool((task(i) for i in missing), limit=workers or MAX_WORKERS, tuner=tuner,
-                     name="terranb-object")
+    error = ranged.run_pool((task(i) for i in missing), limit=workers or ranged.MAX_WORKERS,
+                            tuner=tuner, name="terranb-object")
     pf.save()  # what finished stays finished, whatever happened
     if ignored:
         raise ignored[0]
@@ -213,7 +200,7 @@ def _single(source: Any, key: str, part: Path, size: int, tracker: ProgressTrack
                 offset = 0  # the store ignored Range: the body is the whole object
                 tracker.start_file(key, size, 0)
             with open(part, "ab" if offset else "wb") as fh:
-                for chunk in resp["Body"].iter_chunks(CHUNK):
+                for chunk in resp["Body"].iter_chunks(ranged.CHUNK):
                     fh.write(chunk)
                     tracker.advance(key, len(chunk))
         except TransferError:
@@ -243,7 +230,7 @@ def _finish(part: Path, target: Path, key: str, size: int, etag: str,
     got = part.stat().st_size
     if got != size:
         raise TransferError(f"{key}: got {got} of {size} bytes")
-    want = expected_md5(etag)
+    want = ranged.expected_md5(etag)
     if want is not None:
         md5, _ = digests(part, sha256=False)
         if md5 != want:
