@@ -49,14 +49,15 @@ class TerraBackend:
 
     Args:
         client: a :class:`~terranb.api.terra.TerraClient`.
-        download_workers: parallel result downloads.
+        download_workers: result downloads in flight (files and pieces of large files);
+            ``None`` (default) lets the downloader's concurrency tuner decide.
         sleep: injectable sleep for the start/create retries.
     """
 
     kind = "terra"
     bind_batch_size = 50
 
-    def __init__(self, client: Any, *, download_workers: int = 4,
+    def __init__(self, client: Any, *, download_workers: int | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.client = client
         self.base_url = str(getattr(client, "base_url", ""))
@@ -127,7 +128,7 @@ class TerraBackend:
             def one(uuid: str) -> Any:
                 return self._retrying("file detail", lambda: self.client.files.get(uuid))
 
-            with ThreadPoolExecutor(max_workers=max(1, min(self.download_workers,
+            with ThreadPoolExecutor(max_workers=max(1, min(self.download_workers or 4,
                                                            len(todo)))) as pool:
                 for uuid, f in zip(todo, pool.map(one, todo), strict=True):
                     known[uuid] = f

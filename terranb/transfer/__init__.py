@@ -7,7 +7,9 @@ renewal, so it works the same for TerraAPI, FlightHub 2 and the emulator.
 
 * :mod:`.upload`   parallel, multipart, resumable uploads; binding in batches
 * :mod:`.journal`  the SQLite journal that makes re-runs send only what is missing
-* :mod:`.download` verified, resumable downloads of presigned URLs and objects
+* :mod:`.download` verified, resumable downloads of presigned URLs
+* :mod:`.object_download` one bucket object (FlightHub 2's result zip) with boto3
+* :mod:`.ranged`   large files as parallel Range pieces, resumable piece by piece
 * :mod:`.s3client` boto3 clients and credential renewal
 * :mod:`.progress` byte-level progress events
 * :mod:`.zipper`   zip a result tree for DJI Terra; safe unzip
@@ -29,7 +31,7 @@ __all__ = [
 ]
 
 __getattr__ = lazy_exports(__name__, {
-    "Downloader": "download", "RemoteFile": "download", "download_object": "download",
+    "Downloader": "download", "RemoteFile": "download", "download_object": "object_download",
     "Journal": "journal", "ProgressEvent": "progress", "Uploader": "upload",
     "safe_extract": "zipper", "zip_result_tree": "zipper",
 })

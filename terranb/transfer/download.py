@@ -11,14 +11,20 @@ the result tree, size, checksum, presigned URL) and for each one:
    :mod:`terranb.transfer.download_guard` for what counts as "the same file");
    identical files are skipped;
 3. streams the body to ``<name>.part`` (never into memory), resuming a partial
-   ``.part`` with an HTTP ``Range`` request;
+   ``.part`` with an HTTP ``Range`` request; a file whose listed size is at least
+   ``ranged_threshold`` (32 MiB) comes as parallel 8 MiB Range pieces instead,
+   resumable piece by piece (:mod:`terranb.transfer.ranged`; one stream again when
+   the server ignores ``Range``); pieces and whole files share one pool whose size
+   a :class:`~terranb.transfer.concurrency.ConcurrencyTuner` finds (``workers=``
+   fixes it);
 4. on 403/400 "expired" asks ``renew(file)`` for a new presigned URL;
 5. checks the size and the checksum (TerraAPI ``File.checksum`` is the MD5/ETag
    of single-part objects; multipart-style ``<md5>-<n>`` values are skipped),
    fsyncs and renames atomically.
 
-:func:`download_object` fetches one object from the bucket of STS credentials
-(FlightHub 2's ``zip_file_key``) the same way, with boto3.
+:func:`download_object` (:mod:`terranb.transfer.object_download`, re-exported here)
+fetches one object from the bucket of STS credentials (FlightHub 2's ``zip_file_key``)
+the same way, with boto3.
 
 Example:
     >>> dl = Downloader(renew=lambda f: client.files.get(f.ref).url)  # doctest: +SKIP
@@ -27,20 +33,20 @@ Example:
 
 from __future__ import annotations
 
-import base64
+import functools
 import logging
 import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from terranb.errors import TransferError, UnsafePathError, ValidationError
+from terranb.errors import TransferError, UnsafePathError
 from terranb.retry import TRANSFERS
+from terranb.transfer.concurrency import ConcurrencyTuner
 from terranb.transfer.download_guard import (
     DownloadJournal,
     conflict_error,
@@ -48,7 +54,24 @@ from terranb.transfer.download_guard import (
     existing_conflicts,
     resolve_duplicates,
 )
+from terranb.transfer.object_download import download_object
 from terranb.transfer.progress import ProgressCallback, ProgressTracker
+from terranb.transfer.ranged import (
+    CHUNK,
+    MAX_WORKERS,
+    PIECE_SIZE,
+    RANGED_THRESHOLD,
+    PieceExpired,
+    PieceFile,
+    PieceTransient,
+    RangeIgnored,
+    check_ranged_options,
+    expected_md5,
+    fetch_piece,
+    run_pool,
+)
+
+Task = Callable[[], int]
 
 __all__ = [
     "DownloadResult",
@@ -62,7 +85,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -146,20 +168,7 @@ def safe_target(dest: Path, name: str) -> Path:
     return root / name
 
 
-def _expected_md5(checksum: str | None) -> str | None:
-    """The MD5 hex a checksum stands for, or ``None`` when it is not a plain MD5."""
-    if not checksum:
-        return None
-    value = checksum.strip().strip('"').strip()
-    if re.fullmatch(r"[0-9a-fA-F]{32}", value):
-        return value.lower()
-    if len(value) == 24 and value.endswith("=="):
-        try:
-            raw = base64.b64decode(value, validate=True)
-        except ValueError:
-            return None
-        return raw.hex() if len(raw) == 16 else None
-    return None  # multipart ETag ("<md5>-<n>"), CRC, SHA: not checkable as MD5
+_expected_md5 = expected_md5  # the name download_guard's callers know
 
 
 def _looks_expired(status: int, body: str) -> bool:
@@ -176,7 +185,13 @@ class Downloader:
 
     Args:
         renew: returns a fresh URL for a file (called when a URL expired or was absent).
-        workers: parallel downloads.
+        workers: transfers in flight (whole files, and pieces of large files); ``None``
+            (default) lets a :class:`~terranb.transfer.concurrency.ConcurrencyTuner`
+            find the number by measuring, up to :data:`~terranb.transfer.ranged.MAX_WORKERS`.
+        ranged_threshold: files whose listed size is at least this many bytes are fetched
+            as parallel HTTP Range pieces (:mod:`terranb.transfer.ranged`); ``None``: one
+            stream per file, as before 2026-12.
+        piece_size: bytes per piece.
         retries: attempts per file on transient errors (resets, 5xx, truncation).
         on_progress: receives :class:`~terranb.transfer.progress.ProgressEvent`.
         session_factory: makes the ``requests.Session`` of each worker thread.
@@ -185,7 +200,9 @@ class Downloader:
     """
 
     renew: Renew | None = None
-    workers: int = 4
+    workers: int | None = None
+    ranged_threshold: int | None = RANGED_THRESHOLD
+    piece_size: int = PIECE_SIZE
     retries: int = 6
     on_progress: ProgressCallback | None = None
     session_factory: Callable[[], Any] | None = field(default=None, repr=False)
@@ -196,12 +213,11 @@ class Downloader:
     _renewed: int = field(default=0, init=False, repr=False)
     _received: int = field(default=0, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    # the tuner of the last download (None with a fixed ``workers``): what it settled at
+    tuner: ConcurrencyTuner | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        workers = self.workers
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise ValidationError(f"download workers must be a whole number of at least 1, "
-                                  f"not {workers!r}")
+        check_ranged_options(self.workers, self.ranged_threshold, self.piece_size)
 
     def _session(self) -> Any:
         sess = getattr(self._local, "session", None)
@@ -244,7 +260,7 @@ class Downloader:
         targets = [safe_target(root, f.name) for f in items]  # all names first
         journal = DownloadJournal(root)
         same, different = existing_conflicts(items, targets, journal, _expected_md5,
-                                             self.workers)
+                                             self.workers or 4)
         if different and not overwrite:
             raise conflict_error(root, different)
         for name in different:  # overwrite=True: a folder in the way is still never removed
@@ -258,28 +274,47 @@ class Downloader:
         written: list[str] = []
         skipped: list[str] = []
         lock = threading.Lock()
-
-        def one(pair: tuple[RemoteFile, Path]) -> None:
-            f, target = pair
+        todo: list[tuple[RemoteFile, Path]] = []
+        for f, target in zip(items, targets, strict=True):
             if f.name in same:
                 size = target.stat().st_size
                 tracker.start_file(f.name, size, size)
                 tracker.finish_file(f.name, skipped=True)
-                with lock:
-                    skipped.append(f.name)
-                return
-            size, sha = self._fetch(f, target, tracker)
+                skipped.append(f.name)
+            else:
+                todo.append((f, target))
+
+        def record(f: RemoteFile, size: int, sha: str) -> None:
             with lock:
                 written.append(f.name)
                 journal.record(f.name, size, sha, f.checksum)
 
+        def whole(f: RemoteFile, target: Path) -> Task:
+            def run() -> int:
+                size, sha = self._fetch(f, target, tracker)
+                record(f, size, sha)
+                return size
+            return run
+
+        def tasks() -> Iterator[Task]:
+            # Large files first: they are the long pole, and their pieces keep the link
+            # full while the small files fill in behind them.
+            for f, target in todo:
+                if self._ranged(f):
+                    yield from self._piece_tasks(f, target, tracker, record)
+            for f, target in todo:
+                if not self._ranged(f):
+                    yield whole(f, target)
+
+        self.tuner = ConcurrencyTuner(start=8, cap=MAX_WORKERS) if self.workers is None else None
         try:
-            with ThreadPoolExecutor(max_workers=self.workers,
-                                    thread_name_prefix="terranb-download") as pool:
-                list(pool.map(one, zip(items, targets, strict=True)))
+            error = run_pool(tasks(), limit=self.workers or MAX_WORKERS, tuner=self.tuner,
+                             name="terranb-download")
         finally:
             if written:
                 journal.save()
+        if error is not None:
+            raise error
         missing = [n for n in written + skipped if not (root / n).is_file()]
         if missing:  # the count reported must be the count on disk
             raise TransferError(f"{len(missing)} downloaded file(s) are not on disk "
@@ -343,6 +378,132 @@ class Downloader:
             tracker.finish_file(f.name)
             return size, sha
 
+    def _ranged(self, f: RemoteFile) -> bool:
+        return (self.ranged_threshold is not None and f.size is not None
+                and f.size >= max(self.ranged_threshold, 1))
+
+    def _piece_tasks(self, f: RemoteFile, target: Path, tracker: ProgressTracker,
+                     record: Callable[[RemoteFile, int, str], None]) -> Iterator[Task]:
+        """One task per missing piece of ``f``; the last one to end verifies and renames."""
+        assert f.size is not None
+        target.parent.mkdir(parents=True, exist_ok=True)
+        pf = PieceFile(target.with_name(target.name + ".part"), f.size,
+                       {"checksum": f.checksum}, self.piece_size)
+        missing = pf.prepare()
+        tracker.start_file(f.name, f.size, pf.done_bytes())
+        st = _Pieces(f, pf, target, f.url, len(missing) or 1, tracker, record)
+        if not missing:  # every piece is on disk already: only verify
+            yield lambda: self._piece_done(st, 0, None)
+        for i in missing:
+            yield functools.partial(self._piece, st, i)
+
+    def _piece(self, st: _Pieces, index: int) -> int:
+        n, mine = 0, None
+        if st.error is None and not st.no_range:
+            try:
+                n = fetch_piece(st.pf, index, functools.partial(self._range, st),
+                                what=st.f.name, retries=self.retries, sleep=self.sleep,
+                                on_bytes=functools.partial(self._count, st),
+                                on_expired=functools.partial(self._renew_shared, st),
+                                on_transient=self.tuner.throttled if self.tuner else None)
+            except RangeIgnored:
+                st.no_range = True
+            except Exception as exc:
+                mine = exc
+                st.error = st.error or exc  # the other pieces of this file stop
+        return self._piece_done(st, n, mine)
+
+    def _piece_done(self, st: _Pieces, n: int, mine: Exception | None) -> int:
+        with st.lock:
+            st.left -= 1
+            last = st.left <= 0
+        if last:
+            n += self._finish_pieces(st)
+        if mine is not None:
+            raise mine
+        return n
+
+    def _finish_pieces(self, st: _Pieces) -> int:
+        """All pieces ended: verify and rename, or fall back to one stream."""
+        f, pf = st.f, st.pf
+        pf.save()  # a failed file resumes from here next time
+        if st.error is not None:
+            return 0
+        if not st.no_range and not pf.complete():
+            raise TransferError(f"{f.name}: {pf.count - len(pf.done)} piece(s) missing; run it "
+                                "again to fetch them")
+        md5, sha = ("", "") if st.no_range else digests(pf.part)
+        want = _expected_md5(f.checksum)
+        if st.no_range or (want is not None and md5 != want):
+            # No Range support (nothing misplaced was written: the piece stopped before
+            # the body), or pieces that do not add up to the service's MD5: one stream,
+            # which verifies again and refuses a second mismatch.
+            log.info("%s: %s; downloading it in one stream", f.name,
+                     "the server ignores Range" if st.no_range else "MD5 mismatch")
+            pf.discard()
+            size, sha = self._fetch(f, st.target, st.tracker)
+            st.record(f, size, sha)
+            return size
+        with open(pf.part, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(pf.part, st.target)
+        pf.forget_sidecar()
+        st.tracker.finish_file(f.name)
+        st.record(f, pf.size, sha)
+        return 0
+
+    def _count(self, st: _Pieces, n: int) -> None:
+        st.tracker.advance(st.f.name, n)
+        with self._lock:
+            self._received += n
+
+    def _renew_shared(self, st: _Pieces, generation: int) -> None:
+        """The URL of ``generation`` expired: renew it once for every piece of the file."""
+        with st.lock:
+            if st.generation == generation:
+                st.url = self._renew(st.f)
+                st.generation += 1
+
+    def _range(self, st: _Pieces, first: int, last: int) -> Iterator[bytes]:
+        """The body of ``bytes=first-last`` of ``st.f`` (see :func:`fetch_piece`)."""
+        import requests
+
+        with st.lock:
+            if st.url is None:
+                st.url = self._renew(st.f)
+                st.generation += 1
+            url, generation = st.url, st.generation
+        name = st.f.name
+        try:
+            resp = self._session().get(url, headers={"Range": f"bytes={first}-{last}"},
+                                       stream=True, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise PieceTransient(type(exc).__name__) from None
+        with resp:  # leaving it unread closes the connection: a 200 body is never read
+            status = resp.status_code
+            if status in (400, 401, 403):
+                if _looks_expired(status, resp.text[:2000]):
+                    raise PieceExpired(generation)
+                raise TransferError(f"{name}: download refused (HTTP {status})")
+            if status >= 500 or status == 429:
+                raise PieceTransient(f"HTTP {status}")
+            if status == 404:
+                raise TransferError(f"{name}: not found at the service (HTTP 404)")
+            if status == 416:
+                raise TransferError(f"{name}: the service has fewer bytes than the listing's "
+                                    f"{st.pf.size}; list the files again")
+            if status == 200:
+                raise RangeIgnored(name)
+            m = re.match(r"bytes (\d+)-", resp.headers.get("Content-Range", ""))
+            if status != 206 or not m or int(m.group(1)) != first:
+                raise RangeIgnored(name)  # not the bytes asked for: one stream is safer
+            try:
+                for chunk in resp.iter_content(CHUNK):
+                    if chunk:
+                        yield chunk
+            except (requests.RequestException, ConnectionError) as exc:
+                raise PieceTransient(type(exc).__name__) from None
+
     def _renew(self, f: RemoteFile) -> str:
         if self.renew is None:
             raise TransferError(f"{f.name}: the download URL expired (or is missing) and "
@@ -403,77 +564,26 @@ class Downloader:
                 raise TransferError(f"{f.name}: cannot write {part}: {exc}") from exc
 
 
+@dataclass(eq=False)
+class _Pieces:
+    """The shared state of one file downloaded in pieces."""
+
+    f: RemoteFile
+    pf: PieceFile
+    target: Path
+    url: str | None
+    left: int  # piece tasks still to end; the one that brings it to 0 finishes the file
+    tracker: ProgressTracker
+    record: Callable[[RemoteFile, int, str], None]
+    generation: int = 0
+    no_range: bool = False
+    error: Exception | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
 class _Expired(Exception):
     pass
 
 
 class _Transient(Exception):
     pass
-
-
-def download_object(credentials: Any, key: str, dest: str | os.PathLike[str], *,
-                    on_progress: ProgressCallback | None = None, retries: int = 6,
-                    sleep: Callable[[float], None] = time.sleep) -> Path:
-    """Download one object of the credentials' bucket to ``dest`` (resumable, atomic).
-
-    Args:
-        credentials: a provider callable, :class:`~terranb.credentials.StorageCredentials`
-            or :class:`~terranb.transfer.s3client.CredentialSource`; renewed on expiry.
-        key: object key (e.g. FlightHub 2 ``zip_file_key``).
-        dest: the local file to write.
-    """
-    from terranb.transfer.s3client import (
-        CredentialSource,
-        error_code,
-        is_expired_error,
-        is_transient_error,
-    )
-
-    source = credentials if isinstance(credentials, CredentialSource) else CredentialSource(
-        credentials)
-    target = Path(dest)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    part = target.with_name(target.name + ".part")
-    tracker = ProgressTracker(on_progress, phase="download", files_total=1)
-    attempt = 0
-    while True:
-        client, generation = source.client()
-        bucket = source.get().bucket
-        offset = part.stat().st_size if part.exists() else 0
-        try:
-            head = client.head_object(Bucket=bucket, Key=key)
-            size = int(head["ContentLength"])
-            tracker.set_totals(size, 1)
-            tracker.start_file(key, size, min(offset, size))
-            if offset > size:
-                part.unlink()
-                offset = 0
-            if offset < size:
-                kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
-                if offset:
-                    kwargs["Range"] = f"bytes={offset}-"
-                body = client.get_object(**kwargs)["Body"]
-                with open(part, "ab" if offset else "wb") as fh:
-                    for chunk in body.iter_chunks(_CHUNK):
-                        fh.write(chunk)
-                        tracker.advance(key, len(chunk))
-            if part.stat().st_size != size:
-                raise TransferError(f"{key}: got {part.stat().st_size} of {size} bytes")
-            with open(part, "rb+") as fh:
-                os.fsync(fh.fileno())
-            os.replace(part, target)
-            tracker.finish_file(key)
-            return target
-        except Exception as exc:
-            if is_expired_error(exc):
-                source.invalidate(generation)
-                continue
-            if error_code(exc) in {"404", "NoSuchKey", "NotFound"}:
-                raise TransferError(f"{key} is not in bucket {bucket}") from exc
-            attempt += 1
-            transient = is_transient_error(exc) or isinstance(exc, TransferError)
-            if not transient or attempt >= retries:
-                if isinstance(exc, TransferError):
-                    raise
-                raise TransferError(f"downloading {key} failed: {type(exc).__name__}") from exc
-            sleep(TRANSFERS.delay(attempt))
