@@ -71,6 +71,7 @@ import terranb.emulator.sigv4 as sigv4
 from terranb.emulator.netem import FaultInjector, NetemConfig, TokenBucket
 from terranb.emulator.s3auth import KeyEntry, KeyRing, authenticate
 from terranb.emulator.s3digest import BodyDigests
+from terranb.emulator.s3mirror_read import MirrorCopy, served_from_mirror
 from terranb.emulator.s3policy import StsPolicy, authorize
 from terranb.emulator.s3relay import (
     EXPOSE_HEADERS,
@@ -298,6 +299,9 @@ class _Handler(RelayMixin, BaseHTTPRequestHandler):
             self._send_error_xml(err, raw_path)
             return
         try:
+            if self.command == "GET" and self._from_mirror(path_style, raw_query, query_pairs,
+                                                           headers):
+                return
             self._forward(path_style, raw_query, query_pairs, headers)
         except S3Error as err:  # a body that does not match its digest: moto stored nothing
             with contextlib.suppress(OSError):
@@ -312,6 +316,62 @@ class _Handler(RelayMixin, BaseHTTPRequestHandler):
             log.debug("s3 proxy: connection problem on %s %s: %s", self.command, raw_path, exc)
             self.close_connection = True
 
+    def _upstream(self, method: str, raw_path: str, raw_query: str,
+                  skip_range: bool) -> http.client.HTTPConnection:
+        """A connection to moto with this request's line and headers put (not ended)."""
+        proxy = self.server.proxy
+        upstream = http.client.HTTPConnection(
+            proxy.upstream_host, proxy.upstream_port, timeout=proxy.upstream_timeout
+        )
+        # Session tokens stop here (moto needs the rest to treat the request as signed).
+        fwd_query = "&".join(
+            part
+            for part in raw_query.split("&")
+            if part and unquote(part.partition("=")[0]) not in _AUTH_QUERY
+        )
+        target = raw_path + (f"?{fwd_query}" if fwd_query else "")
+        upstream.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
+        upstream.putheader("Host", f"{proxy.upstream_host}:{proxy.upstream_port}")
+        for name, value in self.headers.items():
+            low = name.lower()
+            if (
+                low in HOP_BY_HOP
+                or low in _AUTH_HEADERS
+                or low in proxy.extra_upstream_headers
+                or (low == "range" and skip_range)  # --no-range, or a HEAD for the mirror
+            ):
+                continue
+            upstream.putheader(name, value)
+        for name, value in proxy.extra_upstream_headers.items():
+            upstream.putheader(name, value)
+        return upstream
+
+    def _from_mirror(self, raw_path: str, raw_query: str,
+                     query_pairs: list[tuple[str, str]], headers: dict[str, str]) -> bool:
+        """A Range GET answered from the storage's disk copy (see :mod:`.s3mirror_read`)."""
+        proxy = self.server.proxy
+        if proxy.mirror_copy is None or proxy.ignore_range or "range" not in headers:
+            return False
+        bucket, key = split_bucket_key(raw_path)
+        conns: list[http.client.HTTPConnection] = []
+
+        def head() -> http.client.HTTPResponse:
+            upstream = self._upstream("HEAD", raw_path, raw_query, skip_range=True)
+            conns.append(upstream)
+            upstream.endheaders()
+            return upstream.getresponse()
+
+        try:
+            served = served_from_mirror(
+                proxy.mirror_copy, bucket, key, headers["range"],
+                [k for k, _ in query_pairs if not is_auth_param(k)], head,
+                lambda resp: self._relay_response(resp, None))
+        finally:
+            for conn in conns:
+                conn.close()
+        self._body_consumed = served
+        return served
+
     def _forward(
         self,
         raw_path: str,
@@ -325,32 +385,9 @@ class _Handler(RelayMixin, BaseHTTPRequestHandler):
         if headers.get("expect", "").lower() == "100-continue":
             self.send_response_only(100)
             self.end_headers()
-        upstream = http.client.HTTPConnection(
-            proxy.upstream_host, proxy.upstream_port, timeout=proxy.upstream_timeout
-        )
+        upstream = self._upstream(method, raw_path, raw_query, skip_range=proxy.ignore_range)
         try:
-            # Session tokens stop here (moto needs the rest to treat the request as signed).
-            fwd_query = "&".join(
-                part
-                for part in raw_query.split("&")
-                if part and unquote(part.partition("=")[0]) not in _AUTH_QUERY
-            )
-            target = raw_path + (f"?{fwd_query}" if fwd_query else "")
-            upstream.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
-            upstream.putheader("Host", f"{proxy.upstream_host}:{proxy.upstream_port}")
             chunked = "chunked" in headers.get("transfer-encoding", "").lower()
-            for name, value in self.headers.items():
-                low = name.lower()
-                if (
-                    low in HOP_BY_HOP
-                    or low in _AUTH_HEADERS
-                    or low in proxy.extra_upstream_headers
-                    or (low == "range" and proxy.ignore_range)  # --no-range: a bucket without Range
-                ):
-                    continue
-                upstream.putheader(name, value)
-            for name, value in proxy.extra_upstream_headers.items():
-                upstream.putheader(name, value)
             if chunked:
                 upstream.putheader("Transfer-Encoding", "chunked")
             elif "content-length" not in headers and method in ("PUT", "POST"):
@@ -429,6 +466,8 @@ class S3Proxy:
         body_timeout: seconds any read or write on the client connection may stall
             within a request (a body that stops arriving gets ``RequestTimeout``).
         upstream_timeout: socket timeout of the connections to moto.
+        mirror_copy: the storage's lookup of an object's disk copy; single-range GETs
+            of such objects are served from it (:mod:`.s3mirror_read`).
     """
 
     def __init__(
@@ -445,6 +484,7 @@ class S3Proxy:
         idle_timeout: float = 120.0,
         body_timeout: float = 20.0,
         upstream_timeout: float = 600.0,
+        mirror_copy: MirrorCopy | None = None,
     ) -> None:
         for name, value in (
             ("idle_timeout", idle_timeout),
@@ -468,6 +508,7 @@ class S3Proxy:
             TokenBucket(self.netem.bandwidth_bps_total) if self.netem.bandwidth_bps_total else None
         )
         self.on_change = on_change
+        self.mirror_copy = mirror_copy
         self.verify_signatures = verify_signatures
         self._host = host
         self._port = port

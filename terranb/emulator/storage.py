@@ -258,6 +258,7 @@ class EmbeddedStorage(MirrorMixin):
                 verify_signatures=self.verify_signatures,
                 extra_upstream_headers={"x-moto-account-id": self.account_id},
                 body_timeout=self.body_timeout,
+                mirror_copy=self.mirror_copy,
             )
             # `terranb emulator --no-range` (env so every start path sees it): a bucket that
             # ignores Range, for the no-download preview's warning and max_bytes cap.

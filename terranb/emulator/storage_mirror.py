@@ -205,6 +205,20 @@ class MirrorMixin:
                 self._buckets[bucket] = "us-east-1"
                 self._save_buckets()
 
+    def mirror_copy(self, bucket: str, key: str) -> tuple[Path, str, int] | None:
+        """``(file, ETag, size)`` of the disk copy of ``bucket/key``; None if there is none.
+
+        What the S3 proxy serves Range GETs from (:mod:`.s3mirror_read`; it checks the
+        ETag and size against moto's before using the file). Never raises.
+        """
+        try:
+            meta = json.loads(self._meta_path(bucket, key).read_text())
+            if meta.get("bucket") != bucket or meta.get("key") != key:
+                return None  # a hash collision or a hand-edited record: not this object
+            return self.root / str(meta["file"]), str(meta["etag"]), int(meta["size"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
     def _moto_key(self, bucket: str, key: str) -> Any:
         """moto's object for ``bucket/key`` in this instance's account, or ``None``.
 
