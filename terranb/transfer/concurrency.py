@@ -67,12 +67,16 @@ injectable clock, so the tests drive it with simulated links.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
-__all__ = ["FAST_LINK", "ConcurrencyTuner", "Ticket", "TunerStep"]
+__all__ = ["FAST_LINK", "ConcurrencyTuner", "Task", "Ticket", "TunerStep", "run_pool"]
+
+log = logging.getLogger(__name__)
 
 # Bytes/s at which the start level counts as a fast link (about 200 Mbit/s): see
 # "slow start" in the module docstring.
@@ -326,3 +330,52 @@ class ConcurrencyTuner:
     def settled_limit(self) -> int:
         """The level the tuner judged best so far (what a report should state)."""
         return self._best_limit
+
+
+# A transfer to run: moves its bytes, returns how many (0: nothing to measure).
+Task = Callable[[], int]
+
+
+def run_pool(tasks: Iterator[Task], *, limit: int, tuner: ConcurrencyTuner | None,
+             name: str, stop_on_error: bool = False) -> BaseException | None:
+    """Run ``tasks`` with at most ``limit`` in flight, or as many as ``tuner`` says.
+
+    The one scheduling loop of uploads and downloads: each task is timed as the
+    tuner's measurement (its bytes over its duration; 0 bytes count for nothing), and
+    the pool asks :meth:`ConcurrencyTuner.tick` how many to keep in flight whenever one
+    ends. A task that raises does not stop the others: with ``stop_on_error`` no new
+    task starts after it (the running ones finish), else every task runs (other files
+    still arrive). The first error is returned, not raised, so the caller can save
+    its state first.
+    """
+    first: list[BaseException] = []
+
+    def run(task: Task) -> None:
+        ticket = tuner.started() if tuner is not None else None
+        try:
+            n = task()
+        except BaseException as exc:  # handed back to the caller below
+            first.append(exc)
+            return
+        if tuner is not None and ticket is not None:
+            tuner.completed(n, ticket)
+
+    with ThreadPoolExecutor(max_workers=limit, thread_name_prefix=name) as pool:
+        running: set[Future[None]] = set()
+        backlog = True
+        while backlog or running:
+            cap = tuner.tick(len(running), backlog) if tuner is not None else limit
+            while backlog and len(running) < cap and not (stop_on_error and first):
+                task = next(tasks, None)
+                if task is None:
+                    backlog = False
+                    break
+                running.add(pool.submit(run, task))
+            if stop_on_error and first:
+                backlog = False
+            if running:
+                _, running = wait(running, return_when=FIRST_COMPLETED)
+    if tuner is not None:
+        log.info("%s concurrency settled at %d (peak %d)", name, tuner.settled_limit,
+                 tuner.peak_limit)
+    return first[0] if first else None

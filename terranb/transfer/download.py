@@ -46,7 +46,7 @@ from typing import Any
 
 from terranb.errors import TransferError, UnsafePathError
 from terranb.retry import TRANSFERS
-from terranb.transfer.concurrency import ConcurrencyTuner
+from terranb.transfer.concurrency import ConcurrencyTuner, Task, run_pool
 from terranb.transfer.download_guard import (
     DownloadJournal,
     conflict_error,
@@ -68,10 +68,7 @@ from terranb.transfer.ranged import (
     check_ranged_options,
     expected_md5,
     fetch_piece,
-    run_pool,
 )
-
-Task = Callable[[], int]
 
 __all__ = [
     "DownloadResult",

@@ -31,7 +31,7 @@ from typing import Any
 import terranb.transfer.ranged as ranged
 from terranb.errors import TransferError
 from terranb.retry import TRANSFERS
-from terranb.transfer.concurrency import ConcurrencyTuner
+from terranb.transfer.concurrency import ConcurrencyTuner, run_pool
 from terranb.transfer.download_guard import digests
 from terranb.transfer.progress import ProgressCallback, ProgressTracker
 
@@ -167,7 +167,7 @@ def _ranged(source: Any, key: str, pf: ranged.PieceFile, etag: str, tracker: Pro
                 raise
         return run
 
-    error = ranged.run_pool((task(i) for i in missing), limit=workers or ranged.MAX_WORKERS,
+    error = run_pool((task(i) for i in missing), limit=workers or ranged.MAX_WORKERS,
                             tuner=tuner, name="terranb-object")
     pf.save()  # what finished stays finished, whatever happened
     if ignored:

@@ -25,7 +25,7 @@ fixed-size pieces (:data:`PIECE_SIZE`), each one ``GET`` with
   first. A server that ignores ``Range`` (``200`` with the whole body) makes the
   piece stop before reading that body (:class:`RangeIgnored`); the caller then
   discards the ``.part`` and falls back to one stream, so no misplaced byte is kept.
-* **How many in flight.** :func:`run_pool` drives a
+* **How many in flight.** :func:`~terranb.transfer.concurrency.run_pool` drives a
   :class:`~terranb.transfer.concurrency.ConcurrencyTuner` over every piece and
   small file of a download (each task reports its bytes and duration), capped at
   :data:`MAX_WORKERS`; each task holds one chunk, so 32 in flight need ~8 MiB.
@@ -46,13 +46,11 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
 from terranb.errors import TransferError, ValidationError
 from terranb.retry import TRANSFERS
-from terranb.transfer.concurrency import ConcurrencyTuner
 
 __all__ = [
     "MAX_WORKERS",
@@ -65,7 +63,6 @@ __all__ = [
     "check_ranged_options",
     "expected_md5",
     "fetch_piece",
-    "run_pool",
 ]
 
 log = logging.getLogger(__name__)
@@ -298,45 +295,3 @@ def fetch_piece(pf: PieceFile, index: int, stream: Stream, *, what: str, retries
                 if close is not None:
                     close()  # a generator: releases its response (connection) now
 
-
-Task = Callable[[], int]
-
-
-def run_pool(tasks: Iterator[Task], *, limit: int, tuner: ConcurrencyTuner | None,
-             name: str) -> BaseException | None:
-    """Run ``tasks`` (each returns the bytes it moved) with at most ``limit`` in flight.
-
-    With a ``tuner`` the number in flight is the tuner's (each task's bytes and
-    duration are its measurement, as the Uploader does). Every task runs even when
-    one fails (other files still arrive); the first error is returned, not raised,
-    so the caller can save its state first.
-    """
-    first: list[BaseException] = []
-
-    def run(task: Task) -> None:
-        ticket = tuner.started() if tuner is not None else None
-        try:
-            n = task()
-        except BaseException as exc:  # handed back to the caller below
-            first.append(exc)
-            return
-        if tuner is not None and ticket is not None:
-            tuner.completed(n, ticket)
-
-    with ThreadPoolExecutor(max_workers=limit, thread_name_prefix=name) as pool:
-        running: set[Future[None]] = set()
-        backlog = True
-        while backlog or running:
-            cap = tuner.tick(len(running), backlog) if tuner is not None else limit
-            while backlog and len(running) < cap:
-                task = next(tasks, None)
-                if task is None:
-                    backlog = False
-                    break
-                running.add(pool.submit(run, task))
-            if running:
-                _, running = wait(running, return_when=FIRST_COMPLETED)
-    if tuner is not None:
-        log.info("%s concurrency settled at %d (peak %d)", name, tuner.settled_limit,
-                 tuner.peak_limit)
-    return first[0] if first else None

@@ -44,7 +44,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,7 +69,7 @@ from terranb.transfer.body import (
     multipart_etag,
     strip_etag,
 )
-from terranb.transfer.concurrency import ConcurrencyTuner
+from terranb.transfer.concurrency import ConcurrencyTuner, run_pool
 from terranb.transfer.journal import FileRow, Journal, PartRow, RunStats, SessionRow, hash_file
 from terranb.transfer.multipart import MultipartSteps, _FileState, _NoSuchUpload, _safe_text
 from terranb.transfer.progress import ProgressCallback, ProgressTracker
@@ -399,24 +399,21 @@ class Uploader(MultipartSteps):
         failed: set[str] = set()
         lock = threading.Lock()
 
-        def run(st: _FileState, number: int) -> None:
+        def run(st: _FileState, number: int) -> int:
+            """One PUT, part or completion; the bytes it sent (the tuner's measurement)."""
             if st.failed:
-                return
-            ticket = tuner.started() if tuner is not None else None
+                return 0
             try:
                 if number == 0:
                     self._put(session, run_id, st, tracker)
-                    sent = st.local.size
-                elif number == -1:
+                    return st.local.size
+                if number == -1:
                     self._complete(session, run_id, st, tracker)
-                    sent = 0
-                else:
-                    self._part(session, run_id, st, number, tracker)
-                    sent = st.part_range(number)[1]
-                if tuner is not None and ticket is not None:
-                    tuner.completed(sent, ticket)  # how long it took: see concurrency.py
+                    return 0
+                self._part(session, run_id, st, number, tracker)
+                return st.part_range(number)[1]
             except CredentialsExpiredError:
-                raise
+                raise  # no new credentials: the whole upload stops (run_pool hands it back)
             except _NoSuchUpload:
                 # The multipart upload vanished (aborted elsewhere or expired): start the
                 # file over in the next pass.
@@ -431,33 +428,15 @@ class Uploader(MultipartSteps):
                 with lock:
                     failed.add(st.local.rel)
                     errors.append(f"{exc} [{code}]" if code else str(exc))
+            return 0
 
         tuner = self.tuner = (ConcurrencyTuner(start=min(8, self.workers), cap=self.workers)
                               if self.adaptive else None)
-        try:
-            with ThreadPoolExecutor(max_workers=self.workers,
-                                    thread_name_prefix="terranb-upload") as pool:
-                running: set[Future[None]] = set()
-                queue = tasks()
-                backlog = True
-                while backlog or running:
-                    limit = (tuner.tick(len(running), backlog) if tuner is not None
-                             else self.workers)
-                    while backlog and len(running) < limit:
-                        item = next(queue, None)
-                        if item is None:
-                            backlog = False
-                            break
-                        running.add(pool.submit(run, *item))
-                    if not running:
-                        continue
-                    done, running = wait(running, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        fut.result()
-        finally:
-            if tuner is not None:
-                log.info("upload concurrency settled at %d (in flight at the end: %d)",
-                         tuner.settled_limit, tuner.limit)
+        error = run_pool((functools.partial(run, st, number) for st, number in tasks()),
+                         limit=self.workers, tuner=tuner, name="terranb-upload",
+                         stop_on_error=True)
+        if error is not None:
+            raise error
         return [st.local for st in states if st.local.rel in failed]
 
     def _put(self, session: SessionRow, run_id: int, st: _FileState,

@@ -123,13 +123,18 @@ def test_cancel_and_attach_buttons(tmp_path: Path) -> None:
     assert tracker.job_select.value == "cccccccc-3333"
 
 
+def _raising(exc: Exception) -> Any:
+    """An ops method that fails with ``exc`` for any job."""
+
+    def method(uuid: str) -> Any:
+        raise exc
+
+    return method
+
+
 def test_errors_of_an_operation_are_shown_not_lost(tmp_path: Path) -> None:
     ops = _ops(tmp_path)
-
-    def boom(uuid: str) -> None:
-        raise RuntimeError("service said no")
-
-    ops.cancel = boom  # type: ignore[method-assign]
+    ops.cancel = _raising(RuntimeError("service said no"))  # type: ignore[method-assign]
     tracker = JobTracker(ops, dest=tmp_path)
     tracker.refresh()
     tracker.cancel_button.click()
@@ -182,11 +187,7 @@ def test_a_poll_replaces_the_ledgers_status_and_brings_the_eta() -> None:
 
 def test_a_failed_poll_shows_its_error_and_keeps_the_row(tmp_path: Path) -> None:
     ops = _ops(tmp_path)
-
-    def flaky(uuid: str) -> JobStatus:
-        raise ConnectionError("service unreachable")
-
-    ops.poll = flaky  # type: ignore[method-assign]
+    ops.poll = _raising(ConnectionError("service unreachable"))  # type: ignore[method-assign]
     tracker = JobTracker(ops, dest=tmp_path)
     tracker.refresh_button.click()
     assert tracker.rows[0].state == "running"  # the ledger's last status stays
